@@ -1,0 +1,12 @@
+"""Creator-side exposure allocation: the model, its solvers and its metrics. numpy and OR-Tools only."""
+from allocation.errors import AllocationError, InvalidProblemError, SolverFailedError
+from allocation.happiness import HappinessCurve
+from allocation.lp import LPSolver
+from allocation.problem import AllocationProblem, AllocationResult, Status
+from allocation.rounding import systematic_rounding
+from allocation.solvers import Solver, make_solver
+
+__all__ = [
+    "AllocationError", "AllocationProblem", "AllocationResult", "HappinessCurve", "InvalidProblemError",
+    "LPSolver", "Solver", "SolverFailedError", "Status", "make_solver", "systematic_rounding",
+]

@@ -1,0 +1,115 @@
+"""The exact solver: the allocation LP in OR-Tools' linear solver (GLOP by default).
+
+It is the reference the faster solvers are checked against, so it states the model as plainly as
+possible: one variable per pair, one floor slack per floored item, one variable per creator
+happiness segment. Concave H means the segment slopes fall, so maximisation fills segments in
+order without integrality.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.linear_solver import pywraplp
+
+from allocation.errors import SolverFailedError
+from allocation.problem import AllocationProblem, AllocationResult, Status
+
+LOG = logging.getLogger(__name__)
+BACKENDS: tuple[str, ...] = ("GLOP", "PDLP", "CLP", "HIGHS_LP")
+
+
+@dataclass
+class LPSolver:
+    """`solve(problem) -> AllocationResult` through one of OR-Tools' LP backends."""
+
+    backend: str = "GLOP"
+    time_limit_seconds: float = 600.0
+
+    def solve(self, problem: AllocationProblem) -> AllocationResult:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"LP backend {self.backend!r} is not one of {BACKENDS}")
+        started = time.perf_counter()
+        solver = pywraplp.Solver.CreateSolver(self.backend)
+        if solver is None:
+            raise SolverFailedError(f"OR-Tools backend {self.backend} is not available in this build")
+        solver.SetTimeLimit(int(self.time_limit_seconds * 1000))
+        infinity = solver.infinity()
+        availability = problem.user_availability[problem.pair_user]
+        x = [solver.NumVar(0.0, 1.0, "") for _ in range(problem.n_pairs)]
+
+        user_rows = [solver.Constraint(-infinity, float(k)) for k in problem.user_capacity]
+        cap_rows = [solver.Constraint(-infinity, float(c)) for c in problem.item_cap]
+        floored = np.flatnonzero(problem.item_floor > 0)
+        floor_rows: dict[int, pywraplp.Constraint] = {}
+        slack: dict[int, pywraplp.Variable] = {}
+        for item in floored:
+            row = solver.Constraint(float(problem.item_floor[item]), infinity)
+            slack[item] = solver.NumVar(0.0, infinity, "")
+            row.SetCoefficient(slack[item], 1.0)
+            floor_rows[item] = row
+        # likes_c - sum_k y_ck = 0: the segments carry exactly the creator's expected new likes.
+        like_rows = [solver.Constraint(0.0, 0.0) for _ in range(problem.n_creators)]
+        objective = solver.Objective()
+        objective.SetMaximization()
+        weight = problem.creator_weight
+        for creator in range(problem.n_creators):
+            for width, slope in zip(problem.segment_width[creator], problem.segment_slope[creator]):
+                if width <= 0:
+                    continue
+                y = solver.NumVar(0.0, float(width), "")
+                like_rows[creator].SetCoefficient(y, -1.0)
+                objective.SetCoefficient(y, weight * float(slope))
+        for item, var in slack.items():
+            objective.SetCoefficient(var, -problem.floor_penalty)
+
+        pair_creator = problem.item_creator[problem.pair_item]
+        for p, var in enumerate(x):
+            a = float(availability[p])
+            item = int(problem.pair_item[p])
+            objective.SetCoefficient(var, a * float(problem.pair_value[p]))
+            user_rows[problem.pair_user[p]].SetCoefficient(var, 1.0)
+            cap_rows[item].SetCoefficient(var, a)
+            if item in floor_rows:
+                floor_rows[item].SetCoefficient(var, a)
+            like_rows[pair_creator[p]].SetCoefficient(var, a * float(problem.pair_like[p]))
+
+        built = time.perf_counter()
+        code = solver.Solve()
+        if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+            names = {pywraplp.Solver.INFEASIBLE: "infeasible", pywraplp.Solver.UNBOUNDED: "unbounded",
+                     pywraplp.Solver.ABNORMAL: "abnormal", pywraplp.Solver.NOT_SOLVED: "not solved"}
+            raise SolverFailedError(
+                f"{self.backend} ended {names.get(code, code)} on {problem.n_pairs} pairs")
+        solution = np.clip(np.fromiter((v.solution_value() for v in x), float, problem.n_pairs), 0.0, 1.0)
+        exposure = problem.item_exposure(solution)
+        floor_slack = np.zeros(problem.n_items)
+        floor_slack[floored] = np.maximum(problem.item_floor[floored] - exposure[floored], 0.0)
+        new_likes = problem.creator_new_likes(solution)
+        curve = problem.curve
+        gain = curve.value(problem.creator_base_likes + new_likes) - curve.value(problem.creator_base_likes)
+        seconds = time.perf_counter() - started
+        value = objective.Value()
+        status = Status.OPTIMAL if code == pywraplp.Solver.OPTIMAL else Status.MAX_ITER
+        line = (f"{self.backend}: {problem.n_pairs} pairs, status={status.value}, objective={value:.6g}, "
+                f"build={built - started:.2f}s solve={seconds - (built - started):.2f}s")
+        LOG.info(line)
+        return AllocationResult(
+            x=solution,
+            item_exposure=exposure,
+            item_floor_slack=floor_slack,
+            item_shadow_price=np.array([row.dual_value() for row in cap_rows], dtype=float),
+            creator_new_likes=new_likes,
+            creator_happiness_gain=gain,
+            creator_marginal_value=weight * curve.derivative(problem.creator_base_likes + new_likes),
+            status=status,
+            solver=f"exact:{self.backend}",
+            objective=value,
+            bound=value if status is Status.OPTIMAL else objective.BestBound(),
+            true_objective=problem.objective(solution),
+            iterations=int(solver.iterations()),
+            seconds=seconds,
+            log=(line,),
+        )

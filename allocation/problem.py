@@ -1,0 +1,192 @@
+"""The allocation problem and its result: flat arrays in, flat arrays out.
+
+Everything the optimiser needs is one frozen `AllocationProblem` of numpy arrays indexed by pair,
+user, item and creator position, so that the exact LP and later solvers share one input and can be
+checked against each other. Ids never enter this package; `jobs` maps them to positions and back.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from allocation.errors import InvalidProblemError
+from allocation.happiness import HappinessCurve
+
+
+class Status(str, enum.Enum):
+    OPTIMAL = "optimal"
+    CONVERGED = "converged"
+    MAX_ITER = "max_iter"
+    INFEASIBLE = "infeasible"
+    FAILED = "failed"
+
+
+def _as_float(name: str, values: np.ndarray, length: int | None = None) -> np.ndarray:
+    array = np.ascontiguousarray(values, dtype=float)
+    if array.ndim != 1:
+        raise InvalidProblemError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if length is not None and array.shape[0] != length:
+        raise InvalidProblemError(f"{name} has {array.shape[0]} entries, expected {length}")
+    if not np.all(np.isfinite(array)):
+        raise InvalidProblemError(f"{name} has non-finite values")
+    return array
+
+
+def _as_index(name: str, values: np.ndarray, upper: int, length: int | None = None) -> np.ndarray:
+    array = np.ascontiguousarray(values, dtype=np.int64)
+    if array.ndim != 1 or (length is not None and array.shape[0] != length):
+        raise InvalidProblemError(f"{name} must be one-dimensional with {length} entries")
+    if array.size and (array.min() < 0 or array.max() >= upper):
+        raise InvalidProblemError(f"{name} has positions outside [0, {upper})")
+    return array
+
+
+def _require_range(name: str, array: np.ndarray, low: float, high: float = np.inf) -> None:
+    if array.size and (array.min() < low or array.max() > high):
+        raise InvalidProblemError(
+            f"{name} must lie in [{low}, {high}], got [{array.min():.6g}, {array.max():.6g}]"
+        )
+
+
+@dataclass(frozen=True)
+class AllocationProblem:
+    """maximise sum a_u v_p x_p + weight * sum_c [H(L0_c + likes_c) - H(L0_c)] - penalty * sum_i s_i.
+
+    Pairs p = (user, item) carry value v_p and like probability p_p; users carry availability a_u
+    and slot capacity k_u; items carry their creator, an exposure cap and a soft exploration floor.
+    `segment_width`/`segment_slope` (creators x K) are H's chords; build them with `from_arrays`.
+    """
+
+    pair_user: np.ndarray
+    pair_item: np.ndarray
+    pair_value: np.ndarray
+    pair_like: np.ndarray
+    user_availability: np.ndarray
+    user_capacity: np.ndarray
+    item_creator: np.ndarray
+    item_cap: np.ndarray
+    item_floor: np.ndarray
+    creator_base_likes: np.ndarray
+    segment_width: np.ndarray
+    segment_slope: np.ndarray
+    creator_weight: float
+    floor_penalty: float
+    curve: HappinessCurve = field(default_factory=HappinessCurve)
+
+    def __post_init__(self) -> None:
+        n_users = np.asarray(self.user_availability).shape[0]
+        n_items = np.asarray(self.item_creator).shape[0]
+        n_creators = np.asarray(self.creator_base_likes).shape[0]
+        n_pairs = np.asarray(self.pair_user).shape[0]
+        set_ = object.__setattr__
+        set_(self, "pair_user", _as_index("pair_user", self.pair_user, n_users))
+        set_(self, "pair_item", _as_index("pair_item", self.pair_item, n_items, n_pairs))
+        for name, length in (("pair_value", n_pairs), ("pair_like", n_pairs),
+                             ("user_availability", n_users), ("user_capacity", n_users),
+                             ("item_cap", n_items), ("item_floor", n_items),
+                             ("creator_base_likes", n_creators)):
+            set_(self, name, _as_float(name, getattr(self, name), length))
+        set_(self, "item_creator", _as_index("item_creator", self.item_creator, n_creators))
+        _require_range("pair_like", self.pair_like, 0.0, 1.0)
+        _require_range("user_availability", self.user_availability, 0.0, 1.0)
+        _require_range("user_capacity", self.user_capacity, 0.0)
+        _require_range("item_cap", self.item_cap, 0.0)
+        _require_range("item_floor", self.item_floor, 0.0)
+        _require_range("creator_base_likes", self.creator_base_likes, 0.0)
+        if not (np.isfinite(self.creator_weight) and self.creator_weight >= 0):
+            raise InvalidProblemError(f"creator_weight must be >= 0, got {self.creator_weight}")
+        if not (np.isfinite(self.floor_penalty) and self.floor_penalty >= 0):
+            raise InvalidProblemError(f"floor_penalty must be >= 0, got {self.floor_penalty}")
+        width = np.asarray(self.segment_width, dtype=float)
+        slope = np.asarray(self.segment_slope, dtype=float)
+        if width.ndim != 2 or width.shape != slope.shape or width.shape[0] != n_creators:
+            raise InvalidProblemError(
+                f"segment_width/segment_slope must both be (creators={n_creators}, K), "
+                f"got {width.shape} and {slope.shape}")
+        if not (np.all(np.isfinite(width)) and np.all(np.isfinite(slope))):
+            raise InvalidProblemError("segment_width/segment_slope have non-finite values")
+        if width.size and (width.min() < 0 or slope.min() < 0):
+            raise InvalidProblemError("segment widths and slopes must be >= 0 (H increasing)")
+        if np.any(np.diff(slope, axis=1) > 1e-12):
+            raise InvalidProblemError("segment slopes must be non-increasing: H must be concave")
+        set_(self, "segment_width", width)
+        set_(self, "segment_slope", slope)
+
+    @classmethod
+    def from_arrays(cls, *, curve: HappinessCurve, **arrays: object) -> AllocationProblem:
+        """Build H's segments from the data: each creator's curve spans L0 .. L0 + the most likes
+        its items could earn if every candidate pair were served."""
+        pair_user = np.asarray(arrays["pair_user"], dtype=np.int64)
+        pair_item = np.asarray(arrays["pair_item"], dtype=np.int64)
+        item_creator = np.asarray(arrays["item_creator"], dtype=np.int64)
+        base = np.asarray(arrays["creator_base_likes"], dtype=float)
+        availability = np.asarray(arrays["user_availability"], dtype=float)
+        like = np.asarray(arrays["pair_like"], dtype=float)
+        if pair_user.size and (pair_user.max() >= availability.size or pair_item.max() >= item_creator.size):
+            raise InvalidProblemError("pair_user/pair_item have positions outside their tables")
+        max_extra = np.bincount(item_creator[pair_item], weights=availability[pair_user] * like,
+                                minlength=base.size)
+        width, slope = curve.segments(base, max_extra)
+        return cls(segment_width=width, segment_slope=slope, curve=curve, **arrays)  # type: ignore[arg-type]
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_user.shape[0])
+
+    @property
+    def n_users(self) -> int:
+        return int(self.user_availability.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_creator.shape[0])
+
+    @property
+    def n_creators(self) -> int:
+        return int(self.creator_base_likes.shape[0])
+
+    def pair_expected_exposure(self, x: np.ndarray) -> np.ndarray:
+        return self.user_availability[self.pair_user] * x
+
+    def item_exposure(self, x: np.ndarray) -> np.ndarray:
+        return np.bincount(self.pair_item, weights=self.pair_expected_exposure(x), minlength=self.n_items)
+
+    def creator_new_likes(self, x: np.ndarray) -> np.ndarray:
+        likes = self.pair_expected_exposure(x) * self.pair_like
+        return np.bincount(self.item_creator[self.pair_item], weights=likes, minlength=self.n_creators)
+
+    def objective(self, x: np.ndarray) -> float:
+        """The true objective (exact H, not its chords) of a plan x."""
+        user_value = float(np.dot(self.pair_expected_exposure(x), self.pair_value))
+        gain = self.curve.value(self.creator_base_likes + self.creator_new_likes(x)) - self.curve.value(
+            self.creator_base_likes)
+        shortfall = np.maximum(self.item_floor - self.item_exposure(x), 0.0)
+        return user_value + self.creator_weight * float(gain.sum()) - self.floor_penalty * float(shortfall.sum())
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    """A solved plan with its certificates. `objective` is the LP's (chord) objective and `bound` an
+    upper bound on it; `true_objective` re-scores x with the exact concave H."""
+
+    x: np.ndarray
+    item_exposure: np.ndarray
+    item_floor_slack: np.ndarray
+    item_shadow_price: np.ndarray
+    creator_new_likes: np.ndarray
+    creator_happiness_gain: np.ndarray
+    creator_marginal_value: np.ndarray
+    status: Status
+    solver: str
+    objective: float
+    bound: float
+    true_objective: float
+    iterations: int
+    seconds: float
+    log: tuple[str, ...] = ()
+
+    @property
+    def gap(self) -> float:
+        return abs(self.bound - self.objective) / max(1.0, abs(self.bound))

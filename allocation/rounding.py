@@ -1,0 +1,29 @@
+"""From fractional serving probabilities to an integral plan the feed can serve.
+
+Systematic sampling per user: lay the user's x values end to end on a line and pick the points
+u, u+1, u+2, ... for one seeded u in [0, 1). Because each x <= 1, a pair holds at most one point,
+so it is picked with probability exactly x (marginals are kept), and the user gets floor or ceil of
+sum x picks, never more than an integer capacity k_u >= sum x.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def systematic_rounding(pair_user: np.ndarray, x: np.ndarray, n_users: int, seed: int) -> np.ndarray:
+    """Boolean mask of selected pairs; deterministic for a seed and an input order."""
+    pair_user = np.asarray(pair_user, dtype=np.int64)
+    x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
+    order = np.lexsort((np.arange(x.size), pair_user))
+    users = pair_user[order]
+    cumulative = np.cumsum(x[order])
+    # Restart the running sum at each user's first pair.
+    starts = np.r_[True, users[1:] != users[:-1]] if users.size else np.zeros(0, bool)
+    offsets = np.maximum.accumulate(np.where(starts, np.r_[0.0, cumulative[:-1]], 0.0)) if users.size else cumulative
+    upper = cumulative - offsets
+    lower = upper - x[order]
+    shift = np.random.default_rng(seed).random(n_users)[users]
+    picked = (np.floor(upper - shift + 1e-12) - np.floor(lower - shift + 1e-12)) > 0
+    selected = np.zeros(x.size, dtype=bool)
+    selected[order] = picked
+    return selected
