@@ -1,0 +1,98 @@
+"""The schema of every table, as explicit StructTypes: the contract between steps.
+
+`ds` (the logical date, 'YYYY-MM-DD') is the last column of every table and its partition.
+"""
+from __future__ import annotations
+
+from pyspark.sql.types import (ArrayType, BooleanType, DoubleType, IntegerType, LongType, StringType,
+                               StructField, StructType, TimestampType)
+
+
+def _schema(*fields: tuple[str, object]) -> StructType:
+    return StructType([StructField(name, dtype, True) for name, dtype in fields] +  # type: ignore[arg-type]
+                      [StructField("ds", StringType(), False)])
+
+
+FLAG_COLUMNS = ("is_click", "is_long_view", "is_like", "is_follow", "is_share", "is_comment", "is_hate")
+
+EVENTS = _schema(
+    ("user_id", LongType()), ("item_id", LongType()), ("ts", TimestampType()), ("surface", StringType()),
+    *((flag, IntegerType()) for flag in FLAG_COLUMNS),
+    ("watch_time_ms", LongType()),
+)
+EVENTS_REJECTED = _schema(
+    ("source_file", StringType()), ("raw", StringType()), ("column", StringType()), ("rule", StringType()),
+)
+ITEMS = _schema(
+    ("item_id", LongType()), ("creator_id", LongType()), ("category", StringType()),
+    ("item_type", StringType()), ("created_at", TimestampType()), ("duration_s", DoubleType()),
+    ("live_start", TimestampType()), ("live_end", TimestampType()),
+)
+CREATORS = _schema(("creator_id", LongType()), ("created_at", TimestampType()), ("followers", LongType()))
+USERS = _schema(("user_id", LongType()), ("registered_at", TimestampType()))
+
+USER_FEATURES = _schema(
+    ("user_id", LongType()),
+    ("active_days_1", LongType()), ("active_days_7", LongType()), ("active_days_28", LongType()),
+    ("exposures_1", LongType()), ("exposures_7", LongType()), ("exposures_28", LongType()),
+    ("clicks_28", LongType()), ("long_views_28", LongType()), ("likes_28", LongType()),
+    ("follows_28", LongType()), ("skips_28", LongType()), ("skip_rate_28", DoubleType()),
+    ("days_since_active", IntegerType()), ("hourly_profile", ArrayType(DoubleType())),
+)
+USER_CATEGORY_AFFINITY = _schema(
+    ("user_id", LongType()), ("category", StringType()), ("exposures", LongType()),
+    ("positives", LongType()), ("skips", LongType()), ("positive_rate", DoubleType()),
+    ("skip_rate", DoubleType()), ("affinity", DoubleType()),
+)
+USER_AVAILABILITY = _schema(
+    ("user_id", LongType()), ("p_active", DoubleType()), ("expected_requests", DoubleType()),
+    ("slot_capacity", IntegerType()),
+)
+ITEM_FEATURES = _schema(
+    ("item_id", LongType()), ("creator_id", LongType()), ("category", StringType()),
+    ("item_type", StringType()), ("age_days", DoubleType()), ("is_new", BooleanType()),
+    ("live_start", TimestampType()), ("exposures", LongType()), ("clicks", LongType()),
+    ("long_views", LongType()), ("likes", LongType()), ("follows", LongType()), ("skips", LongType()),
+    ("click_rate", DoubleType()), ("long_view_rate", DoubleType()), ("like_rate", DoubleType()),
+    ("like_alpha", DoubleType()), ("like_beta", DoubleType()), ("follow_rate", DoubleType()),
+    ("skip_rate", DoubleType()),
+)
+CREATOR_FEATURES = _schema(
+    ("creator_id", LongType()), ("age_days", DoubleType()), ("n_items", LongType()),
+    ("followers", LongType()), ("trailing_likes", LongType()), ("is_new_creator", BooleanType()),
+)
+CANDIDATES = _schema(
+    ("user_id", LongType()), ("item_id", LongType()), ("creator_id", LongType()), ("source", StringType()),
+    ("retrieval_score", DoubleType()), ("tier", IntegerType()),
+    ("p_click", DoubleType()), ("p_long_view", DoubleType()), ("p_like", DoubleType()),
+    ("p_follow", DoubleType()), ("p_skip", DoubleType()), ("user_value", DoubleType()),
+)
+ALLOCATIONS = _schema(
+    ("run_id", StringType()), ("user_id", LongType()), ("item_id", LongType()), ("creator_id", LongType()),
+    ("x", DoubleType()), ("selected", BooleanType()), ("user_rank", IntegerType()),
+    ("expected_exposure", DoubleType()), ("expected_likes", DoubleType()),
+)
+ITEM_QUOTAS = _schema(
+    ("run_id", StringType()), ("item_id", LongType()), ("creator_id", LongType()), ("is_new", BooleanType()),
+    ("quota", DoubleType()), ("floor", DoubleType()), ("cap", DoubleType()), ("floor_shortfall", DoubleType()),
+    ("shadow_price", DoubleType()), ("expected_likes", DoubleType()), ("n_candidates", LongType()),
+)
+CREATOR_OUTCOMES = _schema(
+    ("run_id", StringType()), ("creator_id", LongType()), ("is_new_creator", BooleanType()),
+    ("trailing_likes", DoubleType()), ("expected_new_likes", DoubleType()),
+    ("happiness_gain", DoubleType()), ("marginal_value", DoubleType()),
+)
+ALLOCATION_RUNS = _schema(
+    ("run_id", StringType()), ("status", StringType()), ("solver", StringType()),
+    ("objective", DoubleType()), ("bound", DoubleType()), ("gap", DoubleType()),
+    ("true_objective", DoubleType()), ("iterations", LongType()), ("solve_seconds", DoubleType()),
+    ("n_pairs", LongType()), ("n_users", LongType()), ("n_items", LongType()), ("n_creators", LongType()),
+    ("max_violation", DoubleType()), ("exposure_gini", DoubleType()), ("top1_share", DoubleType()),
+    ("new_item_coverage", DoubleType()), ("creators_with_like_share", DoubleType()),
+    ("new_creators_with_like_share", DoubleType()), ("config_hash", StringType()),
+    ("code_version", StringType()), ("message", StringType()),
+)
+QUALITY_RESULTS = _schema(
+    ("run_id", StringType()), ("suite", StringType()), ("table_name", StringType()),
+    ("expectation", StringType()), ("success", BooleanType()), ("observed", StringType()),
+)

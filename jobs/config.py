@@ -1,0 +1,167 @@
+"""Config: conf/base.yaml, an overlay per environment, then `--set key.path=value` overrides.
+
+base.yaml is the schema: an overlay may only set keys it has, to values of the same type, so a
+typo fails at start-up instead of silently doing nothing. The effective config is hashed; the hash
+goes into every run record, so two runs with the same hash and inputs must agree.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+from jobs.errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+_positive = (lambda v: v > 0, "must be > 0")
+_non_negative = (lambda v: v >= 0, "must be >= 0")
+_share = (lambda v: 0 <= v <= 1, "must be in [0, 1]")
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "spark.shuffle_partitions": _positive,
+    "storage.engine": (lambda v: v in ("auto", "delta-rs", "delta-spark"),
+                       "must be one of auto, delta-rs, delta-spark"),
+    "source.kind": (lambda v: v in ("synthetic",), "must be one of: synthetic"),
+    "source.max_rejected_share": _share,
+    "sample.n_users": _positive, "sample.n_creators": _positive, "sample.n_categories": _positive,
+    "sample.n_days": _positive, "sample.items_per_creator_day": _positive,
+    "sample.live_share": _share, "sample.new_creator_share": _share,
+    "sample.zipf_exponent": _positive, "sample.requests_per_active_day": _positive,
+    "features.lookback_days": _positive, "features.new_item_days": _positive,
+    "features.new_creator_days": _positive, "features.availability_prior_days": _positive,
+    "features.availability_half_life_days": _positive, "features.slot_share": _share,
+    "features.max_slots": _positive, "features.like_prior_strength": _positive,
+    "candidates.users_per_item": _positive, "candidates.min_p_active": _share,
+    "allocation.solver": (lambda v: v in ("exact",), "must be one of: exact"),
+    "allocation.lp_backend": (lambda v: v in ("GLOP", "PDLP", "CLP", "HIGHS_LP"),
+                              "must be one of GLOP, PDLP, CLP, HIGHS_LP"),
+    "allocation.time_limit_seconds": _positive,
+    "allocation.creator_weight": _non_negative,
+    "allocation.happiness": (lambda v: v in ("log", "sqrt", "saturating"),
+                             "must be one of log, sqrt, saturating"),
+    "allocation.happiness_tau": _positive, "allocation.happiness_segments": _positive,
+    "allocation.item_cap": _non_negative, "allocation.new_item_floor": _non_negative,
+    "allocation.floor_penalty": _non_negative, "publish.tolerance": _non_negative,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective, validated config. Read with `config["allocation"]["creator_weight"]` or
+    `config.get("allocation.creator_weight")`."""
+
+    values: Mapping[str, Any]
+    env: str
+
+    def __getitem__(self, section: str) -> Any:
+        return self.values[section]
+
+    def get(self, dotted: str) -> Any:
+        node: Any = self.values
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+    @property
+    def hash(self) -> str:
+        canonical = json.dumps(self.values, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: Iterable[str]) -> Config:
+        values = copy.deepcopy(dict(self.values))
+        for item in overrides:
+            key, value = _parse_override(item)
+            _assign(values, key, value, origin="--set")
+        _validate(values)
+        return Config(values, self.env)
+
+
+def load_config(env: str = "local", overrides: Iterable[str] = (), conf_dir: Path = CONF_DIR) -> Config:
+    base_path = conf_dir / "base.yaml"
+    values = _read_yaml(base_path)
+    overlay_path = conf_dir / f"{env}.yaml"
+    if not overlay_path.exists():
+        known = sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"no overlay for environment {env!r}: {overlay_path} missing (known: {known})")
+    for key, value in _flatten(_read_yaml(overlay_path)):
+        _assign(values, key, value, origin=overlay_path.name)
+    config = Config(values, env)
+    _validate(values)
+    return config.with_overrides(overrides)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    with path.open() as handle:
+        loaded = yaml.safe_load(handle) or {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    return loaded
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            pairs.extend(_flatten(value, dotted + "."))
+        else:
+            pairs.append((dotted, value))
+    return pairs
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.path=value")
+    key, raw = item.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def _assign(values: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+    node = values
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(parts[:depth]) or "the top level"
+            options = sorted(node) if isinstance(node, dict) else []
+            raise ConfigError(f"{origin}: unknown config key {dotted!r} ({part!r} is not under {where}; "
+                              f"known: {options})")
+        if depth < len(parts) - 1:
+            node = node[part]
+    current = node[parts[-1]]
+    if isinstance(current, dict):
+        raise ConfigError(f"{origin}: {dotted!r} is a section; set one of its keys {sorted(current)}")
+    node[parts[-1]] = _coerce(dotted, current, value, origin)
+
+
+def _coerce(dotted: str, current: Any, value: Any, origin: str) -> Any:
+    """Keep the default's type. YAML reads `2026-04-14` as a date, so strings accept any scalar."""
+    if isinstance(current, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(current, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and (isinstance(current, float) or isinstance(value, int))
+        value = type(current)(value) if ok else value
+    elif isinstance(current, str):
+        ok = not isinstance(value, (dict, list))
+        value = str(value) if ok else value
+    else:
+        ok = type(value) is type(current)
+    if not ok:
+        raise ConfigError(f"{origin}: {dotted!r} must be of type {type(current).__name__} "
+                          f"(like its default {current!r}), got {value!r}")
+    return value
+
+
+def _validate(values: Mapping[str, Any]) -> None:
+    flat = dict(_flatten(values))
+    for key, (check, rule) in RULES.items():
+        if not check(flat[key]):
+            raise ConfigError(f"config {key!r} {rule}, got {flat[key]!r}")
+    weights = values["allocation"]["value_weights"]
+    if weights["skip"] > 0:
+        raise ConfigError("config 'allocation.value_weights.skip' must be <= 0: a skip is negative feedback")

@@ -1,0 +1,227 @@
+"""All table reads and writes. Every write replaces exactly one `ds` partition in one Delta commit,
+so a reader sees the old partition or the new one, never a mix.
+
+Two engines behind one interface (DESIGN.md, 'Storage'):
+- `delta-spark`: Spark's own Delta writer (`replaceWhere`), where the Delta jars are on Spark's
+  classpath (a cluster, or a machine that can fetch them);
+- `delta-rs`: Spark writes plain Parquet, the files move into the table folder (invisible until
+  committed), and one delta-rs transaction adds them and removes the partition's old files. This is
+  the embedded default: Maven Central is unreachable here, so Spark cannot load the Delta jars.
+Both produce ordinary Delta tables that either engine, and any Delta reader, can read.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote
+
+from jobs.config import Config
+from jobs.errors import DataContractError, StorageError
+from jobs.tables import TableSpec, table
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PartitionFilter:
+    """Which `ds` partitions to read: one day, or an inclusive range (either end open)."""
+
+    ds: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def accepts(self, value: str) -> bool:
+        if self.ds is not None:
+            return value == self.ds
+        return (self.since is None or value >= self.since) and (self.until is None or value <= self.until)
+
+    def sql(self) -> str | None:
+        if self.ds is not None:
+            return f"ds = '{self.ds}'"
+        clauses = ([f"ds >= '{self.since}'"] if self.since else []) + ([f"ds <= '{self.until}'"] if self.until else [])
+        return " AND ".join(clauses) or None
+
+
+class Engine(Protocol):
+    name: str
+
+    def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
+                        ds: str, run_id: str) -> int: ...
+
+    def read(self, spark: SparkSession, uri: str, spec: TableSpec, where: PartitionFilter,
+             version: int | None) -> DataFrame: ...
+
+    def version(self, spark: SparkSession, uri: str) -> int | None: ...
+
+
+class DeltaRsEngine:
+    name = "delta-rs"
+
+    def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
+                        ds: str, run_id: str) -> int:
+        import pyarrow.parquet as pq
+        from deltalake import DeltaTable
+        from deltalake import Schema as DeltaSchema
+        from deltalake.exceptions import DeltaError
+        from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        token = f"{run_id}-{uuid.uuid4().hex[:8]}"
+        staging = os.path.join(uri, "_staging", token)
+        partition_dir = os.path.join(uri, f"ds={ds}")
+        moved: list[str] = []
+        try:
+            df.drop("ds").write.mode("error").parquet(staging)
+            os.makedirs(partition_dir, exist_ok=True)
+            actions = []
+            for name in sorted(os.listdir(staging)):
+                if not name.endswith(".parquet"):
+                    continue
+                target_name = f"{token}-{name}"
+                target = os.path.join(partition_dir, target_name)
+                os.replace(os.path.join(staging, name), target)
+                moved.append(target)
+                stat = os.stat(target)
+                actions.append(AddAction(
+                    path=f"ds={ds}/{target_name}", size=stat.st_size, partition_values={"ds": ds},
+                    modification_time=int(stat.st_mtime * 1000), data_change=True,
+                    stats=json.dumps({"numRecords": pq.read_metadata(target).num_rows}),
+                ))
+            schema = DeltaSchema.from_arrow(to_arrow_schema(spec.schema, timezone="UTC"))
+            commit = CommitProperties(custom_metadata={"run_id": run_id, "ds": ds, "engine": self.name})
+            if DeltaTable.is_deltatable(uri):
+                DeltaTable(uri).create_write_transaction(
+                    actions, "overwrite", schema, partition_by=list(spec.partition_by),
+                    partition_filters=[("ds", "=", ds)], commit_properties=commit)
+            else:
+                create_table_with_add_actions(uri, schema, actions, mode="append",
+                                              partition_by=list(spec.partition_by), name=spec.name,
+                                              commit_properties=commit)
+        except (DeltaError, OSError) as error:
+            for path in moved:  # never committed, so invisible; remove them to leave no litter
+                if os.path.exists(path):
+                    os.remove(path)
+            raise StorageError(f"table {spec.key}: could not commit ds={ds}: {error}") from error
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return DeltaTable(uri).version()
+
+    def read(self, spark: SparkSession, uri: str, spec: TableSpec, where: PartitionFilter,
+             version: int | None) -> DataFrame:
+        import pyarrow as pa
+        from deltalake import DeltaTable
+
+        if not DeltaTable.is_deltatable(uri):
+            return spark.createDataFrame([], spec.schema)
+        delta = DeltaTable(uri, version=version)
+        actions = pa.table(delta.get_add_actions(flatten=True)).to_pydict()
+        files = [os.path.join(uri, unquote(path))
+                 for path, ds in zip(actions["path"], actions["partition.ds"]) if where.accepts(ds)]
+        if not files:
+            return spark.createDataFrame([], spec.schema)
+        # ds comes from the file paths (basePath partition discovery), typed by the schema.
+        return spark.read.schema(spec.schema).option("basePath", uri).parquet(*files)
+
+    def version(self, spark: SparkSession, uri: str) -> int | None:
+        from deltalake import DeltaTable
+
+        return DeltaTable(uri).version() if DeltaTable.is_deltatable(uri) else None
+
+
+class DeltaSparkEngine:
+    name = "delta-spark"
+
+    def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
+                        ds: str, run_id: str) -> int:
+        (df.write.format("delta").mode("overwrite")
+         .option("replaceWhere", f"ds = '{ds}'")
+         .option("userMetadata", json.dumps({"run_id": run_id, "ds": ds, "engine": self.name}))
+         .partitionBy(*spec.partition_by)
+         .save(uri))
+        version = self.version(spark, uri)
+        assert version is not None
+        return version
+
+    def read(self, spark: SparkSession, uri: str, spec: TableSpec, where: PartitionFilter,
+             version: int | None) -> DataFrame:
+        if self.version(spark, uri) is None:
+            return spark.createDataFrame([], spec.schema)
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        df = reader.load(uri)
+        condition = where.sql()
+        return (df.where(condition) if condition else df).select(*spec.schema.fieldNames())
+
+    def version(self, spark: SparkSession, uri: str) -> int | None:
+        if not os.path.isdir(os.path.join(uri, "_delta_log")):
+            return None
+        return int(spark.sql(f"DESCRIBE HISTORY delta.`{uri}` LIMIT 1").first()["version"])
+
+
+def delta_jars_available(spark: SparkSession) -> bool:
+    """Whether Spark can load Delta's data source (its jars are on the driver's classpath)."""
+    try:
+        loader = spark._jvm.java.lang.Thread.currentThread().getContextClassLoader()  # type: ignore[union-attr]
+        spark._jvm.java.lang.Class.forName("io.delta.sql.DeltaSparkSessionExtension", False, loader)  # type: ignore[union-attr]
+        return True
+    except Exception:  # py4j raises its own error types for ClassNotFoundException
+        return False
+
+
+def resolve_engine(spark: SparkSession, config: Config) -> Engine:
+    choice = config["storage"]["engine"]
+    if choice == "delta-rs" or (choice == "auto" and not delta_jars_available(spark)):
+        return DeltaRsEngine()
+    return DeltaSparkEngine()
+
+
+def table_uri(config: Config, key: str) -> str:
+    spec = table(key)
+    return os.path.join(os.path.abspath(config["storage"]["warehouse"]), spec.layer, spec.name)
+
+
+def conform(df: DataFrame, spec: TableSpec, ds: str) -> DataFrame:
+    """Cast to the table's schema and column order, stamping the partition; fail on missing columns."""
+    from pyspark.sql import functions as F
+
+    missing = [f.name for f in spec.schema.fields if f.name != "ds" and f.name not in df.columns]
+    if missing:
+        raise DataContractError(spec.key, ", ".join(missing), "required column present",
+                                f"the output lacks {missing}")
+    return df.select(*[
+        (F.lit(ds) if f.name == "ds" else F.col(f.name)).cast(f.dataType).alias(f.name)
+        for f in spec.schema.fields
+    ])
+
+
+def write_partition(spark: SparkSession, config: Config, key: str, df: DataFrame, *, ds: str,
+                    run_id: str) -> int:
+    """Replace partition `ds` of table `key` with `df` in one commit; returns the new version."""
+    spec = table(key)
+    engine = resolve_engine(spark, config)
+    version = engine.write_partition(spark, table_uri(config, key), spec, conform(df, spec, ds),
+                                     ds=ds, run_id=run_id)
+    LOG.info("wrote %s ds=%s -> version %s (%s)", key, ds, version, engine.name)
+    return version
+
+
+def read_table(spark: SparkSession, config: Config, key: str, *, ds: str | None = None,
+               since: str | None = None, until: str | None = None,
+               version: int | None = None) -> DataFrame:
+    """Read table `key` (optionally one partition or a ds range, optionally an older version)."""
+    spec = table(key)
+    where = PartitionFilter(ds=ds, since=since, until=until)
+    return resolve_engine(spark, config).read(spark, table_uri(config, key), spec, where, version)
+
+
+def table_version(spark: SparkSession, config: Config, key: str) -> int | None:
+    return resolve_engine(spark, config).version(spark, table_uri(config, key))

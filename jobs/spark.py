@@ -1,0 +1,48 @@
+"""One SparkSession factory for local mode and for a cluster.
+
+Local mode is tuned for a 2-core machine: few shuffle partitions, no UI, UTC everywhere (naive
+datetimes were otherwise read in the process's zone) and Parquet timestamps as INT64 micros, which
+is what Delta readers expect.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from jobs.config import Config
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def get_spark(config: Config) -> SparkSession:
+    """The shared session for this process (created on first use)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("TZ", "UTC")
+    spark_conf = config["spark"]
+    master = os.environ.get("FAIRSHOT_SPARK_MASTER", spark_conf["master"])
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    utc = "-Duser.timezone=UTC"
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(spark_conf["app_name"])
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", utc)
+        .config("spark.executor.extraJavaOptions", utc)
+        .config("spark.sql.shuffle.partitions", str(spark_conf["shuffle_partitions"]))
+        .config("spark.default.parallelism", str(spark_conf["shuffle_partitions"]))
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", spark_conf["driver_memory"])
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(spark_conf["log_level"])
+    return spark

@@ -1,0 +1,59 @@
+"""The table registry: every Delta table fairshot writes, its layer, schema and partitioning.
+
+Staging copies of the gold tables sit in their own layer so an allocation can be audited before it
+is published (write -> audit -> publish); the feed and analysts only ever read `gold`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql.types import StructType
+
+from features import schemas
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    layer: str
+    schema: StructType
+    partition_by: tuple[str, ...] = ("ds",)
+
+    @property
+    def key(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+_GOLD_OUTPUTS = {
+    "allocations": schemas.ALLOCATIONS,
+    "item_quotas": schemas.ITEM_QUOTAS,
+    "creator_outcomes": schemas.CREATOR_OUTCOMES,
+}
+PUBLISHED_TABLES: tuple[str, ...] = tuple(_GOLD_OUTPUTS)
+
+_SPECS = [
+    TableSpec("events", "bronze", schemas.EVENTS),
+    TableSpec("events_rejected", "bronze", schemas.EVENTS_REJECTED),
+    TableSpec("items", "bronze", schemas.ITEMS),
+    TableSpec("creators", "bronze", schemas.CREATORS),
+    TableSpec("users", "bronze", schemas.USERS),
+    TableSpec("user_features", "silver", schemas.USER_FEATURES),
+    TableSpec("user_category_affinity", "silver", schemas.USER_CATEGORY_AFFINITY),
+    TableSpec("user_availability", "silver", schemas.USER_AVAILABILITY),
+    TableSpec("item_features", "silver", schemas.ITEM_FEATURES),
+    TableSpec("creator_features", "silver", schemas.CREATOR_FEATURES),
+    TableSpec("candidates", "silver", schemas.CANDIDATES),
+    *(TableSpec(name, "staging", schema) for name, schema in _GOLD_OUTPUTS.items()),
+    *(TableSpec(name, "gold", schema) for name, schema in _GOLD_OUTPUTS.items()),
+    TableSpec("allocation_runs", "gold", schemas.ALLOCATION_RUNS),
+    TableSpec("quality_results", "audit", schemas.QUALITY_RESULTS),
+]
+REGISTRY: dict[str, TableSpec] = {spec.key: spec for spec in _SPECS}
+
+
+def table(key: str) -> TableSpec:
+    """Look a table up by 'layer.name', e.g. 'silver.candidates'."""
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise KeyError(f"unknown table {key!r}; known: {sorted(REGISTRY)}") from None
