@@ -1,0 +1,276 @@
+"""A synthetic world with known ground truth, written as a source drop ('landing' files).
+
+Users have latent category interests, a base activity level with day-to-day persistence, an hourly
+rhythm and a request rate. Creators have Zipf-sized audiences; many start during the logged window.
+Items belong to creators and categories; some are live streams announced a day before they air.
+The logs come from a user-side, popularity-driven feed (rich get richer), which is the world
+fairshot is meant to correct, and every exposure ends in clicks, long views, likes, follows,
+shares, comments, hates or a skip drawn from the true probabilities.
+
+The truth (latents, true next-day activity, the probability model) is kept beside the logs so that
+evaluation can score the pipeline against what really happens, not against its own estimates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobs.config import Config
+
+HISTORY_DAYS = 10  # items created before the logged window, so the first logged day has content
+ITEM_SHELF_DAYS = 14  # the logging feed only shows videos this young
+
+
+@dataclass(frozen=True)
+class WorldParams:
+    seed: int
+    n_users: int
+    n_creators: int
+    n_categories: int
+    n_days: int
+    end_ds: str
+    items_per_creator_day: float
+    live_share: float
+    new_creator_share: float
+    zipf_exponent: float
+    requests_per_active_day: float
+
+    @classmethod
+    def from_config(cls, config: Config) -> WorldParams:
+        return cls(seed=config["seed"], **config["sample"])
+
+    @property
+    def start(self) -> dt.date:
+        return dt.date.fromisoformat(self.end_ds) - dt.timedelta(days=self.n_days - 1)
+
+
+@dataclass
+class World:
+    users: pd.DataFrame
+    creators: pd.DataFrame
+    items: pd.DataFrame
+    events: pd.DataFrame
+    truth_users: pd.DataFrame
+    truth_items: pd.DataFrame
+    truth_activity: pd.DataFrame
+    params: WorldParams
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def true_probabilities(affinity: np.ndarray, quality: np.ndarray) -> dict[str, np.ndarray]:
+    """The world's outcome model, shared by the generator and by evaluation against the truth.
+
+    `affinity` is the user's interest in the item's category relative to uniform (mean 1), and
+    `quality` the item's latent quality. Likes and follows need engagement (a click or long view).
+    """
+    z = np.log(np.asarray(affinity, dtype=float) + 0.05)
+    q = np.asarray(quality, dtype=float)
+    click = _sigmoid(-1.0 + 0.9 * z + 0.8 * q)
+    long_view = _sigmoid(-1.6 + 1.0 * z + 0.8 * q)
+    engaged = 1.0 - (1.0 - click) * (1.0 - long_view)
+    like = np.minimum(_sigmoid(-3.2 + 1.1 * z + 1.0 * q), engaged)
+    follow = np.minimum(_sigmoid(-5.0 + 1.0 * z + 0.8 * q), engaged)
+    return {"click": click, "long_view": long_view, "engaged": engaged, "like": like, "follow": follow,
+            "skip": 1.0 - engaged}
+
+
+def _ts(day: dt.date, seconds: np.ndarray) -> np.ndarray:
+    base = np.datetime64(day.isoformat(), "s")
+    return base + np.asarray(seconds, dtype="int64").astype("timedelta64[s]")
+
+
+def generate_world(params: WorldParams) -> World:
+    rng = np.random.default_rng(params.seed)
+    n_u, n_c, n_k = params.n_users, params.n_creators, params.n_categories
+    start = params.start
+    categories = np.array([f"cat_{k:02d}" for k in range(n_k)])
+
+    # Users: interests, activity, rhythm, requests; a tenth register during the window.
+    interest = rng.dirichlet(np.full(n_k, 0.5), size=n_u)
+    base_activity = rng.beta(2.0, 1.5, size=n_u)
+    request_rate = params.requests_per_active_day * rng.lognormal(0.0, 0.4, size=n_u)
+    peak_hour = rng.integers(0, 24, size=n_u)
+    joins_late = rng.random(n_u) < 0.1
+    register_day = np.where(joins_late, rng.integers(0, params.n_days, size=n_u),
+                            -rng.integers(1, 900, size=n_u))
+
+    # Creators: Zipf audiences; new ones start inside the window.
+    rank = rng.permutation(n_c) + 1
+    popularity = rank.astype(float) ** -params.zipf_exponent
+    followers = np.round(50_000 * popularity * rng.lognormal(0, 0.3, n_c)).astype(np.int64)
+    creator_quality = rng.normal(0.0, 0.4, n_c)
+    main_category = rng.integers(0, n_k, n_c)
+    is_new_creator = rng.random(n_c) < params.new_creator_share
+    creator_day = np.where(is_new_creator, rng.integers(0, params.n_days, n_c), -rng.integers(30, 1500, n_c))
+    followers = np.where(is_new_creator, rng.poisson(3, n_c), followers)
+    popularity = np.where(is_new_creator, popularity.min(), popularity)
+
+    # Items: created every day by the creators that exist by then.
+    item_rows: list[tuple[int, int, int]] = []
+    for day in range(-HISTORY_DAYS, params.n_days):
+        existing = np.flatnonzero(creator_day <= day)
+        counts = rng.poisson(params.items_per_creator_day, existing.size)
+        for creator, count in zip(existing[counts > 0], counts[counts > 0]):
+            item_rows.extend((int(creator), day, 0) for _ in range(count))
+    item_creator = np.array([r[0] for r in item_rows], dtype=np.int64)
+    item_day = np.array([r[1] for r in item_rows], dtype=np.int64)
+    n_i = item_creator.size
+    own_category = rng.random(n_i) < 0.8
+    item_category = np.where(own_category, main_category[item_creator], rng.integers(0, n_k, n_i))
+    item_quality = creator_quality[item_creator] + rng.normal(0.0, 0.5, n_i)
+    is_live = rng.random(n_i) < params.live_share
+    created_seconds = rng.integers(0, 86_400, n_i)
+    live_day = item_day + 1  # a live stream is announced the day before it airs
+    live_start_seconds = rng.integers(17 * 3600, 22 * 3600, n_i)
+    live_length = rng.integers(3600, 3 * 3600, n_i)
+    duration = np.where(is_live, live_length, np.round(rng.lognormal(np.log(30), 0.6, n_i), 1))
+
+    # Activity: persistent (yesterday's activity raises today's), weekends a little busier.
+    n_sim_days = params.n_days + 1  # one more day than logged: the truth about 'tomorrow'
+    active = np.zeros((n_sim_days, n_u), dtype=bool)
+    previous = rng.random(n_u) < base_activity
+    for day in range(n_sim_days):
+        weekday = (start + dt.timedelta(days=day)).weekday()
+        p = np.clip(base_activity * (0.7 + 0.6 * previous) * (1.1 if weekday >= 5 else 1.0), 0, 0.97)
+        today = (rng.random(n_u) < p) & (register_day <= day)
+        active[day] = today
+        previous = today
+    requests = np.where(active, 1 + rng.poisson(np.maximum(request_rate - 1, 0.0), size=active.shape), 0)
+
+    # Exposures: each request shows one item drawn by a popularity-and-interest feed.
+    event_frames = []
+    for day in range(params.n_days):
+        date = start + dt.timedelta(days=day)
+        shelf = np.flatnonzero(((~is_live) & (item_day < day) & (item_day >= day - ITEM_SHELF_DAYS))
+                               | (is_live & (live_day == day)))
+        users_today = np.flatnonzero(active[day])
+        if shelf.size == 0 or users_today.size == 0:
+            continue
+        recency = np.exp(-(day - item_day[shelf]) / 4.0)
+        item_weight = popularity[item_creator[shelf]] ** 0.7 * np.exp(0.5 * item_quality[shelf]) * recency
+        item_weight = np.where(is_live[shelf], 3 * item_weight, item_weight)
+        weights = (interest[users_today][:, item_category[shelf]] * n_k + 0.1) * item_weight[None, :]
+        cumulative = np.cumsum(weights, axis=1)
+        cumulative /= cumulative[:, -1:]
+        n_req = requests[day, users_today]
+        row = np.repeat(np.arange(users_today.size), n_req)
+        draws = rng.random(row.size)
+        flat = (cumulative + np.arange(users_today.size)[:, None]).ravel()
+        picked = np.minimum(np.searchsorted(flat, draws + row, side="right") - row * shelf.size, shelf.size - 1)
+        user = users_today[row]
+        item = shelf[picked]
+        event_frames.append(_outcomes(rng, date, user, item, interest, n_k, item_category, item_quality,
+                                      is_live, duration, peak_hour, live_start_seconds, live_length))
+    events = pd.concat(event_frames, ignore_index=True).sort_values(["ts", "user_id"], kind="stable")
+
+    def day_ts(day_index: np.ndarray, seconds: np.ndarray) -> pd.Series:
+        base = np.datetime64(start.isoformat(), "s")
+        return pd.Series(base + (day_index * 86_400 + seconds).astype("timedelta64[s]"))
+
+    items = pd.DataFrame({
+        "item_id": np.arange(n_i, dtype=np.int64) + 1,
+        "creator_id": item_creator + 1,
+        "category": categories[item_category],
+        "item_type": np.where(is_live, "live", "video"),
+        "created_at": day_ts(item_day, created_seconds),
+        "duration_s": duration.astype(float),
+        "live_start": day_ts(live_day, live_start_seconds).where(is_live),
+        "live_end": day_ts(live_day, live_start_seconds + live_length).where(is_live),
+    })
+    creators = pd.DataFrame({
+        "creator_id": np.arange(n_c, dtype=np.int64) + 1,
+        "created_at": day_ts(creator_day, rng.integers(0, 86_400, n_c)),
+        "followers": followers,
+    })
+    users = pd.DataFrame({
+        "user_id": np.arange(n_u, dtype=np.int64) + 1,
+        "registered_at": day_ts(register_day, rng.integers(0, 86_400, n_u)),
+    })
+    days = np.array([(start + dt.timedelta(days=d)).isoformat() for d in range(n_sim_days)])
+    truth_activity = pd.DataFrame({
+        "user_id": np.tile(np.arange(n_u, dtype=np.int64) + 1, n_sim_days),
+        "ds": np.repeat(days, n_u),
+        "active": active.ravel(),
+        "requests": requests.ravel(),
+    })
+    truth_users = pd.DataFrame({
+        "user_id": np.arange(n_u, dtype=np.int64) + 1, "base_activity": base_activity,
+        "request_rate": request_rate, "peak_hour": peak_hour,
+        **{f"interest_{c}": interest[:, k] for k, c in enumerate(categories)},
+    })
+    truth_items = pd.DataFrame({
+        "item_id": np.arange(n_i, dtype=np.int64) + 1, "category": categories[item_category],
+        "quality": item_quality, "creator_id": item_creator + 1,
+        "creator_is_new": is_new_creator[item_creator],
+    })
+    return World(users, creators, items, events, truth_users, truth_items, truth_activity, params)
+
+
+def _outcomes(rng: np.random.Generator, date: dt.date, user: np.ndarray, item: np.ndarray,
+              interest: np.ndarray, n_k: int, item_category: np.ndarray, item_quality: np.ndarray,
+              is_live: np.ndarray, duration: np.ndarray, peak_hour: np.ndarray,
+              live_start_seconds: np.ndarray, live_length: np.ndarray) -> pd.DataFrame:
+    n = user.size
+    p = true_probabilities(interest[user, item_category[item]] * n_k, item_quality[item])
+    click = rng.random(n) < p["click"]
+    long_view = rng.random(n) < p["long_view"]
+    engaged = click | long_view
+    like = engaged & (rng.random(n) < p["like"] / p["engaged"])
+    follow = engaged & (rng.random(n) < p["follow"] / p["engaged"])
+    share = like & (rng.random(n) < 0.15)
+    comment = engaged & (rng.random(n) < 0.3 * p["like"])
+    hate = ~engaged & (rng.random(n) < 0.02)
+    hour = (peak_hour[user] + np.round(rng.normal(0, 3, n)).astype(int)) % 24
+    seconds = hour * 3600 + rng.integers(0, 3600, n)
+    live = is_live[item]
+    seconds = np.where(live, live_start_seconds[item] + (rng.random(n) * live_length[item]).astype(int), seconds)
+    seconds = np.minimum(seconds, 86_399)
+    length_ms = duration[item] * 1000.0
+    watch = np.where(long_view, length_ms * rng.uniform(0.5, 1.0, n),
+                     np.where(click, length_ms * rng.uniform(0.05, 0.5, n), rng.uniform(300, 3000, n)))
+    return pd.DataFrame({
+        "user_id": user.astype(np.int64) + 1,
+        "item_id": item.astype(np.int64) + 1,
+        "ts": _ts(date, seconds),
+        "surface": np.where(live, "live", "video"),
+        "is_click": click.astype(int), "is_long_view": long_view.astype(int), "is_like": like.astype(int),
+        "is_follow": follow.astype(int), "is_share": share.astype(int), "is_comment": comment.astype(int),
+        "is_hate": hate.astype(int), "watch_time_ms": np.round(watch).astype(np.int64),
+    })
+
+
+def landing_root(config: Config) -> str:
+    path = config["source"]["path"] or os.path.join(config["storage"]["warehouse"], "landing", "synthetic")
+    return os.path.abspath(path)
+
+
+def write_landing(world: World, root: str) -> dict[str, Any]:
+    """Write the world as a source would drop it: one events CSV per day, catalogue snapshots as
+    CSV, and the truth as Parquet under truth/. Returns a summary for the CLI."""
+    os.makedirs(os.path.join(root, "truth"), exist_ok=True)
+    stamp = "%Y-%m-%d %H:%M:%S"
+    events = world.events.assign(ds=world.events["ts"].dt.strftime("%Y-%m-%d"),
+                                 ts=world.events["ts"].dt.strftime(stamp))
+    for ds, day in events.groupby("ds"):
+        folder = os.path.join(root, "events", f"ds={ds}")
+        os.makedirs(folder, exist_ok=True)
+        day.drop(columns="ds").to_csv(os.path.join(folder, "events.csv"), index=False)
+    for name in ("users", "creators", "items"):
+        frame = getattr(world, name)
+        frame.to_csv(os.path.join(root, f"{name}.csv"), index=False, date_format=stamp)
+    for name in ("truth_users", "truth_items", "truth_activity"):
+        getattr(world, name).to_parquet(os.path.join(root, "truth", f"{name[6:]}.parquet"), index=False)
+    with open(os.path.join(root, "truth", "params.json"), "w") as handle:
+        json.dump(asdict(world.params), handle, indent=2)
+    return {"root": root, "users": len(world.users), "creators": len(world.creators),
+            "items": len(world.items), "events": len(world.events),
+            "days": sorted(events["ds"].unique().tolist())}
