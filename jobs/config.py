@@ -36,6 +36,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "features.new_creator_days": _positive, "features.availability_prior_days": _positive,
     "features.availability_half_life_days": _positive, "features.slot_share": _share,
     "features.max_slots": _positive, "features.like_prior_strength": _positive,
+    "features.affinity_prior_strength": _positive,
     "candidates.users_per_item": _positive, "candidates.min_p_active": _share,
     "allocation.solver": (lambda v: v in ("exact",), "must be one of: exact"),
     "allocation.lp_backend": (lambda v: v in ("GLOP", "PDLP", "CLP", "HIGHS_LP"),
