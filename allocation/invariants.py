@@ -23,7 +23,7 @@ class InvariantResult:
 
 def probability_range(x: np.ndarray, tolerance: float = 1e-9) -> InvariantResult:
     x = np.asarray(x, dtype=float)
-    worst = float(max(np.max(-x, initial=0.0), np.max(x - 1.0, initial=0.0))) if x.size else 0.0
+    worst = float(max(np.max(-x, initial=0.0), np.max(x - 1.0, initial=0.0), 0.0)) + 0.0 if x.size else 0.0
     if x.size and not np.all(np.isfinite(x)):
         worst = float("inf")
     return InvariantResult("x in [0, 1]", worst, tolerance)

@@ -25,6 +25,7 @@ from jobs.errors import DataContractError, StorageError
 from jobs.tables import TableSpec, table
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
 LOG = logging.getLogger(__name__)
@@ -201,6 +202,18 @@ def conform(df: DataFrame, spec: TableSpec, ds: str) -> DataFrame:
         (F.lit(ds) if f.name == "ds" else F.col(f.name)).cast(f.dataType).alias(f.name)
         for f in spec.schema.fields
     ])
+
+
+def frame_from_pandas(spark: SparkSession, key: str, frame: "pd.DataFrame") -> DataFrame:
+    """A Spark DataFrame with table `key`'s columns (minus ds), typed by its schema."""
+    from pyspark.sql.types import StructType
+
+    spec = table(key)
+    schema = StructType([f for f in spec.schema.fields if f.name != "ds"])
+    missing = [name for name in schema.fieldNames() if name not in frame.columns]
+    if missing:
+        raise DataContractError(key, ", ".join(missing), "required column present", f"the output lacks {missing}")
+    return spark.createDataFrame(frame[schema.fieldNames()], schema=schema)
 
 
 def write_partition(spark: SparkSession, config: Config, key: str, df: DataFrame, *, ds: str,

@@ -44,6 +44,7 @@ _SPECS = [
     TableSpec("creator_features", "silver", schemas.CREATOR_FEATURES),
     TableSpec("candidates", "silver", schemas.CANDIDATES),
     *(TableSpec(name, "staging", schema) for name, schema in _GOLD_OUTPUTS.items()),
+    TableSpec("allocation_runs", "staging", schemas.ALLOCATION_RUNS),
     *(TableSpec(name, "gold", schema) for name, schema in _GOLD_OUTPUTS.items()),
     TableSpec("allocation_runs", "gold", schemas.ALLOCATION_RUNS),
     TableSpec("quality_results", "audit", schemas.QUALITY_RESULTS),

@@ -1,0 +1,93 @@
+"""allocate: silver candidates and features -> the optimised plan, written to staging.
+
+Nothing here is visible to the feed: `publish` audits the staged plan and only then copies it to
+gold. The run record (solver status, objective, bound, timings, fairness figures, config hash,
+code version) is staged with it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import functions as F
+
+from allocation import invariants, make_solver, metrics, systematic_rounding
+from features.retrieval import eligible_items
+from jobs import io
+from jobs.build_problem import ProblemFrames, assemble_problem, result_frames
+from jobs.config import Config
+from jobs.spark import get_spark
+from jobs.steps import StepOutput, code_version, run_id
+
+if TYPE_CHECKING:
+    from allocation import AllocationResult
+    from pyspark.sql import SparkSession
+
+LOG = logging.getLogger(__name__)
+
+
+def rounding_seed(config: Config, ds: str) -> int:
+    """Seeded from config, varied by day so that consecutive plans are not correlated."""
+    return int(config["seed"]) * 100_003 + dt.date.fromisoformat(ds).toordinal()
+
+
+def run_record(config: Config, ds: str, frames: ProblemFrames, result: AllocationResult,
+               max_violation: float) -> dict[str, object]:
+    items, creators = frames.items, frames.creators
+    new = items["is_new"].to_numpy(bool)
+    likes = result.creator_new_likes
+    new_creators = creators["is_new_creator"].to_numpy(bool)
+    return {
+        "run_id": run_id(config, ds), "status": "staged", "solver": result.solver,
+        "objective": result.objective, "bound": result.bound, "gap": result.gap,
+        "true_objective": result.true_objective, "iterations": result.iterations,
+        "solve_seconds": result.seconds, "n_pairs": frames.problem.n_pairs, "n_users": frames.problem.n_users,
+        "n_items": frames.problem.n_items, "n_creators": frames.problem.n_creators,
+        "max_violation": max_violation,
+        "exposure_gini": metrics.gini(result.item_exposure),
+        "top1_share": metrics.top_share(result.item_exposure, 0.01),
+        "new_item_coverage": metrics.share_at_least(result.item_exposure[new], 1.0),
+        "creators_with_like_share": metrics.share_at_least(likes, 1.0),
+        "new_creators_with_like_share": metrics.share_at_least(likes[new_creators], 1.0),
+        "config_hash": config.hash, "code_version": code_version(), "message": "",
+    }
+
+
+def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
+    spark = spark or get_spark(config)
+    read = lambda key: io.read_table(spark, config, key, ds=ds)  # noqa: E731
+    candidates = read("silver.candidates").toPandas()
+    availability = read("silver.user_availability").toPandas()
+    eligible = eligible_items(read("silver.item_features"), ds=ds).select(
+        "item_id", "creator_id", "is_new").toPandas()
+    creators = read("silver.creator_features").select(
+        "creator_id", "trailing_likes", "is_new_creator").toPandas()
+    frames = assemble_problem(config, candidates, availability, eligible, creators)
+    a = config["allocation"]
+    solver = make_solver(a["solver"], backend=a["lp_backend"], time_limit_seconds=a["time_limit_seconds"])
+    result = solver.solve(frames.problem)
+    problem = frames.problem
+    selected = systematic_rounding(problem.pair_user, result.x, problem.n_users, rounding_seed(config, ds))
+    checks = [
+        invariants.probability_range(result.x),
+        invariants.user_capacity(problem.pair_user, result.x, problem.user_capacity),
+        invariants.item_cap(problem.pair_item, problem.pair_expected_exposure(result.x), problem.item_cap),
+        invariants.selected_within_capacity(problem.pair_user, selected, problem.user_capacity),
+    ]
+    max_violation = max(c.max_violation for c in checks)
+    rid = run_id(config, ds)
+    tables = result_frames(frames, result, selected, rid)
+    tables["allocation_runs"] = pd.DataFrame([run_record(config, ds, frames, result, max_violation)])
+    output = StepOutput("allocate", ds)
+    for name, frame in tables.items():
+        key = f"staging.{name}"
+        output.versions[key] = io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, frame),
+                                                  ds=ds, run_id=rid)
+    output.figures.update({k: v for k, v in tables["allocation_runs"].iloc[0].items()
+                           if k in ("solver", "objective", "n_pairs", "n_items", "solve_seconds", "exposure_gini",
+                                    "new_item_coverage", "creators_with_like_share", "max_violation")})
+    LOG.info("allocate ds=%s: %s", ds, output.figures)
+    return output

@@ -1,0 +1,84 @@
+"""Between Spark and the optimiser: feature frames -> AllocationProblem, and results -> frames.
+
+Ids become dense positions here and only here, so `allocation/` never sees an id and `jobs` never
+does index arithmetic elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from allocation import AllocationProblem, AllocationResult, HappinessCurve
+from jobs.config import Config
+
+
+@dataclass(frozen=True)
+class ProblemFrames:
+    """The problem plus the id of every position, to map results back."""
+
+    problem: AllocationProblem
+    pairs: pd.DataFrame      # user_id, item_id, creator_id, p_like, user_value (pair order)
+    users: pd.DataFrame      # user_id, p_active, slot_capacity (user order)
+    items: pd.DataFrame      # item_id, creator_id, is_new, cap, floor, n_candidates (item order)
+    creators: pd.DataFrame   # creator_id, trailing_likes, is_new_creator (creator order)
+
+
+def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.DataFrame,
+                     eligible: pd.DataFrame, creators: pd.DataFrame) -> ProblemFrames:
+    """`eligible` holds every item the plan is for, with or without candidates, so an item nobody
+    fits still shows up with its unmet floor instead of vanishing."""
+    a = config["allocation"]
+    pairs = candidates.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
+    users = (availability[availability["user_id"].isin(pairs["user_id"])]
+             .sort_values("user_id").reset_index(drop=True))
+    items = eligible.sort_values("item_id").reset_index(drop=True)
+    n_candidates = pairs.groupby("item_id").size()
+    items = items.assign(cap=a["item_cap"], floor=np.where(items["is_new"], a["new_item_floor"], 0.0),
+                         n_candidates=items["item_id"].map(n_candidates).fillna(0).astype("int64"))
+    creators = (creators[creators["creator_id"].isin(items["creator_id"])]
+                .sort_values("creator_id").reset_index(drop=True))
+    missing_creators = set(items["creator_id"]) - set(creators["creator_id"])
+    if missing_creators:
+        raise ValueError(f"silver.item_features: creator_id {sorted(missing_creators)[:5]} "
+                         "not in silver.creator_features")
+    position = lambda frame, column, values: pd.Index(frame[column]).get_indexer(values)  # noqa: E731
+    pair_user = position(users, "user_id", pairs["user_id"])
+    pair_item = position(items, "item_id", pairs["item_id"])
+    if (pair_user < 0).any() or (pair_item < 0).any():
+        raise ValueError("silver.candidates: user_id or item_id not among available users / eligible items")
+    curve = HappinessCurve(kind=a["happiness"], tau=a["happiness_tau"], n_segments=a["happiness_segments"])
+    problem = AllocationProblem.from_arrays(
+        curve=curve,
+        pair_user=pair_user, pair_item=pair_item,
+        pair_value=pairs["user_value"].to_numpy(float), pair_like=pairs["p_like"].to_numpy(float),
+        user_availability=users["p_active"].to_numpy(float),
+        user_capacity=users["slot_capacity"].to_numpy(float),
+        item_creator=position(creators, "creator_id", items["creator_id"]),
+        item_cap=items["cap"].to_numpy(float), item_floor=items["floor"].to_numpy(float),
+        creator_base_likes=creators["trailing_likes"].to_numpy(float),
+        creator_weight=a["creator_weight"], floor_penalty=a["floor_penalty"],
+    )
+    return ProblemFrames(problem, pairs, users, items, creators)
+
+
+def result_frames(frames: ProblemFrames, result: AllocationResult, selected: np.ndarray,
+                  run_id: str) -> dict[str, pd.DataFrame]:
+    problem = frames.problem
+    exposure = problem.pair_expected_exposure(result.x)
+    allocations = frames.pairs[["user_id", "item_id", "creator_id"]].assign(
+        run_id=run_id, x=result.x, selected=selected,
+        expected_exposure=exposure, expected_likes=exposure * problem.pair_like)
+    allocations["user_rank"] = (allocations.assign(_v=frames.pairs["user_value"])
+                                .sort_values(["user_id", "x", "_v", "item_id"], ascending=[True, False, False, True])
+                                .groupby("user_id").cumcount() + 1).astype("int32")
+    item_likes = np.bincount(problem.pair_item, weights=exposure * problem.pair_like, minlength=problem.n_items)
+    item_quotas = frames.items[["item_id", "creator_id", "is_new", "cap", "floor", "n_candidates"]].assign(
+        run_id=run_id, quota=result.item_exposure, floor_shortfall=result.item_floor_slack,
+        shadow_price=result.item_shadow_price, expected_likes=item_likes)
+    creator_outcomes = frames.creators[["creator_id", "is_new_creator"]].assign(
+        run_id=run_id, trailing_likes=frames.creators["trailing_likes"].astype(float),
+        expected_new_likes=result.creator_new_likes, happiness_gain=result.creator_happiness_gain,
+        marginal_value=result.creator_marginal_value)
+    return {"allocations": allocations, "item_quotas": item_quotas, "creator_outcomes": creator_outcomes}
