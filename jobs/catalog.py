@@ -1,0 +1,73 @@
+"""Tables as Spark SQL views, for analysts and the feed's read contract in sql/."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from jobs import io
+from jobs.config import Config
+from jobs.tables import REGISTRY
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def view_name(key: str) -> str:
+    return key.replace(".", "_")
+
+
+def register_views(spark: SparkSession, config: Config) -> list[str]:
+    """Each table as a temp view `<layer>_<name>` (current version), then the views in sql/views.sql."""
+    for key in REGISTRY:
+        io.read_table(spark, config, key).createOrReplaceTempView(view_name(key))
+    for statement in _statements((SQL_DIR / "views.sql").read_text()):
+        spark.sql(statement)
+    return sorted(view_name(key) for key in REGISTRY)
+
+
+def _statements(text: str) -> list[str]:
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def run_sql_file(spark: SparkSession, config: Config, path: str, params: dict[str, str]) -> DataFrame:
+    """Run the statements of a SQL file (named parameters like :ds); returns the last result."""
+    register_views(spark, config)
+    statements = _statements(Path(path).read_text())
+    if not statements:
+        raise ValueError(f"{path} holds no SQL statement")
+    result = None
+    for statement in statements:
+        used = {k: v for k, v in params.items() if f":{k}" in statement}
+        result = spark.sql(statement, args=used or None)
+    return result
+
+
+def describe_tables(config: Config) -> list[dict[str, object]]:
+    """Every table with its path, Delta version and rows per partition (from the Delta log, no scan)."""
+    from deltalake import DeltaTable
+
+    rows = []
+    for key in REGISTRY:
+        uri = io.table_uri(config, key)
+        if not DeltaTable.is_deltatable(uri):
+            rows.append({"table": key, "path": uri, "version": None, "rows": 0, "partitions": 0})
+            continue
+        delta = DeltaTable(uri)
+        actions = pa.table(delta.get_add_actions(flatten=True)).to_pydict()
+        rows.append({"table": key, "path": uri, "version": delta.version(),
+                     "rows": int(sum(n or 0 for n in actions["num_records"])),
+                     "partitions": len(set(actions["partition.ds"]))})
+    return rows
+
+
+def relative(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path

@@ -1,0 +1,136 @@
+"""The `fairshot` command line: one subcommand per step, plus run, backfill, demo, sql and tables."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Sequence
+
+from jobs.config import Config, load_config
+from jobs.dates import day_range, parse_ds, shift
+from jobs.errors import ConfigError, DataContractError, FairshotError
+
+LOG = logging.getLogger("fairshot")
+
+
+def _ds(text: str) -> str:
+    try:
+        return parse_ds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env", default=argparse.SUPPRESS, help="config overlay conf/<env>.yaml (default: local)")
+    common.add_argument("--set", dest="overrides", action="append", default=argparse.SUPPRESS, metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set allocation.creator_weight=2.0 (repeatable)")
+    parser = argparse.ArgumentParser(prog="fairshot", parents=[common],
+                                     description="Creator-side exposure allocation, one nightly run per ds.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("sample", parents=[common], help="generate the synthetic world into the landing area")
+    for name, text in (("ingest", "source files of ds -> bronze"), ("features", "bronze -> silver features"),
+                       ("candidates", "features -> candidate pairs"), ("allocate", "candidates -> staged plan"),
+                       ("publish", "audit the staged plan, then publish it"), ("run", "every step for ds")):
+        sub.add_parser(name, parents=[common], help=text).add_argument("--ds", type=_ds, required=True)
+    backfill = sub.add_parser("backfill", parents=[common], help="run every step for each day of a range")
+    backfill.add_argument("--start", type=_ds, required=True)
+    backfill.add_argument("--end", type=_ds, required=True)
+    sub.add_parser("demo", parents=[common], help="sample world -> ingest every day -> plan the last day -> summary")
+    sql = sub.add_parser("sql", parents=[common], help="run a Spark SQL file over the tables (views <layer>_<name>)")
+    sql.add_argument("file")
+    sql.add_argument("--ds", type=_ds, help="bound to :ds in the file")
+    sql.add_argument("--limit", type=int, default=50)
+    sub.add_parser("tables", parents=[common], help="list the tables with their versions and row counts")
+    return parser
+
+
+def _print_tables(config: Config) -> None:
+    from jobs.catalog import describe_tables, relative
+
+    print(f"{'table':34} {'version':>7} {'rows':>9} {'days':>4}  path")
+    for row in describe_tables(config):
+        version = "-" if row["version"] is None else row["version"]
+        print(f"{row['table']:34} {version:>7} {row['rows']:>9} {row['partitions']:>4}  {relative(row['path'])}")
+
+
+def _print_run(config: Config, ds: str) -> None:
+    from jobs import io
+    from jobs.spark import get_spark
+
+    spark = get_spark(config)
+    runs = io.read_table(spark, config, "gold.allocation_runs", ds=ds).toPandas()
+    if runs.empty:
+        print(f"no run recorded for ds={ds}")
+        return
+    run = runs.sort_values("run_id").iloc[-1]
+    print(f"\nplan for {shift(ds, 1)} (ds={ds}), run {run.run_id}: {run.status}")
+    print(f"  solver {run.solver}: objective {run.objective:.4f} (bound {run.bound:.4f}, gap {run.gap:.2e}), "
+          f"{run.solve_seconds:.2f}s, {run.n_pairs} pairs / {run.n_users} users / {run.n_items} items")
+    print(f"  new items reaching >= 1 expected exposure: {run.new_item_coverage:.1%}; "
+          f"item exposure Gini {run.exposure_gini:.3f}, top-1% share {run.top1_share:.1%}")
+    print(f"  creators with >= 1 expected new like: {run.creators_with_like_share:.1%} "
+          f"(new creators: {run.new_creators_with_like_share:.1%}); max constraint violation {run.max_violation:.2e}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        config = load_config(getattr(args, "env", "local"), getattr(args, "overrides", []))
+        return _dispatch(args, config)
+    except ConfigError as error:
+        print(f"fairshot: config error: {error}", file=sys.stderr)
+        return 2
+    except (DataContractError, FairshotError) as error:
+        print(f"fairshot: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    from jobs import pipeline
+    from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+    from jobs.spark import get_spark
+
+    command = args.command
+    if command == "sample":
+        summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+        print(f"sample world: {summary['users']} users, {summary['creators']} creators, {summary['items']} items, "
+              f"{summary['events']} events over {len(summary['days'])} days -> {summary['root']}")
+    elif command in pipeline.STEPS:
+        print(pipeline.STEPS[command](config, args.ds, get_spark(config)))
+    elif command == "run":
+        pipeline.run_day(config, args.ds)
+        _print_run(config, args.ds)
+    elif command == "backfill":
+        pipeline.backfill(config, args.start, args.end)
+        _print_tables(config)
+    elif command == "demo":
+        started = time.perf_counter()
+        summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+        days = summary["days"]
+        spark = get_spark(config)
+        for ds in days:
+            pipeline.run_day(config, ds, spark, steps=("ingest",))
+        pipeline.run_day(config, days[-1], spark, steps=("features", "candidates", "allocate", "publish"))
+        print(f"\nsample world: {summary['users']} users, {summary['creators']} creators, {summary['items']} items, "
+              f"{summary['events']} events, {days[0]} .. {days[-1]}\n")
+        _print_tables(config)
+        _print_run(config, days[-1])
+        print(f"\ndemo finished in {time.perf_counter() - started:.0f}s. The Delta tables are under "
+              f"{config['storage']['warehouse']}/ (read them with any Delta reader, or "
+              f"`fairshot sql sql/feed_plan.sql --ds {days[-1]}`).")
+    elif command == "sql":
+        from jobs.catalog import run_sql_file
+
+        params = {"ds": args.ds} if args.ds else {}
+        run_sql_file(get_spark(config), config, args.file, params).show(args.limit, truncate=False)
+    elif command == "tables":
+        _print_tables(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
