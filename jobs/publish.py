@@ -3,8 +3,8 @@
 Write -> audit -> publish. The audit is the great-expectations suites plus the model's invariants
 (capacities and caps hold, probabilities in range, every id known, one run's rows only). Its
 results land in `audit.quality_results` either way. A failed audit raises PublishGateFailed and
-leaves every gold data table exactly as it was; the run ledger (`gold.allocation_runs`) records the
-failed attempt, so the feed, which reads only runs marked published, never sees it.
+leaves every gold data table exactly as it was; the run ledger (`gold.allocation_runs`) gains a row
+for the failed attempt, and the run already published for that ds stays the one the feed reads.
 """
 from __future__ import annotations
 
@@ -67,12 +67,20 @@ def _invariant_checks(config: Config, run: str, staged: dict[str, pd.DataFrame],
 
 
 def _write_ledger(spark: SparkSession, config: Config, ds: str, record: pd.DataFrame) -> int:
-    """The run ledger keeps one row per run of a ds; a rerun of the same run replaces its row."""
+    """The run ledger of a ds. Publishing run R drops R's earlier rows and marks any other published
+    run 'superseded', so each ds has at most one published run. A failed audit only replaces R's
+    earlier failure: the run the feed reads stays published."""
     key = "gold.allocation_runs"
-    existing = io.read_table(spark, config, key, ds=ds).toPandas()
-    merged = pd.concat([existing[~existing["run_id"].isin(record["run_id"])], record], ignore_index=True)
-    return io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, merged), ds=ds,
-                              run_id=str(record["run_id"].iloc[0]))
+    rid, status = str(record["run_id"].iloc[0]), str(record["status"].iloc[0])
+    ledger = io.read_table(spark, config, key, ds=ds).toPandas()
+    same_run = ledger["run_id"] == rid
+    if status == "published":
+        ledger = ledger[~same_run].copy()
+        ledger.loc[ledger["status"] == "published", "status"] = "superseded"
+    else:
+        ledger = ledger[~(same_run & (ledger["status"] == status))]
+    merged = pd.concat([ledger, record], ignore_index=True)
+    return io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, merged), ds=ds, run_id=rid)
 
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:

@@ -1,11 +1,8 @@
--- The feed's read contract: only runs marked published in the ledger are visible, and for each ds
--- only the latest published run (reruns replace, the ledger keeps their history).
+-- The feed's read contract: only the run marked published in the ledger is visible for each ds
+-- (publishing a run marks the ds's earlier published run 'superseded'; failed audits stay visible
+-- in the ledger as 'audit_failed' and never reach these views).
 CREATE OR REPLACE TEMP VIEW published_runs AS
-SELECT * FROM (
-  SELECT r.*, ROW_NUMBER() OVER (PARTITION BY ds ORDER BY run_id DESC) AS _n
-  FROM gold_allocation_runs r
-  WHERE status = 'published'
-) WHERE _n = 1;
+SELECT * FROM gold_allocation_runs WHERE status = 'published';
 
 CREATE OR REPLACE TEMP VIEW feed_plan AS
 SELECT a.ds, a.run_id, a.user_id, a.item_id, a.creator_id, a.x, a.selected, a.user_rank

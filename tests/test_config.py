@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+
+from jobs.config import load_config
+from jobs.errors import ConfigError
+
+
+def test_overlay_and_override_apply_and_change_the_hash():
+    base = load_config("local")
+    tuned = load_config("local", ["allocation.creator_weight=2.0"])
+    assert tuned.get("allocation.creator_weight") == 2.0
+    assert tuned.hash != base.hash
+    assert load_config("local").hash == base.hash
+    assert load_config("test").get("sample.n_users") < base.get("sample.n_users")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("allocation.creator_wieght=1", "unknown config key 'allocation.creator_wieght'"),
+    ("allocation.creator_weight=abc", "must be of type float"),
+    ("allocation.creator_weight=-1", "'allocation.creator_weight' must be >= 0"),
+    ("storage.engine=hive", "must be one of auto, delta-rs, delta-spark"),
+    ("sample.n_users=1.5", "must be of type int"),
+    ("allocation=3", "is a section"),
+    ("allocation.value_weights.skip=0.5", "skip"),
+    ("no_equals_sign", "key.path=value"),
+])
+def test_bad_config_is_refused_with_the_key_named(override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config("local", [override])
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(ConfigError, match="no overlay for environment 'prod'"):
+        load_config("prod")

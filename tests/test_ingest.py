@@ -1,0 +1,75 @@
+"""Bad input at the door: clear errors naming table, column and rule; nothing silently dropped."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from jobs import ingest, io
+from jobs.cli import main
+from jobs.errors import DataContractError
+from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+
+DS = "2026-04-14"
+
+
+@pytest.fixture
+def landed(config):
+    write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+    return os.path.join(landing_root(config), "events", f"ds={DS}", "events.csv")
+
+
+def test_bad_rows_go_to_events_rejected_with_their_rule(spark, config, landed):
+    events = pd.read_csv(landed)
+    bad = events.head(3).copy()
+    bad.loc[bad.index[0], "item_id"] = 999_999                    # nobody has heard of this item
+    bad.loc[bad.index[1], "watch_time_ms"] = -5                   # negative watch time
+    bad.loc[bad.index[2], "ts"] = "2026-04-13 23:00:00"           # logged on the wrong day
+    pd.concat([events, bad]).to_csv(landed, index=False)
+
+    output = ingest.run(config, DS, spark)
+    assert output.figures == {"events": len(events), "rejected": 3}
+    rejected = io.read_table(spark, config, "bronze.events_rejected", ds=DS).toPandas()
+    assert sorted(zip(rejected["column"], rejected["rule"])) == [
+        ("item_id", "item_id in bronze.items"), ("ts", "falls on ds (UTC)"), ("watch_time_ms", "watch_time_ms >= 0")]
+    assert rejected["raw"].str.contains("999999").any()
+    assert io.read_table(spark, config, "bronze.events", ds=DS).count() == len(events)
+
+
+def test_a_missing_column_stops_ingest_naming_it(spark, config, landed):
+    pd.read_csv(landed).drop(columns="watch_time_ms").to_csv(landed, index=False)
+    with pytest.raises(DataContractError, match="table 'bronze.events', column 'watch_time_ms': rule 'required column present'"):
+        ingest.run(config, DS, spark)
+    assert io.table_version(spark, config, "bronze.events") is None
+
+
+def test_a_mostly_broken_file_is_refused_and_nothing_reaches_events(spark, config, landed):
+    events = pd.read_csv(landed)
+    events["is_click"] = "yes"
+    events.to_csv(landed, index=False)
+    with pytest.raises(DataContractError, match="column 'is_click': rule 'parses as int'.*Nothing was written"):
+        ingest.run(config, DS, spark)
+    assert io.table_version(spark, config, "bronze.events") is None
+    assert io.read_table(spark, config, "bronze.events_rejected", ds=DS).count() == len(events)
+
+
+def test_broken_catalogue_row_is_fatal(spark, config, landed):
+    items_csv = os.path.join(landing_root(config), "items.csv")
+    items = pd.read_csv(items_csv)
+    items.loc[0, "item_type"] = "podcast"
+    items.to_csv(items_csv, index=False)
+    with pytest.raises(DataContractError, match="table 'bronze.items', column 'item_type': rule 'one of video, live'"):
+        ingest.run(config, DS, spark)
+
+
+def test_cli_refuses_a_bad_ds(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--ds", "2026-13-01"])
+    assert exit_info.value.code == 2
+    assert "ds must be a calendar date YYYY-MM-DD, got '2026-13-01'" in capsys.readouterr().err
+
+
+def test_cli_reports_config_errors(capsys):
+    assert main(["tables", "--set", "allocation.creator_weight=-2"]) == 2
+    assert "'allocation.creator_weight' must be >= 0" in capsys.readouterr().err
