@@ -77,7 +77,8 @@ def _print_run(config: Config, ds: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    for noisy in ("py4j", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(getattr(args, "env", "local"), getattr(args, "overrides", []))
         return _dispatch(args, config)

@@ -1,0 +1,123 @@
+"""The nightly run end to end on a tiny world: real Spark, real Delta tables, real OR-Tools, real
+great-expectations suites."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from jobs import allocate, io, pipeline, publish
+from jobs.catalog import run_sql_file
+from jobs.errors import PublishGateFailed
+from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+from jobs.tables import PUBLISHED_TABLES
+from tests.conftest import make_config
+
+DAYS = ("2026-04-13", "2026-04-14")
+
+
+@pytest.fixture(scope="module")
+def world(spark, tmp_path_factory):
+    config = make_config(str(tmp_path_factory.mktemp("pipeline") / "warehouse"))
+    summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+    for ds in summary["days"][:-2]:
+        pipeline.run_day(config, ds, spark, steps=("ingest",))
+    for ds in DAYS:
+        pipeline.run_day(config, ds, spark)
+    return config
+
+
+def gold(spark, config, name, ds):
+    return io.read_table(spark, config, f"gold.{name}", ds=ds).toPandas()
+
+
+def fingerprint(config, keys):
+    """Every file of the tables (path -> sha256) and their Delta versions."""
+    state = {}
+    for key in keys:
+        root = io.table_uri(config, key)
+        state[key] = DeltaTable(root).version()
+        for folder, _, files in os.walk(root):
+            for name in files:
+                path = os.path.join(folder, name)
+                with open(path, "rb") as handle:
+                    state[path] = hashlib.sha256(handle.read()).hexdigest()
+    return state
+
+
+def test_two_consecutive_days_publish_every_table(spark, world):
+    for ds in DAYS:
+        runs = gold(spark, world, "allocation_runs", ds)
+        assert runs["status"].tolist() == ["published"]
+        assert runs["config_hash"].iloc[0] == world.hash
+        for name in PUBLISHED_TABLES:
+            frame = gold(spark, world, name, ds)
+            assert len(frame) > 0 and set(frame["run_id"]) == {runs["run_id"].iloc[0]}
+    for key in ("silver.user_features", "silver.user_availability", "silver.item_features",
+                "silver.creator_features", "silver.candidates", "audit.quality_results"):
+        assert {r.ds for r in io.read_table(spark, world, key).select("ds").distinct().collect()} == set(DAYS)
+
+
+def test_published_plan_respects_every_constraint(spark, world):
+    ds = DAYS[-1]
+    plan = gold(spark, world, "allocations", ds)
+    quotas = gold(spark, world, "item_quotas", ds)
+    capacity = io.read_table(spark, world, "silver.user_availability", ds=ds).toPandas().set_index("user_id")
+    assert plan["x"].between(0, 1).all()
+    load = plan.groupby("user_id")["x"].sum()
+    assert (load <= capacity.loc[load.index, "slot_capacity"] + 1e-6).all()
+    picks = plan.groupby("user_id")["selected"].sum()
+    assert (picks <= capacity.loc[picks.index, "slot_capacity"]).all()
+    exposure = plan.groupby("item_id")["expected_exposure"].sum()
+    caps = quotas.set_index("item_id")["cap"]
+    assert (exposure <= caps.loc[exposure.index] + 1e-6).all()
+    assert np.allclose(quotas.set_index("item_id").loc[exposure.index, "quota"], exposure)
+    candidates = io.read_table(spark, world, "silver.candidates", ds=ds).toPandas()
+    assert len(plan) == len(candidates)
+    assert (gold(spark, world, "creator_outcomes", ds)["happiness_gain"] >= 0).all()
+
+
+def test_feed_view_serves_only_the_published_run(spark, world):
+    served = run_sql_file(spark, world, "sql/feed_plan.sql", {"ds": DAYS[-1]}).toPandas()
+    plan = gold(spark, world, "allocations", DAYS[-1])
+    assert len(served) == int(plan["selected"].sum()) > 0
+
+
+def test_rerunning_a_day_replaces_and_reproduces(spark, world):
+    ds = DAYS[-1]
+    before = {name: gold(spark, world, name, ds) for name in PUBLISHED_TABLES}
+    version = DeltaTable(io.table_uri(world, "gold.allocations")).version()
+    pipeline.run_day(world, ds, spark, steps=("features", "candidates", "allocate", "publish"))
+    assert DeltaTable(io.table_uri(world, "gold.allocations")).version() == version + 1
+    for name, frame in before.items():
+        key = [c for c in ("user_id", "item_id", "creator_id") if c in frame.columns][:2]
+        again = gold(spark, world, name, ds)
+        pd.testing.assert_frame_equal(frame.sort_values(key).reset_index(drop=True),
+                                      again.sort_values(key).reset_index(drop=True))
+    assert gold(spark, world, "allocation_runs", ds)["status"].tolist() == ["published"]
+
+
+def test_failed_audit_publishes_nothing(spark, world):
+    ds = DAYS[-1]
+    allocate.run(world, ds, spark)
+    staged = io.read_table(spark, world, "staging.allocations", ds=ds).toPandas()
+    staged.loc[staged.index[0], "x"] = 1.5           # a broken solver would do this
+    io.write_partition(spark, world, "staging.allocations",
+                       io.frame_from_pandas(spark, "staging.allocations", staged), ds=ds, run_id="tamper")
+    published = [f"gold.{name}" for name in PUBLISHED_TABLES]
+    before = fingerprint(world, published)
+    with pytest.raises(PublishGateFailed) as failure:
+        publish.run(world, ds, spark)
+    assert any("column=x" in check for check in failure.value.failed_checks)
+    assert any("x in [0, 1]" in check for check in failure.value.failed_checks)
+    assert fingerprint(world, published) == before
+    ledger = gold(spark, world, "allocation_runs", ds).set_index("status")
+    assert sorted(ledger.index) == ["audit_failed", "published"]
+    assert "x in [0, 1]" in ledger.loc["audit_failed", "message"]
+    results = io.read_table(spark, world, "audit.quality_results", ds=ds).toPandas()
+    assert not results["success"].all()
+    assert len(run_sql_file(spark, world, "sql/feed_plan.sql", {"ds": ds}).toPandas()) > 0
