@@ -62,7 +62,7 @@ class LPSolver:
                 y = solver.NumVar(0.0, float(width), "")
                 like_rows[creator].SetCoefficient(y, -1.0)
                 objective.SetCoefficient(y, weight * float(slope))
-        for item, var in slack.items():
+        for var in slack.values():
             objective.SetCoefficient(var, -problem.floor_penalty)
 
         pair_creator = problem.item_creator[problem.pair_item]

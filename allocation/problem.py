@@ -15,7 +15,7 @@ from allocation.errors import InvalidProblemError
 from allocation.happiness import HappinessCurve
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     OPTIMAL = "optimal"
     CONVERGED = "converged"
     MAX_ITER = "max_iter"

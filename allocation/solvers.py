@@ -1,7 +1,8 @@
 """Solvers by name, so config can pick one without `jobs` knowing the classes."""
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable
 
 from allocation.lp import LPSolver
 from allocation.problem import AllocationProblem, AllocationResult

@@ -1,7 +1,8 @@
 """Column-contract helpers shared by the transformations."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from features.errors import MissingColumnsError
 

@@ -7,7 +7,7 @@ try_ functions turn that into a rule violation instead.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F

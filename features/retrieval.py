@@ -8,7 +8,7 @@ user an item they have already seen. Scores are the item's smoothed rates lifted
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F

@@ -7,6 +7,8 @@ they have never seen (which sits at the prior).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -23,7 +25,7 @@ def is_positive() -> Column:
     return F.greatest("is_long_view", "is_like", "is_follow") > 0
 
 
-def with_age_days(ds: str) -> "callable":
+def with_age_days(ds: str) -> Callable[[DataFrame], DataFrame]:
     """Adds `age_days`: whole days between the event's partition and ds (0 = ds itself)."""
     def transform(events: DataFrame) -> DataFrame:
         return events.withColumn("age_days", F.datediff(F.lit(ds).cast("date"), F.col("ds").cast("date")))

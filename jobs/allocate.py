@@ -10,9 +10,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
-from pyspark.sql import functions as F
 
 from allocation import invariants, make_solver, metrics, systematic_rounding
 from features.retrieval import eligible_items

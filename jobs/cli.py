@@ -5,10 +5,10 @@ import argparse
 import logging
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from jobs.config import Config, load_config
-from jobs.dates import day_range, parse_ds, shift
+from jobs.dates import parse_ds, shift
 from jobs.errors import ConfigError, DataContractError, FairshotError
 
 LOG = logging.getLogger("fairshot")

@@ -204,7 +204,7 @@ def conform(df: DataFrame, spec: TableSpec, ds: str) -> DataFrame:
     ])
 
 
-def frame_from_pandas(spark: SparkSession, key: str, frame: "pd.DataFrame") -> DataFrame:
+def frame_from_pandas(spark: SparkSession, key: str, frame: pd.DataFrame) -> DataFrame:
     """A Spark DataFrame with table `key`'s columns (minus ds), typed by its schema."""
     from pyspark.sql.types import StructType
 
