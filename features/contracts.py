@@ -30,7 +30,7 @@ def _parse(column: str, dtype: DataType) -> Column:
 
 
 def parse_against_schema(raw: DataFrame, table: str, schema: StructType, required: tuple[str, ...],
-                         extra_rules: tuple[Rule, ...] = ()) -> DataFrame:
+                         extra_rules: tuple[Rule, ...] = (), passthrough: tuple[str, ...] = ()) -> DataFrame:
     """Return the typed columns of `schema` (minus ds), the raw row as JSON in `raw`, and
     `_violation` = 'column|rule' of the first broken rule (null when the row is fine)."""
     columns = [f for f in schema.fields if f.name != "ds"]
@@ -39,6 +39,7 @@ def parse_against_schema(raw: DataFrame, table: str, schema: StructType, require
         F.to_json(F.struct(*[F.col(f.name) for f in columns])).alias("raw"),
         *[_parse(f.name, f.dataType).alias(f.name) for f in columns],
         *[F.col(f.name).alias(f"_raw_{f.name}") for f in columns],
+        *[F.col(name) for name in passthrough if name in raw.columns],
     )
     rules: list[Rule] = []
     for f in columns:
@@ -53,10 +54,11 @@ def parse_against_schema(raw: DataFrame, table: str, schema: StructType, require
 
 
 def split_violations(parsed: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(good rows without helper columns, bad rows as raw/column/rule)."""
+    """(good rows without helper columns, bad rows as raw/column/rule and source_file if known)."""
     good = parsed.where(F.col(VIOLATION).isNull()).drop(VIOLATION, "raw")
+    origin = F.col("source_file") if "source_file" in parsed.columns else F.lit(None).cast("string")
     bad = parsed.where(F.col(VIOLATION).isNotNull()).select(
-        "raw",
+        "raw", origin.alias("source_file"),
         F.split(VIOLATION, r"\|").getItem(0).alias("column"),
         F.split(VIOLATION, r"\|").getItem(1).alias("rule"),
     )

@@ -10,12 +10,13 @@ from features.contracts import Rule, parse_against_schema
 SURFACES = ("video", "live")
 
 
-def parse_events(raw: DataFrame, known_items: DataFrame, ds: str) -> DataFrame:
+def parse_events(raw: DataFrame, known_items: DataFrame, ds: str, day_timezone: str = "UTC") -> DataFrame:
     """Typed events with `_violation` set for rows that break a rule. `known_items` is the
     item catalogue as of ds; an event for an item nobody has heard of cannot be allocated against."""
     known = known_items.select(F.col("item_id").alias("_known_item"), F.lit(True).alias("_is_known")).distinct()
     rules: tuple[Rule, ...] = (
-        ("ts", "falls on ds (UTC)", lambda: F.to_date("ts") != F.lit(ds).cast("date")),
+        ("ts", f"falls on ds ({day_timezone})",
+         lambda: F.to_date(F.from_utc_timestamp("ts", day_timezone)) != F.lit(ds).cast("date")),
         ("surface", f"one of {', '.join(SURFACES)}", lambda: ~F.col("surface").isin(*SURFACES)),
         *((flag, "0 or 1", lambda f=flag: ~F.col(f).isin(0, 1)) for flag in schemas.FLAG_COLUMNS),
         ("watch_time_ms", "watch_time_ms >= 0", lambda: F.col("watch_time_ms") < 0),
@@ -23,7 +24,7 @@ def parse_events(raw: DataFrame, known_items: DataFrame, ds: str) -> DataFrame:
     )
     parsed = parse_against_schema(raw, "bronze.events", schemas.EVENTS,
                                   required=("user_id", "item_id", "ts", "surface", *schemas.FLAG_COLUMNS),
-                                  extra_rules=())
+                                  passthrough=("source_file",))
     with_known = parsed.join(known, parsed["item_id"] == known["_known_item"], "left")
     # Type rules first (already in _violation), then the content rules in order.
     content = F.coalesce(*[F.when(condition(), F.lit(f"{column}|{rule}")) for column, rule, condition in rules])

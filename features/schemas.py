@@ -18,7 +18,7 @@ FLAG_COLUMNS = ("is_click", "is_long_view", "is_like", "is_follow", "is_share", 
 EVENTS = _schema(
     ("user_id", LongType()), ("item_id", LongType()), ("ts", TimestampType()), ("surface", StringType()),
     *((flag, IntegerType()) for flag in FLAG_COLUMNS),
-    ("watch_time_ms", LongType()),
+    ("watch_time_ms", LongType()), ("is_rand", IntegerType()),
 )
 EVENTS_REJECTED = _schema(
     ("source_file", StringType()), ("raw", StringType()), ("column", StringType()), ("rule", StringType()),

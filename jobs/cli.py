@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--env", default=argparse.SUPPRESS, help="config overlay conf/<env>.yaml (default: local)")
     common.add_argument("--set", dest="overrides", action="append", default=argparse.SUPPRESS, metavar="KEY=VALUE",
                         help="override one config value, e.g. --set allocation.creator_weight=2.0 (repeatable)")
+    common.add_argument("--source", default=argparse.SUPPRESS, help="synthetic | kuairand | csv (= --set source.kind)")
+    common.add_argument("--path", default=argparse.SUPPRESS, help="the source's data folder (= --set source.path)")
     parser = argparse.ArgumentParser(prog="fairshot", parents=[common],
                                      description="Creator-side exposure allocation, one nightly run per ds.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("py4j", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        config = load_config(getattr(args, "env", "local"), getattr(args, "overrides", []))
+        shortcuts = [f"source.kind={args.source}"] if hasattr(args, "source") else []
+        shortcuts += [f"source.path={args.path}"] if hasattr(args, "path") else []
+        config = load_config(getattr(args, "env", "local"), shortcuts + getattr(args, "overrides", []))
         return _dispatch(args, config)
     except ConfigError as error:
         print(f"fairshot: config error: {error}", file=sys.stderr)
@@ -103,7 +107,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     elif command in pipeline.STEPS:
         print(pipeline.STEPS[command](config, args.ds, get_spark(config)))
     elif command == "run":
-        pipeline.run_day(config, args.ds)
+        spark = get_spark(config)
+        for day in pipeline.missing_input_days(config, args.ds, spark):
+            pipeline.run_day(config, day, spark, steps=("ingest",))
+        pipeline.run_day(config, args.ds, spark)
         _print_run(config, args.ds)
     elif command == "backfill":
         pipeline.backfill(config, args.start, args.end)

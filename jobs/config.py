@@ -27,7 +27,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "spark.shuffle_partitions": _positive,
     "storage.engine": (lambda v: v in ("auto", "delta-rs", "delta-spark"),
                        "must be one of auto, delta-rs, delta-spark"),
-    "source.kind": (lambda v: v in ("synthetic",), "must be one of: synthetic"),
+    "source.kind": (lambda v: v in ("synthetic", "kuairand", "csv"), "must be one of synthetic, kuairand, csv"),
+    "source.csv.time_unit": (lambda v: v in ("ms", "s", "iso"), "must be one of ms, s, iso"),
     "source.max_rejected_share": _share,
     "sample.n_users": _positive, "sample.n_creators": _positive, "sample.n_categories": _positive,
     "sample.n_days": _positive, "sample.items_per_creator_day": _positive,
@@ -92,6 +93,15 @@ def load_config(env: str = "local", overrides: Iterable[str] = (), conf_dir: Pat
         raise ConfigError(f"no overlay for environment {env!r}: {overlay_path} missing (known: {known})")
     for key, value in _flatten(_read_yaml(overlay_path)):
         _assign(values, key, value, origin=overlay_path.name)
+    # Source defaults (its day zone, what 'new' means in its catalogue) sit between the environment
+    # and the command line, so `--set source.kind=kuairand` brings them and `--set` still wins.
+    overrides = list(overrides)
+    kind = next((_parse_override(o)[1] for o in reversed(overrides) if o.split("=", 1)[0].strip() == "source.kind"),
+                values["source"]["kind"])
+    source_path = conf_dir / f"source_{kind}.yaml"
+    if source_path.exists():
+        for key, value in _flatten(_read_yaml(source_path)):
+            _assign(values, key, value, origin=source_path.name)
     config = Config(values, env)
     _validate(values)
     return config.with_overrides(overrides)

@@ -8,7 +8,6 @@ rejected, the source is broken rather than noisy, and nothing is written to `eve
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -20,7 +19,7 @@ from features.events import parse_events
 from jobs import io
 from jobs.config import Config
 from jobs.dates import shift
-from jobs.sources.synthetic import landing_root
+from jobs.sources.base import Source, make_source
 from jobs.spark import get_spark
 from jobs.steps import StepOutput, run_id
 
@@ -36,40 +35,33 @@ CATALOGUES = {
 }
 
 
-def _read_csv(spark: SparkSession, path: str, table: str) -> DataFrame:
-    if not os.path.exists(path):
-        raise DataContractError(table, "*", "source file exists", f"no file at {path}")
-    # Everything as strings: typing happens under named rules, not inside the CSV reader.
-    return spark.read.option("header", True).option("inferSchema", False).csv(path)
-
-
-def read_catalogue(spark: SparkSession, root: str, name: str, ds: str) -> DataFrame:
-    """The catalogue as known at the end of ds (rows created before ds+1)."""
+def read_catalogue(spark: SparkSession, source: Source, name: str, ds: str) -> DataFrame:
+    """The catalogue as known at the end of ds (rows created before ds+1 in the source's day zone)."""
     schema, required, created = CATALOGUES[name]
     table = f"bronze.{name}"
     rules = ()
     if name == "items":
         rules = (("item_type", "one of video, live", lambda: ~F.col("item_type").isin("video", "live")),)
-    parsed = parse_against_schema(_read_csv(spark, os.path.join(root, f"{name}.csv"), table), table,
-                                  schema, required=required, extra_rules=rules)
+    parsed = parse_against_schema(source.raw_catalogue(spark, name, ds), table, schema, required=required,
+                                  extra_rules=rules)
     valid = raise_on_violations(parsed, table)
-    return valid.where(F.col(created) < F.lit(shift(ds, 1)).cast("timestamp"))
+    day_end = F.to_utc_timestamp(F.lit(shift(ds, 1)).cast("timestamp"), source.day_timezone)
+    return valid.where(F.col(created) < day_end)
 
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
-    root = landing_root(config)
+    source = make_source(config)
     rid = run_id(config, ds)
     output = StepOutput("ingest", ds)
-    catalogues = {name: read_catalogue(spark, root, name, ds).cache() for name in CATALOGUES}
+    catalogues = {name: read_catalogue(spark, source, name, ds).cache() for name in CATALOGUES}
 
-    events_path = os.path.join(root, "events", f"ds={ds}", "events.csv")
-    raw = _read_csv(spark, events_path, "bronze.events")
-    parsed = parse_events(raw, catalogues["items"], ds).cache()
+    raw = source.raw_events(spark, ds)
+    parsed = parse_events(raw, catalogues["items"], ds, day_timezone=source.day_timezone).cache()
     good, bad = split_violations(parsed)
     total, rejected = parsed.count(), bad.count()
     share = rejected / total if total else 0.0
-    bad = bad.withColumn("source_file", F.lit(events_path))
+    origin = f"{source.name} source ({source.day_timezone} days)"
     output.versions["bronze.events_rejected"] = io.write_partition(
         spark, config, "bronze.events_rejected", bad, ds=ds, run_id=rid)
     if share > config["source"]["max_rejected_share"]:
@@ -77,7 +69,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
         parsed.unpersist()
         raise DataContractError(
             "bronze.events", worst["column"], worst["rule"],
-            f"{rejected} of {total} rows of {events_path} rejected ({share:.1%} > "
+            f"{rejected} of {total} rows of ds={ds} from the {origin} rejected ({share:.1%} > "
             f"source.max_rejected_share {config['source']['max_rejected_share']:.1%}); "
             f"see bronze.events_rejected ds={ds}. Nothing was written to bronze.events.")
     for name, frame in catalogues.items():

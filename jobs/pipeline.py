@@ -36,6 +36,20 @@ def run_day(config: Config, ds: str, spark: SparkSession | None = None,
     return outputs
 
 
+def missing_input_days(config: Config, ds: str, spark: SparkSession) -> list[str]:
+    """Days of ds's feature window that the source has but bronze.events lacks: a first run on a
+    fresh warehouse ingests them before planning, instead of planning from one day of history."""
+    from jobs import io
+    from jobs.dates import shift
+    from jobs.sources.base import make_source
+
+    window = day_range(shift(ds, -(config["features"]["lookback_days"] - 1)), shift(ds, -1))
+    have = {r.ds for r in io.read_table(spark, config, "bronze.events", since=window[0], until=ds)
+            .select("ds").distinct().collect()}
+    offered = set(make_source(config).available_days(spark))
+    return [day for day in window if day in offered and day not in have]
+
+
 def backfill(config: Config, start: str, end: str, spark: SparkSession | None = None,
              steps: tuple[str, ...] = tuple(STEPS)) -> list[StepOutput]:
     """Every day in order; each day's steps are idempotent, so a backfill can be rerun safely."""

@@ -274,3 +274,35 @@ def write_landing(world: World, root: str) -> dict[str, Any]:
     return {"root": root, "users": len(world.users), "creators": len(world.creators),
             "items": len(world.items), "events": len(world.events),
             "days": sorted(events["ds"].unique().tolist())}
+
+
+class SyntheticSource:
+    """The generated world's landing files: one events CSV per UTC day, catalogue snapshots."""
+
+    name = "synthetic"
+    day_timezone = "UTC"
+
+    def __init__(self, config: Config) -> None:
+        self.root = landing_root(config)
+
+    def raw_events(self, spark, ds: str):  # noqa: ANN001, ANN201 - SparkSession -> DataFrame
+        from pyspark.sql import functions as F
+
+        from jobs.sources.base import read_csv_strings
+
+        path = os.path.join(self.root, "events", f"ds={ds}", "events.csv")
+        raw = read_csv_strings(spark, path, "bronze.events")
+        if "is_rand" not in raw.columns:
+            raw = raw.withColumn("is_rand", F.lit("0"))
+        return raw.withColumn("source_file", F.lit(path))
+
+    def raw_catalogue(self, spark, name: str, ds: str):  # noqa: ANN001, ANN201
+        from jobs.sources.base import read_csv_strings
+
+        return read_csv_strings(spark, os.path.join(self.root, f"{name}.csv"), f"bronze.{name}")
+
+    def available_days(self, spark) -> list[str]:  # noqa: ANN001 - SparkSession
+        folder = os.path.join(self.root, "events")
+        if not os.path.isdir(folder):
+            return []
+        return sorted(name[3:] for name in os.listdir(folder) if name.startswith("ds="))

@@ -1,0 +1,55 @@
+"""What a data source hands to ingest: raw rows as strings, in fairshot's column names.
+
+Sources only rename, reshape and cut days; they never judge rows. Typing and every rule live in
+one place (`features.contracts` / `features.events`), so a bad row from any source is reported the
+same way, with the rule it broke.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+class Source(Protocol):
+    name: str
+    day_timezone: str  # the zone whose calendar days the source's ds partitions follow
+
+    def raw_events(self, spark: SparkSession, ds: str) -> DataFrame:
+        """String columns named as in `features.schemas.EVENTS` plus `source_file`."""
+        ...
+
+    def raw_catalogue(self, spark: SparkSession, name: str, ds: str) -> DataFrame:
+        """String columns named as in the bronze catalogue `name` (items, creators, users)."""
+        ...
+
+    def available_days(self, spark: SparkSession) -> list[str]:
+        """The days (in `day_timezone`) the source has events for."""
+        ...
+
+
+def make_source(config) -> Source:  # noqa: ANN001 - Config, imported lazily to keep this light
+    kind = config["source"]["kind"]
+    if kind == "synthetic":
+        from jobs.sources.synthetic import SyntheticSource
+
+        return SyntheticSource(config)
+    if kind == "kuairand":
+        from jobs.sources.kuairand import KuaiRandSource
+
+        return KuaiRandSource(config)
+    from jobs.sources.csv_mapped import MappedCsvSource
+
+    return MappedCsvSource(config)
+
+
+def read_csv_strings(spark: SparkSession, path: str, table: str) -> DataFrame:
+    """A CSV with a header, every column a string: typing happens under named rules later."""
+    import os
+
+    from features.errors import DataContractError
+
+    if not os.path.exists(path):
+        raise DataContractError(table, "*", "source file exists", f"no file at {path}")
+    return spark.read.option("header", True).option("inferSchema", False).csv(path)
