@@ -31,3 +31,46 @@ def reach_count(exposure: np.ndarray, threshold: float) -> int:
 def share_at_least(values: np.ndarray, threshold: float) -> float:
     v = np.asarray(values, dtype=float)
     return float(np.mean(v >= threshold)) if v.size else 0.0
+
+
+def _clipped(p: np.ndarray) -> np.ndarray:
+    return np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the chance a random positive outscores a random negative (ties 1/2)."""
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(scores.size)
+    sorted_scores = scores[order]
+    # average ranks over ties
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(average, counts)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    p, y = _clipped(probabilities), np.asarray(labels, dtype=float)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if p.size else float("nan")
+
+
+def calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: |mean prediction - observed rate| per equal-width bin, weighted."""
+    p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
+    if p.size == 0:
+        return float("nan")
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    count = np.bincount(index, minlength=bins)
+    gap = np.abs(np.bincount(index, weights=p, minlength=bins) - np.bincount(index, weights=y, minlength=bins))
+    return float(gap.sum() / p.size) if count.sum() else float("nan")
+
+
+def hit_rate(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> float:
+    """Of the users predicted available (p >= threshold), the share who really came."""
+    p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
+    chosen = p >= threshold
+    return float(y[chosen].mean()) if chosen.any() else float("nan")

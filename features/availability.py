@@ -2,45 +2,130 @@
 can they absorb if they do?
 
 A creator-side match is wasted on a user who does not return, so every pair's value is weighted
-by p_active. This first estimate is a recency-weighted, smoothed frequency: active days count
-with weight 0.5^(age / half_life), shrunk towards the population's active rate with
-`prior_days` pseudo-days so that new users are neither certain nor hopeless.
+by p_active. Two estimates, on the same per-day activity:
+- the smoothed frequency: active days weighted 0.5^(age / half_life), shrunk towards the
+  population's active rate with `prior_days` pseudo-days (the fallback, and the baseline);
+- a logistic regression (Spark ML) trained on the history itself: for every anchor day t of the
+  training window, features of days <= t and the label 'active on t+1'. Yesterday matters more
+  than a fixed half-life admits, weekends differ, and heavy users come back; the model learns how
+  much. Users with too little history keep the smoothed frequency.
 """
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from features.users import with_age_days
+
+MODEL_FEATURES = ("share_active_1", "share_active_3", "share_active_7", "share_active_28", "smoothed_rate",
+                  "recency", "log_requests", "next_is_weekend", "log_observable_days")
 
 
-def build_user_availability(users: DataFrame, events: DataFrame, *, ds: str, lookback_days: int,
-                            prior_days: float, half_life_days: float, slot_share: float,
-                            max_slots: int) -> DataFrame:
-    decay = 0.5 ** (1.0 / half_life_days)
-    active_days = (events.select("user_id", "ds").groupBy("user_id", "ds").agg(F.count(F.lit(1)).alias("requests"))
-                   .transform(with_age_days(ds)).where(F.col("age_days") < lookback_days))
-    per_user = active_days.groupBy("user_id").agg(
-        F.sum(F.pow(F.lit(decay), F.col("age_days"))).alias("weighted_active"),
-        F.count(F.lit(1)).alias("active_days"),
-        F.sum("requests").alias("requests"))
-    registered_days = F.least(F.lit(lookback_days),
-                              F.greatest(F.lit(1), F.datediff(F.lit(ds).cast("date"), F.to_date("registered_at")) + 1))
-    base = (users.select("user_id", "registered_at").join(per_user, "user_id", "left")
-            .na.fill(0, ["weighted_active", "active_days", "requests"])
-            .withColumn("observable_days", registered_days)
-            # sum_{a < n} decay^a, the weight of every day the user could have been active
-            .withColumn("weighted_days", (1 - F.pow(F.lit(decay), F.col("observable_days"))) / (1 - decay)))
-    population = base.agg(
-        (F.sum("active_days") / F.sum("observable_days")).alias("_rate"),
-        (F.sum("requests") / F.greatest(F.sum("active_days"), F.lit(1))).alias("_requests_per_day"))
-    requests_if_active = F.when(F.col("active_days") > 0, F.col("requests") / F.col("active_days")).otherwise(
-        F.col("_requests_per_day"))
-    return (base.crossJoin(F.broadcast(population))
-            .withColumn("p_active", (F.col("weighted_active") + prior_days * F.col("_rate"))
-                        / (F.col("weighted_days") + prior_days))
-            .withColumn("_requests_if_active", requests_if_active)
-            .withColumn("expected_requests", F.col("p_active") * F.col("_requests_if_active"))
-            .withColumn("slot_capacity", F.least(F.lit(max_slots), F.round(slot_share * F.col("_requests_if_active")))
-                        .cast("int"))
-            .select("user_id", "p_active", "expected_requests", "slot_capacity"))
+def daily_activity(events: DataFrame) -> DataFrame:
+    """One row per (user, active day) with the day's requests (exposures)."""
+    return events.groupBy("user_id", "ds").agg(F.count(F.lit(1)).alias("requests"))
+
+
+def _decay(half_life_days: float) -> float:
+    return 0.5 ** (1.0 / half_life_days)
+
+
+def availability_features(users: DataFrame, activity: DataFrame, anchors: list[str], *, lookback_days: int,
+                          prior_days: float, half_life_days: float) -> DataFrame:
+    """Per (user, anchor day t): activity features over [t - lookback + 1, t], for users registered by t.
+
+    `smoothed_rate` is the smoothed-frequency estimate itself, so the model starts from the
+    baseline and can only add to it."""
+    spark = users.sparkSession
+    decay = _decay(half_life_days)
+    anchor_frame = spark.createDataFrame([(a,) for a in anchors], "anchor string")
+    base = (users.select("user_id", F.to_date("registered_at").alias("_registered")).crossJoin(anchor_frame)
+            .withColumn("_anchor", F.col("anchor").cast("date"))
+            .where(F.col("_registered") <= F.col("_anchor"))
+            .withColumn("observable_days", F.least(F.lit(lookback_days),
+                                                   F.datediff("_anchor", "_registered") + 1)))
+    joined = base.join(activity.withColumnRenamed("ds", "_day"), "user_id", "left").withColumn(
+        "_age", F.datediff(F.col("_anchor"), F.col("_day").cast("date")))
+    inside = (F.col("_age") >= 0) & (F.col("_age") < F.col("observable_days"))
+
+    def active_within(days: int) -> Column:
+        return F.sum(F.when(inside & (F.col("_age") < days), 1).otherwise(0))
+
+    per_anchor = joined.groupBy("user_id", "anchor", "observable_days").agg(
+        *[active_within(d).alias(f"_active_{d}") for d in (1, 3, 7, 28)],
+        F.sum(F.when(inside, F.pow(F.lit(decay), F.col("_age"))).otherwise(0.0)).alias("_weighted_active"),
+        F.sum(F.when(inside, F.col("requests")).otherwise(0)).alias("_requests"),
+        F.min(F.when(inside, F.col("_age"))).alias("_days_since"),
+    )
+    population = per_anchor.groupBy("anchor").agg(
+        (F.sum("_active_28") / F.sum("observable_days")).alias("_population_rate"),
+        (F.sum("_requests") / F.greatest(F.sum("_active_28"), F.lit(1))).alias("_population_requests"))
+    weighted_days = (1 - F.pow(F.lit(decay), F.col("observable_days"))) / (1 - decay)
+    next_day = F.date_add(F.col("anchor").cast("date"), 1)
+    return (per_anchor.join(F.broadcast(population), "anchor")
+            .select(
+                "user_id", "anchor", "observable_days",
+                *[(F.col(f"_active_{d}") / F.least(F.lit(d), F.col("observable_days"))).alias(f"share_active_{d}")
+                  for d in (1, 3, 7, 28)],
+                ((F.col("_weighted_active") + prior_days * F.col("_population_rate"))
+                 / (weighted_days + prior_days)).alias("smoothed_rate"),
+                (1.0 / (1.0 + F.coalesce(F.col("_days_since"), F.col("observable_days")))).alias("recency"),
+                F.log1p(F.when(F.col("_active_28") > 0, F.col("_requests") / F.col("_active_28"))
+                        .otherwise(F.col("_population_requests"))).alias("log_requests"),
+                F.when(F.col("_active_28") > 0, F.col("_requests") / F.col("_active_28"))
+                .otherwise(F.col("_population_requests")).alias("requests_if_active"),
+                F.dayofweek(next_day).isin(1, 7).cast("double").alias("next_is_weekend"),
+                F.log1p(F.col("observable_days").cast("double")).alias("log_observable_days"),
+            ))
+
+
+def with_next_day_label(features: DataFrame, activity: DataFrame) -> DataFrame:
+    """label = 1 if the user was active on anchor + 1."""
+    came = activity.select("user_id", F.date_format(F.date_sub(F.col("ds").cast("date"), 1), "yyyy-MM-dd")
+                           .alias("anchor"), F.lit(1.0).alias("label"))
+    return features.join(came, ["user_id", "anchor"], "left").na.fill(0.0, ["label"])
+
+
+def fit_availability_model(training: DataFrame, *, reg_param: float, max_iter: int = 50) -> PipelineModel:
+    assembler = VectorAssembler(inputCols=list(MODEL_FEATURES), outputCol="_raw_features")
+    scaler = StandardScaler(inputCol="_raw_features", outputCol="_features", withMean=True, withStd=True)
+    model = LogisticRegression(featuresCol="_features", labelCol="label", regParam=reg_param, maxIter=max_iter,
+                               probabilityCol="_probability", rawPredictionCol="_raw", predictionCol="_predicted")
+    return Pipeline(stages=[assembler, scaler, model]).fit(training)
+
+
+def with_p_active(features: DataFrame, model: PipelineModel | None, *, min_history_days: int) -> DataFrame:
+    """p_active from the model where the user has history enough, else the smoothed frequency."""
+    if model is None:
+        return features.withColumn("p_active", F.col("smoothed_rate")).withColumn("p_source", F.lit("smoothed"))
+    scored = model.transform(features).withColumn("_p_model", vector_to_array("_probability")[1])
+    enough = F.col("observable_days") >= min_history_days
+    return (scored.withColumn("p_active", F.when(enough, F.col("_p_model")).otherwise(F.col("smoothed_rate")))
+            .withColumn("p_source", F.when(enough, F.lit("model")).otherwise(F.lit("smoothed")))
+            .drop("_raw_features", "_features", "_raw", "_probability", "_predicted", "_p_model"))
+
+
+def build_user_availability(scored: DataFrame, *, slot_share: float, max_slots: int) -> DataFrame:
+    """From p_active to the table: expected requests tomorrow and the creator-side slot capacity
+    (a share of the requests the user makes on a day they come, capped)."""
+    return scored.select(
+        "user_id", "p_active", (F.col("p_active") * F.col("requests_if_active")).alias("expected_requests"),
+        F.least(F.lit(max_slots), F.round(slot_share * F.col("requests_if_active"))).cast("int").alias("slot_capacity"),
+        "p_source")
+
+
+def training_anchors(ds: str, training_days: int) -> list[str]:
+    """The anchors whose next-day labels are known at ds: ds-training_days .. ds-1."""
+    import datetime as dt
+
+    day = dt.date.fromisoformat(ds)
+    return [(day - dt.timedelta(days=k)).isoformat() for k in range(training_days, 0, -1)]
+
+
+def fit_if_possible(training: DataFrame, *, reg_param: float) -> PipelineModel | None:
+    """A model needs both outcomes in its training set; a brand-new warehouse may not have them."""
+    labels = {r.label for r in training.select("label").distinct().collect()}
+    return fit_availability_model(training, reg_param=reg_param) if labels == {0.0, 1.0} else None

@@ -46,7 +46,12 @@ USER_CATEGORY_AFFINITY = _schema(
 )
 USER_AVAILABILITY = _schema(
     ("user_id", LongType()), ("p_active", DoubleType()), ("expected_requests", DoubleType()),
-    ("slot_capacity", IntegerType()),
+    ("slot_capacity", IntegerType()), ("p_source", StringType()),
+)
+AVAILABILITY_EVALUATION = _schema(
+    ("predicted_for", StringType()), ("estimator", StringType()), ("n_users", LongType()),
+    ("base_rate", DoubleType()), ("auc", DoubleType()), ("log_loss", DoubleType()),
+    ("calibration_error", DoubleType()), ("hit_rate", DoubleType()),
 )
 ITEM_FEATURES = _schema(
     ("item_id", LongType()), ("creator_id", LongType()), ("category", StringType()),

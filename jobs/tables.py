@@ -40,6 +40,7 @@ _SPECS = [
     TableSpec("user_features", "silver", schemas.USER_FEATURES),
     TableSpec("user_category_affinity", "silver", schemas.USER_CATEGORY_AFFINITY),
     TableSpec("user_availability", "silver", schemas.USER_AVAILABILITY),
+    TableSpec("availability_evaluation", "audit", schemas.AVAILABILITY_EVALUATION),
     TableSpec("item_features", "silver", schemas.ITEM_FEATURES),
     TableSpec("creator_features", "silver", schemas.CREATOR_FEATURES),
     TableSpec("candidates", "silver", schemas.CANDIDATES),
