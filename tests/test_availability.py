@@ -1,0 +1,44 @@
+"""The availability model against the truth of the synthetic world, and its metrics by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from allocation import metrics
+from features.availability import (availability_features, fit_if_possible, training_anchors,
+                                   with_next_day_label, with_p_active)
+from jobs.sources.synthetic import WorldParams, generate_world
+from tests.conftest import make_config
+
+
+def test_metrics_on_hand_computed_examples():
+    assert metrics.auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert metrics.auc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
+    assert metrics.log_loss(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(np.log(2))
+    # two bins: predictions 0.2 (observed 0.5) and 0.9 (observed 1.0): |0.2-0.5|/2 + |0.9-1|/2
+    assert metrics.calibration_error(np.array([0.2, 0.2, 0.9, 0.9]), np.array([0, 1, 1, 1])) == pytest.approx(0.2)
+    assert metrics.hit_rate(np.array([0.9, 0.7, 0.2]), np.array([1, 0, 1])) == pytest.approx(0.5)
+
+
+def test_uac_model_beats_the_smoothed_frequency_on_the_true_next_day(spark, tmp_path):
+    config = make_config(str(tmp_path), "sample.n_users=1500", "sample.n_days=21", "sample.n_creators=20")
+    world = generate_world(WorldParams.from_config(config))
+    truth = world.truth_activity
+    days = sorted(truth["ds"].unique())
+    ds, tomorrow = days[-2], days[-1]                      # plan for the last simulated day
+    logged = truth[truth["active"] & (truth["ds"] <= ds)][["user_id", "ds", "requests"]]
+    activity = spark.createDataFrame(logged)
+    users = spark.createDataFrame(world.users)
+    settings = dict(lookback_days=28, prior_days=2.0, half_life_days=7.0)
+    training = with_next_day_label(availability_features(users, activity, training_anchors(ds, 14), **settings),
+                                   activity)
+    model = fit_if_possible(training, reg_param=0.01)
+    assert model is not None
+    scored = with_p_active(availability_features(users, activity, [ds], **settings), model,
+                           min_history_days=3).toPandas()
+    came = truth[truth["ds"] == tomorrow].set_index("user_id")["active"]
+    y = came.loc[scored["user_id"]].to_numpy(float)
+    model_auc, baseline_auc = metrics.auc(scored["p_active"], y), metrics.auc(scored["smoothed_rate"], y)
+    assert model_auc > baseline_auc
+    assert metrics.log_loss(scored["p_active"], y) < metrics.log_loss(scored["smoothed_rate"], y)
+    assert metrics.calibration_error(scored["p_active"], y) < 0.1

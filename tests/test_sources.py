@@ -1,0 +1,62 @@
+"""Real data: the KuaiRand sample through the whole pipeline, and a user's own CSVs via a mapping."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from jobs import ingest, io, pipeline
+from tests.conftest import make_config
+
+KUAIRAND = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kuairand_pure_500u"
+DS = "2022-04-30"
+
+
+@pytest.mark.skipif(not KUAIRAND.exists(), reason=f"KuaiRand sample not at {KUAIRAND}")
+def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
+    config = make_config(str(tmp_path), "source.kind=kuairand", f"source.path={KUAIRAND}",
+                         "features.lookback_days=7", "features.availability_training_days=4")
+    assert config["source"]["timezone"] == "Asia/Shanghai"          # the source overlay applied
+    catch_up = pipeline.missing_input_days(config, DS, spark)
+    assert catch_up == [f"2022-04-{d}" for d in range(24, 30)]
+    for day in catch_up:
+        ingest.run(config, day, spark)
+    pipeline.run_day(config, DS, spark)
+
+    logs = pd.read_csv(KUAIRAND / "interactions.csv")
+    shanghai_day = pd.to_datetime(logs["event_time_ms"], unit="ms", utc=True).dt.tz_convert("Asia/Shanghai")
+    expected = int((shanghai_day.dt.strftime("%Y-%m-%d") == DS).sum())
+    events = io.read_table(spark, config, "bronze.events", ds=DS)
+    assert events.count() == expected
+    assert events.where("is_rand = 1").count() == int(((shanghai_day.dt.strftime("%Y-%m-%d") == DS)
+                                                       & (logs["is_rand"] == 1)).sum())
+    assert io.read_table(spark, config, "bronze.events_rejected", ds=DS).count() == 0
+    runs = io.read_table(spark, config, "gold.allocation_runs", ds=DS).toPandas()
+    assert runs["status"].tolist() == ["published"] and runs["n_pairs"].iloc[0] > 0
+    evaluation = io.read_table(spark, config, "audit.availability_evaluation", ds=DS).toPandas()
+    assert set(evaluation["estimator"]) == {"uac_model", "smoothed_frequency"}
+
+
+def test_mapped_csv_source_ingests_foreign_column_names(spark, tmp_path):
+    data = tmp_path / "mine"
+    data.mkdir()
+    pd.DataFrame({"uid": [1, 1, 2, 2], "vid": [10, 11, 10, 99], "when": [1_700_000_000, 1_700_000_100,
+                                                                          1_700_003_600, 1_700_000_050],
+                  "clicked": [1, 0, 0, 1], "liked": [1, 0, 0, 0]}).to_csv(data / "log.csv", index=False)
+    pd.DataFrame({"vid": [10, 11], "author": [5, 6], "topic": ["cooking", "music"]}).to_csv(data / "videos.csv",
+                                                                                            index=False)
+    mapping = {"user_id": "uid", "item_id": "vid", "ts": "when", "is_click": "clicked", "is_like": "liked",
+               "is_long_view": "", "is_follow": "", "creator_id": "author", "category": "topic"}
+    config = make_config(str(tmp_path / "warehouse"), "source.kind=csv", f"source.path={data}",
+                         "source.csv.interactions_file=log.csv", "source.csv.items_file=videos.csv",
+                         "source.csv.time_unit=s", "source.max_rejected_share=0.5",
+                         *[f"source.csv.columns.{k}={v}" for k, v in mapping.items()])
+    day = pd.Timestamp(1_700_000_000, unit="s").strftime("%Y-%m-%d")
+    output = ingest.run(config, day, spark)
+    assert output.figures == {"events": 3, "rejected": 1}            # item 99 is in no catalogue
+    events = io.read_table(spark, config, "bronze.events", ds=day).toPandas().sort_values(["user_id", "item_id"])
+    assert events["item_id"].tolist() == [10, 11, 10] and events["is_like"].tolist() == [1, 0, 0]
+    assert events["is_long_view"].tolist() == [0, 0, 0]              # absent columns become 0
+    creators = io.read_table(spark, config, "bronze.creators", ds=day).toPandas()
+    assert sorted(creators["creator_id"]) == [5, 6]
