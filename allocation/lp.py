@@ -37,7 +37,7 @@ class LPSolver:
             raise SolverFailedError(f"OR-Tools backend {self.backend} is not available in this build")
         solver.SetTimeLimit(int(self.time_limit_seconds * 1000))
         infinity = solver.infinity()
-        availability = problem.user_availability[problem.pair_user]
+        availability = problem.pair_availability
         x = [solver.NumVar(0.0, 1.0, "") for _ in range(problem.n_pairs)]
 
         user_rows = [solver.Constraint(-infinity, float(k)) for k in problem.user_capacity]

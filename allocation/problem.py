@@ -57,6 +57,8 @@ class AllocationProblem:
     Pairs p = (user, item) carry value v_p and like probability p_p; users carry availability a_u
     and slot capacity k_u; items carry their creator, an exposure cap and a soft exploration floor.
     `segment_width`/`segment_slope` (creators x K) are H's chords; build them with `from_arrays`.
+    `pair_availability` (default a_u of the pair's user) is the chance the user is there for this
+    item: lower than a_u for a live stream that airs outside the user's usual hours.
     """
 
     pair_user: np.ndarray
@@ -74,6 +76,7 @@ class AllocationProblem:
     creator_weight: float
     floor_penalty: float
     curve: HappinessCurve = field(default_factory=HappinessCurve)
+    pair_availability: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n_users = np.asarray(self.user_availability).shape[0]
@@ -89,6 +92,10 @@ class AllocationProblem:
                              ("creator_base_likes", n_creators)):
             set_(self, name, _as_float(name, getattr(self, name), length))
         set_(self, "item_creator", _as_index("item_creator", self.item_creator, n_creators))
+        if self.pair_availability is None:
+            set_(self, "pair_availability", self.user_availability[self.pair_user])
+        set_(self, "pair_availability", _as_float("pair_availability", self.pair_availability, n_pairs))
+        _require_range("pair_availability", self.pair_availability, 0.0, 1.0)
         _require_range("pair_like", self.pair_like, 0.0, 1.0)
         _require_range("user_availability", self.user_availability, 0.0, 1.0)
         _require_range("user_capacity", self.user_capacity, 0.0)
@@ -126,8 +133,11 @@ class AllocationProblem:
         like = np.asarray(arrays["pair_like"], dtype=float)
         if pair_user.size and (pair_user.max() >= availability.size or pair_item.max() >= item_creator.size):
             raise InvalidProblemError("pair_user/pair_item have positions outside their tables")
-        max_extra = np.bincount(item_creator[pair_item], weights=availability[pair_user] * like,
-                                minlength=base.size)
+        given = arrays.get("pair_availability")
+        pair_availability = availability[pair_user] if given is None else np.asarray(given, dtype=float)
+        if pair_availability.shape != like.shape:
+            raise InvalidProblemError("pair_availability must have one entry per pair")
+        max_extra = np.bincount(item_creator[pair_item], weights=pair_availability * like, minlength=base.size)
         width, slope = curve.segments(base, max_extra)
         return cls(segment_width=width, segment_slope=slope, curve=curve, **arrays)  # type: ignore[arg-type]
 
@@ -148,7 +158,7 @@ class AllocationProblem:
         return int(self.creator_base_likes.shape[0])
 
     def pair_expected_exposure(self, x: np.ndarray) -> np.ndarray:
-        return self.user_availability[self.pair_user] * x
+        return self.pair_availability * x
 
     def item_exposure(self, x: np.ndarray) -> np.ndarray:
         return np.bincount(self.pair_item, weights=self.pair_expected_exposure(x), minlength=self.n_items)

@@ -35,14 +35,14 @@ USER_FEATURES = _schema(
     ("user_id", LongType()),
     ("active_days_1", LongType()), ("active_days_7", LongType()), ("active_days_28", LongType()),
     ("exposures_1", LongType()), ("exposures_7", LongType()), ("exposures_28", LongType()),
-    ("clicks_28", LongType()), ("long_views_28", LongType()), ("likes_28", LongType()),
+    ("sessions_7", LongType()), ("sessions_28", LongType()), ("clicks_28", LongType()), ("long_views_28", LongType()), ("likes_28", LongType()),
     ("follows_28", LongType()), ("skips_28", LongType()), ("skip_rate_28", DoubleType()),
     ("days_since_active", IntegerType()), ("hourly_profile", ArrayType(DoubleType())),
 )
 USER_CATEGORY_AFFINITY = _schema(
     ("user_id", LongType()), ("category", StringType()), ("exposures", LongType()),
     ("positives", LongType()), ("skips", LongType()), ("positive_rate", DoubleType()),
-    ("skip_rate", DoubleType()), ("affinity", DoubleType()),
+    ("skip_rate", DoubleType()), ("affinity", DoubleType()), ("video_affinity", DoubleType()),
 )
 USER_AVAILABILITY = _schema(
     ("user_id", LongType()), ("p_active", DoubleType()), ("expected_requests", DoubleType()),
@@ -56,7 +56,7 @@ AVAILABILITY_EVALUATION = _schema(
 ITEM_FEATURES = _schema(
     ("item_id", LongType()), ("creator_id", LongType()), ("category", StringType()),
     ("item_type", StringType()), ("age_days", DoubleType()), ("is_new", BooleanType()),
-    ("live_start", TimestampType()), ("exposures", LongType()), ("clicks", LongType()),
+    ("live_start", TimestampType()), ("live_end", TimestampType()), ("exposures", LongType()), ("clicks", LongType()),
     ("long_views", LongType()), ("likes", LongType()), ("follows", LongType()), ("skips", LongType()),
     ("click_rate", DoubleType()), ("long_view_rate", DoubleType()), ("like_rate", DoubleType()),
     ("like_alpha", DoubleType()), ("like_beta", DoubleType()), ("follow_rate", DoubleType()),
@@ -68,7 +68,7 @@ CREATOR_FEATURES = _schema(
 )
 CANDIDATES = _schema(
     ("user_id", LongType()), ("item_id", LongType()), ("creator_id", LongType()), ("source", StringType()),
-    ("retrieval_score", DoubleType()), ("tier", IntegerType()),
+    ("retrieval_score", DoubleType()), ("tier", IntegerType()), ("p_available", DoubleType()),
     ("p_click", DoubleType()), ("p_long_view", DoubleType()), ("p_like", DoubleType()),
     ("p_follow", DoubleType()), ("p_skip", DoubleType()), ("user_value", DoubleType()),
 )

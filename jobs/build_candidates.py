@@ -22,7 +22,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
                          since=shift(ds, -(config["features"]["lookback_days"] - 1)), until=ds)
     candidates = build_candidates(
         read("silver.item_features"), read("silver.user_category_affinity"), read("silver.user_availability"),
-        seen, ds=ds, users_per_item=c["users_per_item"], min_p_active=c["min_p_active"],
+        read("silver.user_features"), seen, ds=ds, users_per_item=c["users_per_item"], min_p_active=c["min_p_active"],
         value_weights=config["allocation"]["value_weights"])
     output = StepOutput("candidates", ds)
     output.versions["silver.candidates"] = io.write_partition(spark, config, "silver.candidates", candidates,

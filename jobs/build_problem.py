@@ -19,7 +19,7 @@ class ProblemFrames:
     """The problem plus the id of every position, to map results back."""
 
     problem: AllocationProblem
-    pairs: pd.DataFrame      # user_id, item_id, creator_id, p_like, user_value (pair order)
+    pairs: pd.DataFrame      # user_id, item_id, creator_id, p_like, p_available, user_value (pair order)
     users: pd.DataFrame      # user_id, p_active, slot_capacity (user order)
     items: pd.DataFrame      # item_id, creator_id, is_new, cap, floor, n_candidates (item order)
     creators: pd.DataFrame   # creator_id, trailing_likes, is_new_creator (creator order)
@@ -53,6 +53,7 @@ def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.
         curve=curve,
         pair_user=pair_user, pair_item=pair_item,
         pair_value=pairs["user_value"].to_numpy(float), pair_like=pairs["p_like"].to_numpy(float),
+        pair_availability=pairs["p_available"].to_numpy(float),
         user_availability=users["p_active"].to_numpy(float),
         user_capacity=users["slot_capacity"].to_numpy(float),
         item_creator=position(creators, "creator_id", items["creator_id"]),

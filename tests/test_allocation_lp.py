@@ -31,7 +31,7 @@ def epigraph_optimum(problem: AllocationProblem) -> float:
     solver = pywraplp.Solver.CreateSolver("CLP")
     inf = solver.infinity()
     x = [solver.NumVar(0, 1, f"x{p}") for p in range(problem.n_pairs)]
-    a = problem.user_availability[problem.pair_user]
+    a = problem.pair_availability
     likes = {c: [] for c in range(problem.n_creators)}
     exposure = {i: [] for i in range(problem.n_items)}
     per_user = {u: [] for u in range(problem.n_users)}

@@ -7,7 +7,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import Row
 
-from features.availability import build_user_availability
+from features.availability import availability_features, build_user_availability, daily_activity, with_p_active
 from features.errors import MissingColumnsError
 from features.items import build_creator_features, build_item_features
 from features.retrieval import build_candidates, eligible_items
@@ -17,8 +17,9 @@ DS = "2026-04-14"
 WEIGHTS = {"click": 0.1, "long_view": 1.0, "like": 2.0, "follow": 3.0, "skip": -0.5}
 
 
-def event(user, item, day="2026-04-14", click=0, long_view=0, like=0, follow=0, hour=12):
-    return Row(user_id=user, item_id=item, ts=dt.datetime.fromisoformat(day) + dt.timedelta(hours=hour),
+def event(user, item, day="2026-04-14", click=0, long_view=0, like=0, follow=0, hour=12, minute=0, surface="video"):
+    return Row(user_id=user, item_id=item,
+               ts=dt.datetime.fromisoformat(day) + dt.timedelta(hours=hour, minutes=minute), surface=surface,
                is_click=click, is_long_view=long_view, is_like=like, is_follow=follow, ds=day)
 
 
@@ -45,6 +46,24 @@ def test_skips_push_affinity_below_a_category_never_seen(spark):
     assert affinity[(1, "A")].affinity == pytest.approx((0 + 5 * 5 / 15) / 10 - (5 + 5 * 5 / 15) / 10)
     assert affinity[(1, "A")].affinity < prior < affinity[(2, "A")].affinity
     assert (1, "B") not in affinity  # never seen: no row, the retriever treats it as the prior
+    assert affinity[(1, "A")].video_affinity == pytest.approx(affinity[(1, "A")].affinity)  # all short videos
+
+
+def test_sessions_split_on_long_pauses(spark):
+    users = spark.createDataFrame([Row(user_id=1)])
+    # 09:00, 09:10, 09:35 (one burst), then 11:00 and 11:20 (a second), then 20:00 (a third)
+    times = [(9, 0), (9, 10), (9, 35), (11, 0), (11, 20), (20, 0)]
+    events = spark.createDataFrame([event(1, k, hour=h, minute=m) for k, (h, m) in enumerate(times)])
+    row = build_user_features(users, events, ds=DS).first()
+    assert row.sessions_7 == 3
+
+
+def test_video_affinity_ignores_live_feedback(spark):
+    items = items_frame(spark, [(1, 10, "A", "video", "2026-04-01"), (2, 10, "A", "live", "2026-04-01")])
+    events = spark.createDataFrame([event(1, 1, long_view=1) for _ in range(4)]
+                                   + [event(1, 2, surface="live") for _ in range(4)])
+    row = build_user_category_affinity(events, items, prior_strength=1.0).first()
+    assert row.video_affinity > row.affinity  # the live skips pull only the all-surface affinity down
 
 
 def test_user_features_count_windows_and_profile(spark):
@@ -54,6 +73,7 @@ def test_user_features_count_windows_and_profile(spark):
         event(1, 3, day="2026-03-20", long_view=1, like=1, hour=21)])
     rows = {r.user_id: r for r in build_user_features(users, events, ds=DS).collect()}
     one = rows[1]
+    assert (one.sessions_7, one.sessions_28) == (2, 3)
     assert (one.active_days_1, one.active_days_7, one.active_days_28) == (1, 2, 3)
     assert (one.exposures_1, one.exposures_7, one.exposures_28) == (1, 2, 3)
     assert (one.skips_28, one.likes_28, one.days_since_active) == (1, 1, 0)
@@ -66,9 +86,10 @@ def test_availability_orders_users_by_recent_activity(spark):
     users = spark.createDataFrame([Row(user_id=u, registered_at=old) for u in (1, 2, 3)])
     daily = [event(1, 1, day=f"2026-04-{d:02d}") for d in range(1, 15) for _ in range(10)]   # every day, 10 requests
     once = [event(2, 1, day="2026-04-01") for _ in range(4)]                               # once, two weeks ago
-    availability = {r.user_id: r for r in build_user_availability(
-        users, spark.createDataFrame(daily + once), ds=DS, lookback_days=28, prior_days=2.0,
-        half_life_days=7.0, slot_share=0.2, max_slots=5).collect()}
+    activity = daily_activity(spark.createDataFrame(daily + once))
+    features = availability_features(users, activity, [DS], lookback_days=28, prior_days=2.0, half_life_days=7.0)
+    smoothed = with_p_active(features, None, min_history_days=3)        # no model: the smoothed frequency
+    availability = {r.user_id: r for r in build_user_availability(smoothed, slot_share=0.2, max_slots=5).collect()}
     assert 0 < availability[3].p_active < availability[2].p_active < availability[1].p_active < 1
     assert availability[1].slot_capacity == 2            # round(0.2 * 10 requests per active day)
     assert availability[2].slot_capacity == 1            # round(0.2 * 4)
@@ -105,31 +126,65 @@ def test_eligible_items_are_new_videos_and_tomorrows_live_streams(spark):
 
 
 def test_candidates_respect_fit_availability_history_and_n(spark):
-    features = spark.createDataFrame([Row(
-        item_id=7, creator_id=70, category="A", item_type="video", is_new=True, live_start=None,
-        click_rate=0.4, long_view_rate=0.3, like_rate=0.1, follow_rate=0.01, skip_rate=0.5)],
-        "item_id long, creator_id long, category string, item_type string, is_new boolean, live_start timestamp,"
-        " click_rate double, long_view_rate double, like_rate double, follow_rate double, skip_rate double")
-    affinity = spark.createDataFrame([
-        Row(user_id=u, category="A", exposures=10, positives=p, skips=s, positive_rate=p / 10, skip_rate=s / 10,
-            affinity=(p - s) / 10)
-        for u, p, s in [(1, 9, 1), (2, 8, 1), (3, 7, 2), (4, 6, 3), (5, 1, 8)]])
+    features = item_rows(spark, [(7, "video", None, None)])
+    affinity = affinity_rows(spark, [(1, 9, 1), (2, 8, 1), (3, 7, 2), (4, 6, 3), (5, 1, 8)])
     availability = spark.createDataFrame([
         Row(user_id=u, p_active=pa, slot_capacity=k)
         for u, pa, k in [(1, 0.9, 2), (2, 0.01, 2), (3, 0.8, 2), (4, 0.7, 0), (5, 0.9, 2)]])
     seen = spark.createDataFrame([Row(user_id=3, item_id=7)])
-    candidates = build_candidates(features, affinity, availability, seen, ds=DS, users_per_item=2,
-                                  min_p_active=0.05, value_weights=WEIGHTS)
+    candidates = build_candidates(features, affinity, availability, profiles(spark, range(1, 6)), seen, ds=DS,
+                                  users_per_item=2, min_p_active=0.05, value_weights=WEIGHTS)
     rows = {r.user_id: r for r in candidates.collect()}
     # 2 is unlikely to come, 3 saw it, 4 has no slot: the best two of the rest are 1 and 5.
     assert set(rows) == {1, 5}
+    assert rows[1].p_available == pytest.approx(0.9)  # a video: available whenever the user comes
     assert rows[1].p_like > rows[5].p_like and rows[1].p_skip < rows[5].p_skip
     assert rows[1].user_value == pytest.approx(sum(WEIGHTS[k] * getattr(rows[1], f"p_{k}") for k in WEIGHTS))
 
 
+def test_live_streams_need_the_user_around_while_they_air(spark):
+    evening = dt.datetime(2026, 4, 15, 20)
+    features = item_rows(spark, [(8, "live", evening, evening + dt.timedelta(hours=2))])
+    affinity = affinity_rows(spark, [(1, 5, 5), (2, 5, 5)], video=[0.9, -0.9])
+    availability = spark.createDataFrame([Row(user_id=u, p_active=0.8, slot_capacity=2) for u in (1, 2)])
+    night_owl = [0.0] * 24
+    night_owl[20], night_owl[21] = 0.5, 0.5
+    morning = [0.0] * 24
+    morning[8] = 1.0
+    user_features = spark.createDataFrame([Row(user_id=1, hourly_profile=night_owl, exposures_28=100),
+                                           Row(user_id=2, hourly_profile=morning, exposures_28=100)])
+    rows = {r.user_id: r for r in build_candidates(
+        features, affinity, availability, user_features, spark.createDataFrame([], "user_id long, item_id long"),
+        ds=DS, users_per_item=1, min_p_active=0.0, value_weights=WEIGHTS).collect()}
+    # ranked by short-video (cross-domain) affinity: user 1 fits, user 2 does not make the top 1
+    assert set(rows) == {1} and rows[1].source == "cross_domain_affinity"
+    # (1.0 * 100 + 2/24 * 24) / (100 + 24) of the evening, times p_active
+    assert rows[1].p_available == pytest.approx(0.8 * (100 + 2) / 124)
+
+
+def item_rows(spark, rows):
+    return spark.createDataFrame([Row(
+        item_id=i, creator_id=70, category="A", item_type=kind, is_new=True, live_start=start, live_end=end,
+        click_rate=0.4, long_view_rate=0.3, like_rate=0.1, follow_rate=0.01, skip_rate=0.5) for i, kind, start, end in rows],
+        "item_id long, creator_id long, category string, item_type string, is_new boolean, live_start timestamp,"
+        " live_end timestamp, click_rate double, long_view_rate double, like_rate double, follow_rate double,"
+        " skip_rate double")
+
+
+def affinity_rows(spark, rows, video=None):
+    return spark.createDataFrame([
+        Row(user_id=u, category="A", exposures=10, positives=p, skips=s, positive_rate=p / 10, skip_rate=s / 10,
+            affinity=(p - s) / 10, video_affinity=(p - s) / 10 if video is None else video[k])
+        for k, (u, p, s) in enumerate(rows)])
+
+
+def profiles(spark, users):
+    return spark.createDataFrame([Row(user_id=u, hourly_profile=[1 / 24] * 24, exposures_28=10) for u in users])
+
+
 def test_missing_input_columns_name_the_table(spark):
     with pytest.raises(MissingColumnsError, match="silver.user_availability"):
-        build_candidates(spark.createDataFrame([Row(item_id=1)]), spark.createDataFrame([Row(
-            user_id=1, category="A", exposures=1, positives=1, skips=0, positive_rate=1.0, skip_rate=0.0,
-            affinity=1.0)]), spark.createDataFrame([Row(user_id=1)]), spark.createDataFrame([Row(user_id=1, item_id=1)]),
-            ds=DS, users_per_item=1, min_p_active=0.0, value_weights=WEIGHTS)
+        build_candidates(item_rows(spark, [(1, "video", None, None)]), affinity_rows(spark, [(1, 1, 0)]),
+                         spark.createDataFrame([Row(user_id=1)]), profiles(spark, [1]),
+                         spark.createDataFrame([Row(user_id=1, item_id=1)]),
+                         ds=DS, users_per_item=1, min_p_active=0.0, value_weights=WEIGHTS)
