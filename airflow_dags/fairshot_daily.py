@@ -38,33 +38,15 @@ def fairshot_daily() -> None:
     @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule")
     def events_landed(day: str) -> bool:
         from jobs.config import load_config
-        from jobs.sources.synthetic import landing_root
+        from jobs.sources.base import make_source
+        from jobs.spark import get_spark
 
-        return os.path.exists(os.path.join(landing_root(load_config(ENV)), "events", f"ds={day}", "events.csv"))
-
-    @task
-    def ingest(day: str) -> dict[str, int]:
-        return _run_step("ingest", day)
-
-    @task
-    def features(day: str) -> dict[str, int]:
-        return _run_step("features", day)
-
-    @task
-    def candidates(day: str) -> dict[str, int]:
-        return _run_step("candidates", day)
-
-    @task
-    def allocate(day: str) -> dict[str, int]:
-        return _run_step("allocate", day)
-
-    @task
-    def publish(day: str) -> dict[str, int]:
-        return _run_step("publish", day)
+        config = load_config(ENV)
+        return day in make_source(config).available_days(get_spark(config))
 
     previous = events_landed(day="{{ ds }}")
-    for step in (ingest, features, candidates, allocate, publish):
-        current = step(day="{{ ds }}")
+    for step in STEPS:
+        current = task(task_id=step)(_run_step)(step=step, day="{{ ds }}")
         previous >> current
         previous = current
 

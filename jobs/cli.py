@@ -74,6 +74,11 @@ def _print_run(config: Config, ds: str) -> None:
           f"item exposure Gini {run.exposure_gini:.3f}, top-1% share {run.top1_share:.1%}")
     print(f"  creators with >= 1 expected new like: {run.creators_with_like_share:.1%} "
           f"(new creators: {run.new_creators_with_like_share:.1%}); max constraint violation {run.max_violation:.2e}")
+    backtest = io.read_table(spark, config, "audit.availability_evaluation", ds=ds).toPandas()
+    for row in backtest.sort_values("estimator", ascending=False).itertuples():
+        print(f"  availability backtest (predict {row.predicted_for} from the day before), {row.estimator}: "
+              f"AUC {row.auc:.3f}, log loss {row.log_loss:.3f}, calibration error {row.calibration_error:.3f}, "
+              f"hit rate {row.hit_rate:.3f} ({row.n_users} users, base rate {row.base_rate:.3f})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

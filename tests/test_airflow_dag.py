@@ -21,7 +21,8 @@ def test_dag_imports_cleanly_and_orders_the_steps(tmp_path, monkeypatch):
     assert sorted(dag.task_ids) == sorted(order)
     for upstream, downstream in zip(order, order[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    assert all(dag.get_task(t).op_kwargs == {"day": "{{ ds }}"} for t in order)
+    assert all(dag.get_task(t).op_kwargs["day"] == "{{ ds }}" for t in order)
+    assert [dag.get_task(t).op_kwargs["step"] for t in order[1:]] == order[1:]
 
 
 def test_dag_file_keeps_heavy_imports_out_of_parse_time():
