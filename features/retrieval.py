@@ -1,25 +1,103 @@
-"""Creator-side retrieval and first scores: for each eligible item, the users it fits best.
+"""Creator-side retrieval and scoring: for each eligible item, the users it fits best.
 
-DualRec turns user-side retrieval around: start from the item and look for its audience. This
-first retriever ranks users by their affinity to the item's category (skips pulling it down),
-keeps only users likely to show up tomorrow with room for a creator-side slot, and never offers a
-user an item they have already seen. Scores are the item's smoothed rates lifted by how much more
-(or less) than average the user engages with the category.
+DualRec turns user-side retrieval around: start from the item and look for its audience. Two
+retrievers produce (user, item, retrieval_score, source, tier):
+- `retrieve_by_embeddings`: ALS user and item factors (skips as negatives, cold-start factors for
+  new items), scored for every available user;
+- `retrieve_by_affinity`: the user's skip-aware affinity to the item's category (live streams by
+  short-video affinity). It is the baseline, and the fallback for items nothing is known about.
+Both keep only users likely to show up with room for a creator-side slot, and never offer an item
+the user has seen or a creator the user has told us they hate. Most candidates are an item's best
+fits (tier 1); a configured share comes from its wider audience (tier 2), so the system can learn
+when its first guess was wrong.
+
+`score_candidates` then turns each pair into the probabilities the optimiser needs.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from features.columns import require_columns
+from features.embeddings import dot
 
 LIFT_RANGE = (0.1, 10.0)
 WINDOW_PRIOR_EXPOSURES = 24.0  # pseudo-exposures spread evenly over the day in the hourly profile
+RETRIEVED = ("user_id", "item_id", "retrieval_score", "source", "tier")
 
 
-def live_window_share(prior_exposures: float = WINDOW_PRIOR_EXPOSURES):  # noqa: ANN201 - a Column
+def eligible_items(item_features: DataFrame, *, ds: str) -> DataFrame:
+    """New videos, and new live streams that air tomorrow (ds + 1)."""
+    tomorrow = F.date_add(F.lit(ds).cast("date"), 1)
+    return item_features.where(
+        F.col("is_new") & ((F.col("item_type") == "video")
+                           | ((F.col("item_type") == "live") & (F.to_date("live_start") == tomorrow))))
+
+
+def available_users(availability: DataFrame, *, min_p_active: float) -> DataFrame:
+    require_columns(availability, "silver.user_availability", ["user_id", "p_active", "slot_capacity"])
+    return availability.where((F.col("p_active") >= min_p_active) & (F.col("slot_capacity") > 0)).select("user_id")
+
+
+def excluded_pairs(events: DataFrame, items: DataFrame, eligible: DataFrame) -> DataFrame:
+    """(user, eligible item) pairs never to offer: already seen, or by a creator the user hated."""
+    seen = events.select("user_id", "item_id")
+    hated = (events.where(F.col("is_hate") == 1).join(items.select("item_id", "creator_id"), "item_id")
+             .select("user_id", "creator_id").distinct())
+    by_hated_creator = hated.join(eligible.select("item_id", "creator_id"), "creator_id").select("user_id", "item_id")
+    return seen.unionByName(by_hated_creator).distinct()
+
+
+def _tiers(scored: DataFrame, *, users_per_item: int, wide_share: float, wide_pool_factor: int,
+           seed: int) -> DataFrame:
+    """Tier 1: the item's best `users_per_item * (1 - wide_share)` users. Tier 2: the rest drawn at
+    random (seeded) from the next ranks, up to `wide_pool_factor * users_per_item`."""
+    best = users_per_item - int(round(wide_share * users_per_item))
+    by_score = Window.partitionBy("item_id").orderBy(F.desc("retrieval_score"), F.asc("user_id"))
+    ranked = scored.withColumn("_rank", F.row_number().over(by_score)).where(
+        F.col("_rank") <= wide_pool_factor * users_per_item)
+    wide = ranked.where(F.col("_rank") > best).withColumn(
+        "_draw", F.row_number().over(Window.partitionBy("item_id").orderBy(
+            F.xxhash64(F.lit(seed), "user_id", "item_id"), "user_id")))
+    return (ranked.where(F.col("_rank") <= best).withColumn("tier", F.lit(1))
+            .unionByName(wide.where(F.col("_draw") <= users_per_item - best).drop("_draw").withColumn("tier", F.lit(2)))
+            .drop("_rank"))
+
+
+def retrieve_by_affinity(items: DataFrame, affinity: DataFrame, available: DataFrame, excluded: DataFrame, *,
+                         users_per_item: int, wide_share: float = 0.0, wide_pool_factor: int = 1,
+                         seed: int = 0) -> DataFrame:
+    require_columns(affinity, "silver.user_category_affinity", ["user_id", "category", "affinity", "video_affinity"])
+    is_live = F.col("item_type") == "live"
+    scored = (items.select("item_id", "category", "item_type")
+              .join(affinity.select("user_id", "category", "affinity", "video_affinity"), "category")
+              .join(available, "user_id").join(excluded, ["user_id", "item_id"], "left_anti")
+              .select("user_id", "item_id",
+                      F.when(is_live, F.coalesce("video_affinity", "affinity")).otherwise(F.col("affinity"))
+                      .alias("retrieval_score"),
+                      F.when(is_live, F.lit("cross_domain_affinity")).otherwise(F.lit("category_affinity"))
+                      .alias("source")))
+    return _tiers(scored, users_per_item=users_per_item, wide_share=wide_share, wide_pool_factor=wide_pool_factor,
+                  seed=seed).select(*RETRIEVED)
+
+
+def retrieve_by_embeddings(items: DataFrame, user_factors: DataFrame, available: DataFrame, excluded: DataFrame, *,
+                           users_per_item: int, wide_share: float, wide_pool_factor: int, seed: int) -> DataFrame:
+    """`items` carry `factors` and `factor_source` (see features.embeddings.with_cold_start_factors);
+    items without any factors are left to the affinity retriever."""
+    users = user_factors.join(available, "user_id").select("user_id", F.col("factors").alias("_user_factors"))
+    scored = (items.where(F.col("factors").isNotNull()).select("item_id", "factors", "factor_source")
+              .crossJoin(users).join(excluded, ["user_id", "item_id"], "left_anti")
+              .select("user_id", "item_id", dot("_user_factors", "factors").alias("retrieval_score"),
+                      F.when(F.col("factor_source") == "als", F.lit("als"))
+                      .otherwise(F.concat(F.lit("als_cold_start_"), F.col("factor_source"))).alias("source")))
+    return _tiers(scored, users_per_item=users_per_item, wide_share=wide_share, wide_pool_factor=wide_pool_factor,
+                  seed=seed).select(*RETRIEVED)
+
+
+def live_window_share(prior_exposures: float = WINDOW_PRIOR_EXPOSURES) -> Column:
     """P(the user is on during the live window | they come that day), from their hourly profile.
 
     A live stream is only worth a slot if the user shows up while it airs. The profile's share of
@@ -37,53 +115,41 @@ def live_window_share(prior_exposures: float = WINDOW_PRIOR_EXPOSURES):  # noqa:
     return F.least(F.lit(1.0), share)
 
 
-def eligible_items(item_features: DataFrame, *, ds: str) -> DataFrame:
-    """New videos, and new live streams that air tomorrow (ds + 1)."""
-    tomorrow = F.date_add(F.lit(ds).cast("date"), 1)
-    return item_features.where(
-        F.col("is_new") & ((F.col("item_type") == "video")
-                           | ((F.col("item_type") == "live") & (F.to_date("live_start") == tomorrow))))
-
-
-def _lift(rate: str, global_rate: str):  # noqa: ANN202 - a Column
+def _lift(rate: str, global_rate: str) -> Column:
     low, high = LIFT_RANGE
-    return F.least(F.lit(high), F.greatest(F.lit(low), F.col(rate) / F.col(global_rate)))
+    return F.least(F.lit(high), F.greatest(F.lit(low), F.coalesce(F.col(rate) / F.col(global_rate), F.lit(1.0))))
 
 
-def build_candidates(item_features: DataFrame, affinity: DataFrame, availability: DataFrame,
-                     user_features: DataFrame, seen_pairs: DataFrame, *, ds: str, users_per_item: int,
-                     min_p_active: float, value_weights: Mapping[str, float]) -> DataFrame:
-    """Top-N users per eligible item by fit; `p_available` is the chance the user is there to be
-    shown it (p_active, times the live-window share for live streams)."""
-    require_columns(affinity, "silver.user_category_affinity",
-                    ["user_id", "category", "exposures", "positives", "skips", "positive_rate", "skip_rate",
-                     "affinity", "video_affinity"])
-    require_columns(availability, "silver.user_availability", ["user_id", "p_active", "slot_capacity"])
+def optimistic_like_rate(z: float) -> Column:
+    """A new item's like rate at its Beta posterior mean + z standard deviations: while evidence is
+    thin the optimiser bets on the item instead of burying it; the bet shrinks as exposures come in."""
+    a, b = F.col("like_alpha"), F.col("like_beta")
+    sd = F.sqrt(a * b / (F.pow(a + b, 2) * (a + b + 1)))
+    return F.when(F.col("is_new"), F.least(F.lit(1.0), a / (a + b) + z * sd)).otherwise(F.col("like_rate"))
+
+
+def score_candidates(retrieved: DataFrame, items: DataFrame, affinity: DataFrame, availability: DataFrame,
+                     user_features: DataFrame, *, value_weights: Mapping[str, float],
+                     optimism_z: float = 0.0) -> DataFrame:
+    """p_available, p_click .. p_skip and the user value of each retrieved pair. Item rates are the
+    smoothed ones, lifted by how much more (or less) than average the user engages with the
+    category; users with no history in the category get no lift."""
     require_columns(user_features, "silver.user_features", ["user_id", "hourly_profile", "exposures_28"])
-    items = eligible_items(item_features, ds=ds).select(
-        "item_id", "creator_id", "category", "item_type", "live_start", "live_end", "click_rate", "long_view_rate",
-        "like_rate", "follow_rate", F.col("skip_rate").alias("item_skip_rate"))
+    is_live = F.col("item_type") == "live"
     overall = affinity.agg((F.sum("positives") / F.sum("exposures")).alias("_global_positive"),
                            (F.sum("skips") / F.sum("exposures")).alias("_global_skip"))
-    available = (availability.where((F.col("p_active") >= min_p_active) & (F.col("slot_capacity") > 0))
-                 .select("user_id", "p_active"))
-    seen = seen_pairs.select("user_id", "item_id").distinct()
-    is_live = F.col("item_type") == "live"
-    by_fit = Window.partitionBy("item_id").orderBy(F.desc("_fit"), F.asc("user_id"))
-    pairs = (items.join(affinity.select("user_id", "category", "affinity", "video_affinity", "positive_rate",
-                                        "skip_rate"), "category")
-             .withColumn("_fit", F.when(is_live, F.coalesce("video_affinity", "affinity")).otherwise(F.col("affinity")))
-             .join(available, "user_id")
-             .join(seen, ["user_id", "item_id"], "left_anti")
-             .withColumn("_rank", F.row_number().over(by_fit))
-             .where(F.col("_rank") <= users_per_item)
+    pairs = (retrieved
+             .join(items.select("item_id", "creator_id", "category", "item_type", "is_new", "live_start", "live_end",
+                                "click_rate", "long_view_rate", "like_rate", "like_alpha", "like_beta",
+                                "follow_rate", F.col("skip_rate").alias("item_skip_rate")), "item_id")
+             .join(affinity.select("user_id", "category", "positive_rate", "skip_rate"), ["user_id", "category"], "left")
+             .join(availability.select("user_id", "p_active"), "user_id")
              .join(user_features.select("user_id", "hourly_profile", "exposures_28"), "user_id", "left")
-             .crossJoin(F.broadcast(overall)))
+             .crossJoin(F.broadcast(overall))
+             .withColumn("like_rate", optimistic_like_rate(optimism_z)))
     positive_lift = _lift("positive_rate", "_global_positive")
     scored = pairs.select(
-        "user_id", "item_id", "creator_id",
-        F.when(is_live, F.lit("cross_domain_affinity")).otherwise(F.lit("category_affinity")).alias("source"),
-        F.col("_fit").alias("retrieval_score"), F.lit(1).alias("tier"),
+        "user_id", "item_id", "creator_id", "source", "retrieval_score", "tier",
         (F.col("p_active") * F.when(is_live, live_window_share()).otherwise(F.lit(1.0))).alias("p_available"),
         *[F.least(F.lit(1.0), F.col(f"{name}_rate") * positive_lift).alias(f"p_{name}")
           for name in ("click", "long_view", "like", "follow")],

@@ -97,6 +97,10 @@ ALLOCATION_RUNS = _schema(
     ("new_creators_with_like_share", DoubleType()), ("config_hash", StringType()),
     ("code_version", StringType()), ("message", StringType()),
 )
+RETRIEVAL_EVALUATION = _schema(
+    ("predicted_for", StringType()), ("retriever", StringType()), ("items", StringType()), ("n", LongType()),
+    ("n_items", LongType()), ("recall_at_n", DoubleType()),
+)
 QUALITY_RESULTS = _schema(
     ("run_id", StringType()), ("suite", StringType()), ("table_name", StringType()),
     ("expectation", StringType()), ("success", BooleanType()), ("observed", StringType()),

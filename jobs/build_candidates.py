@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from features.retrieval import build_candidates
+from features.embeddings import fit_embeddings, implicit_ratings, with_cold_start_factors
+from features.retrieval import (available_users, eligible_items, excluded_pairs, retrieve_by_affinity,
+                                retrieve_by_embeddings, score_candidates)
 from jobs import io
 from jobs.config import Config
 from jobs.dates import shift
@@ -11,20 +13,69 @@ from jobs.spark import get_spark
 from jobs.steps import StepOutput, run_id
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def retrieve(config: Config, ds: str, spark: SparkSession, events: DataFrame, item_features: DataFrame,
+             affinity: DataFrame, availability: DataFrame, retriever: str | None = None) -> DataFrame:
+    """The configured retriever; items the embeddings know nothing about fall back to affinity."""
+    c = config["candidates"]
+    eligible = eligible_items(item_features, ds=ds).cache()
+    available = available_users(availability, min_p_active=c["min_p_active"])
+    excluded = excluded_pairs(events, io.read_table(spark, config, "bronze.items", ds=ds), eligible)
+    tiers = dict(users_per_item=c["users_per_item"], wide_share=c["wide_share"],
+                 wide_pool_factor=c["wide_pool_factor"], seed=int(config["seed"]))
+    if (retriever or c["retriever"]) == "category_affinity":
+        return retrieve_by_affinity(eligible, affinity, available, excluded, **tiers)
+    user_factors, item_factors = fit_embeddings(
+        implicit_ratings(events), rank=c["als_rank"], reg_param=c["als_reg_param"], alpha=c["als_alpha"],
+        max_iter=c["als_iterations"], seed=int(config["seed"]))
+    with_factors = with_cold_start_factors(
+        item_features.select("item_id", "creator_id", "category", "item_type"), item_factors, rank=c["als_rank"])
+    eligible_with_factors = eligible.select("item_id").join(with_factors, "item_id").cache()
+    by_embeddings = retrieve_by_embeddings(eligible_with_factors, user_factors, available, excluded, **tiers)
+    unknown = eligible.join(eligible_with_factors.where("factors is not null").select("item_id"), "item_id", "left_anti")
+    return by_embeddings.unionByName(retrieve_by_affinity(unknown, affinity, available, excluded, **tiers))
 
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
-    c = config["candidates"]
     read = lambda key: io.read_table(spark, config, key, ds=ds)  # noqa: E731
-    seen = io.read_table(spark, config, "bronze.events",
-                         since=shift(ds, -(config["features"]["lookback_days"] - 1)), until=ds)
-    candidates = build_candidates(
-        read("silver.item_features"), read("silver.user_category_affinity"), read("silver.user_availability"),
-        read("silver.user_features"), seen, ds=ds, users_per_item=c["users_per_item"], min_p_active=c["min_p_active"],
-        value_weights=config["allocation"]["value_weights"])
+    events = io.read_table(spark, config, "bronze.events",
+                           since=shift(ds, -(config["features"]["lookback_days"] - 1)), until=ds).cache()
+    item_features, affinity = read("silver.item_features"), read("silver.user_category_affinity")
+    availability = read("silver.user_availability")
+    retrieved = retrieve(config, ds, spark, events, item_features, affinity, availability)
+    candidates = score_candidates(retrieved, item_features, affinity, availability, read("silver.user_features"),
+                                  value_weights=config["allocation"]["value_weights"],
+                                  optimism_z=config["candidates"]["optimism_z"])
     output = StepOutput("candidates", ds)
+    rid = run_id(config, ds)
     output.versions["silver.candidates"] = io.write_partition(spark, config, "silver.candidates", candidates,
-                                                              ds=ds, run_id=run_id(config, ds))
+                                                              ds=ds, run_id=rid)
+    if config["source"]["kind"] == "synthetic":  # the only source whose truth is known
+        evaluation = _evaluate_against_truth(config, ds, spark, events, item_features, affinity, availability)
+        output.versions["audit.retrieval_evaluation"] = io.write_partition(
+            spark, config, "audit.retrieval_evaluation",
+            io.frame_from_pandas(spark, "audit.retrieval_evaluation", evaluation), ds=ds, run_id=rid)
+        output.figures["recall_at_n"] = evaluation.set_index(["retriever", "items"])["recall_at_n"].round(4).to_dict()
+    events.unpersist()
     return output
+
+
+def _evaluate_against_truth(config: Config, ds: str, spark: SparkSession, events: DataFrame,
+                            item_features: DataFrame, affinity: DataFrame, availability: DataFrame):  # noqa: ANN202
+    from jobs.evaluate_retrieval import evaluate
+
+    c = config["candidates"]
+    candidates = io.read_table(spark, config, "silver.candidates", ds=ds).select("user_id", "item_id", "source")
+    retrieved = {c["retriever"]: candidates.toPandas()}
+    other = "category_affinity" if c["retriever"] == "als" else "als"
+    retrieved[other] = retrieve(config, ds, spark, events, item_features, affinity, availability,
+                                retriever=other).select("user_id", "item_id", "source").toPandas()
+    eligible = eligible_items(item_features, ds=ds)
+    available = available_users(availability, min_p_active=c["min_p_active"])
+    excluded = excluded_pairs(events, io.read_table(spark, config, "bronze.items", ds=ds), eligible)
+    activity = io.read_table(spark, config, "silver.user_features", ds=ds).select("user_id", "exposures_28")
+    return evaluate(config, ds, retrieved, available.toPandas(), eligible.select("item_id").toPandas(),
+                    excluded.join(eligible.select("item_id"), "item_id").toPandas(), activity.toPandas())

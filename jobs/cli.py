@@ -74,6 +74,11 @@ def _print_run(config: Config, ds: str) -> None:
           f"item exposure Gini {run.exposure_gini:.3f}, top-1% share {run.top1_share:.1%}")
     print(f"  creators with >= 1 expected new like: {run.creators_with_like_share:.1%} "
           f"(new creators: {run.new_creators_with_like_share:.1%}); max constraint violation {run.max_violation:.2e}")
+    recall = io.read_table(spark, config, "audit.retrieval_evaluation", ds=ds).toPandas()
+    for items, group in recall.groupby("items", sort=False):
+        figures = ", ".join(f"{r.retriever} {r.recall_at_n:.3f}" for r in group.itertuples())
+        print(f"  retrieval recall@{group['n'].iloc[0]} vs the true best users ({items} items, "
+              f"{group['n_items'].iloc[0]}): {figures}")
     backtest = io.read_table(spark, config, "audit.availability_evaluation", ds=ds).toPandas()
     for row in backtest.sort_values("estimator", ascending=False).itertuples():
         print(f"  availability backtest (predict {row.predicted_for} from the day before), {row.estimator}: "

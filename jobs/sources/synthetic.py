@@ -306,3 +306,17 @@ class SyntheticSource:
         if not os.path.isdir(folder):
             return []
         return sorted(name[3:] for name in os.listdir(folder) if name.startswith("ds="))
+
+
+def true_pair_probabilities(root: str, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The world's true outcome probabilities for (user, item) pairs, from the kept truth."""
+    users = pd.read_parquet(os.path.join(root, "truth", "users.parquet")).set_index("user_id")
+    items = pd.read_parquet(os.path.join(root, "truth", "items.parquet")).set_index("item_id")
+    interest_columns = [c for c in users.columns if c.startswith("interest_")]
+    interest = users[interest_columns].to_numpy()
+    category_position = {c[len("interest_"):]: k for k, c in enumerate(interest_columns)}
+    user_pos = users.index.get_indexer(user_ids)
+    item_rows = items.loc[item_ids]
+    cat_pos = item_rows["category"].map(category_position).to_numpy()
+    affinity = interest[user_pos, cat_pos] * len(interest_columns)
+    return true_probabilities(affinity, item_rows["quality"].to_numpy())

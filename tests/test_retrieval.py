@@ -1,0 +1,72 @@
+"""Creator-side retrieval: skip-aware ratings, cold-start factors, exclusions, tiers, optimism."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pyspark.sql import Row
+
+from features.embeddings import implicit_ratings, with_cold_start_factors
+from features.retrieval import excluded_pairs, optimistic_like_rate, retrieve_by_embeddings
+from jobs.evaluate_retrieval import recall_at_n
+
+
+def test_skips_become_negative_ratings(spark):
+    events = spark.createDataFrame([
+        Row(user_id=1, item_id=1, is_click=0, is_long_view=0, is_like=0, is_follow=0),   # a skip
+        Row(user_id=1, item_id=2, is_click=1, is_long_view=1, is_like=1, is_follow=0),
+        Row(user_id=1, item_id=2, is_click=0, is_long_view=0, is_like=0, is_follow=0)])  # then skipped once
+    ratings = {r.item_id: r.rating for r in implicit_ratings(events).collect()}
+    assert ratings == {1: pytest.approx(-1.0), 2: pytest.approx(0.5 + 1.0 + 2.0 - 1.0)}
+
+
+def test_cold_start_items_borrow_from_their_creator_then_their_category(spark):
+    items = spark.createDataFrame([
+        Row(item_id=1, creator_id=10, category="A", item_type="video"),
+        Row(item_id=2, creator_id=20, category="A", item_type="video"),
+        Row(item_id=3, creator_id=10, category="B", item_type="video"),   # new, creator 10 known
+        Row(item_id=4, creator_id=30, category="A", item_type="live"),    # new creator, live: category's videos
+        Row(item_id=5, creator_id=40, category="C", item_type="video")])  # nothing known
+    factors = spark.createDataFrame([Row(item_id=1, factors=[1.0, 0.0]), Row(item_id=2, factors=[0.0, 1.0])])
+    rows = {r.item_id: r for r in with_cold_start_factors(items, factors, rank=2).collect()}
+    assert (rows[1].factor_source, rows[1].factors) == ("als", [1.0, 0.0])
+    assert (rows[3].factor_source, rows[3].factors) == ("creator", [1.0, 0.0])
+    assert (rows[4].factor_source, rows[4].factors) == ("category", [0.5, 0.5])
+    assert rows[5].factor_source is None and rows[5].factors is None
+
+
+def test_embeddings_rank_users_exclude_hated_creators_and_fill_tiers(spark):
+    items = spark.createDataFrame([Row(item_id=9, creator_id=90, factors=[1.0, 0.0], factor_source="als")])
+    users = spark.createDataFrame([Row(user_id=u, factors=[float(10 - u), 1.0]) for u in range(1, 9)])
+    available = spark.createDataFrame([Row(user_id=u) for u in range(1, 9)])
+    events = spark.createDataFrame([Row(user_id=2, item_id=5, is_hate=1)])         # user 2 hated creator 90
+    catalogue = spark.createDataFrame([Row(item_id=5, creator_id=90), Row(item_id=9, creator_id=90)])
+    excluded = excluded_pairs(events, catalogue, items)
+    picked = retrieve_by_embeddings(items, users, available, excluded, users_per_item=4, wide_share=0.5,
+                                    wide_pool_factor=2, seed=3).toPandas()
+    tier1 = sorted(picked.loc[picked["tier"] == 1, "user_id"])
+    tier2 = sorted(picked.loc[picked["tier"] == 2, "user_id"])
+    assert tier1 == [1, 3]                             # the two best, user 2 excluded
+    assert len(tier2) == 2 and set(tier2) <= {4, 5, 6, 7, 8}
+    again = retrieve_by_embeddings(items, users, available, excluded, users_per_item=4, wide_share=0.5,
+                                   wide_pool_factor=2, seed=3).toPandas()
+    assert sorted(again.loc[again["tier"] == 2, "user_id"]) == tier2   # seeded
+
+
+def test_new_items_get_an_optimistic_like_rate_that_shrinks_with_evidence(spark):
+    frame = spark.createDataFrame([
+        Row(item_id=1, is_new=True, like_alpha=2.0, like_beta=18.0, like_rate=0.1),      # 20 pseudo-exposures
+        Row(item_id=2, is_new=True, like_alpha=20.0, like_beta=180.0, like_rate=0.1),    # much more evidence
+        Row(item_id=3, is_new=False, like_alpha=2.0, like_beta=18.0, like_rate=0.1)])
+    rates = {r.item_id: r.p for r in frame.select("item_id", optimistic_like_rate(1.28).alias("p")).collect()}
+    assert rates[3] == pytest.approx(0.1)
+    assert rates[1] > rates[2] > 0.1
+    sd = (2 * 18 / (20 ** 2 * 21)) ** 0.5
+    assert rates[1] == pytest.approx(0.1 + 1.28 * sd)
+
+
+def test_recall_at_n_by_hand():
+    truth = pd.DataFrame({"user_id": [1, 2, 3, 1, 2, 3], "item_id": [7, 7, 7, 8, 8, 8],
+                          "true_like": [0.9, 0.5, 0.1, 0.2, 0.3, 0.4]})
+    retrieved = pd.DataFrame({"user_id": [1, 3, 1], "item_id": [7, 7, 8]})
+    recall = recall_at_n(retrieved, truth, 2)
+    assert recall.to_dict() == {7: 0.5, 8: 0.0}
