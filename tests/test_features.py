@@ -10,7 +10,7 @@ from pyspark.sql import Row
 from features.availability import availability_features, build_user_availability, daily_activity, with_p_active
 from features.errors import MissingColumnsError
 from features.items import build_creator_features, build_item_features
-from features.retrieval import build_candidates, eligible_items
+from features.retrieval import available_users, eligible_items, retrieve_by_affinity, score_candidates
 from features.users import build_user_category_affinity, build_user_features
 
 DS = "2026-04-14"
@@ -132,8 +132,8 @@ def test_candidates_respect_fit_availability_history_and_n(spark):
         Row(user_id=u, p_active=pa, slot_capacity=k)
         for u, pa, k in [(1, 0.9, 2), (2, 0.01, 2), (3, 0.8, 2), (4, 0.7, 0), (5, 0.9, 2)]])
     seen = spark.createDataFrame([Row(user_id=3, item_id=7)])
-    candidates = build_candidates(features, affinity, availability, profiles(spark, range(1, 6)), seen, ds=DS,
-                                  users_per_item=2, min_p_active=0.05, value_weights=WEIGHTS)
+    candidates = build_candidates(spark, features, affinity, availability, profiles(spark, range(1, 6)), seen,
+                                  users_per_item=2, min_p_active=0.05)
     rows = {r.user_id: r for r in candidates.collect()}
     # 2 is unlikely to come, 3 saw it, 4 has no slot: the best two of the rest are 1 and 5.
     assert set(rows) == {1, 5}
@@ -154,21 +154,29 @@ def test_live_streams_need_the_user_around_while_they_air(spark):
     user_features = spark.createDataFrame([Row(user_id=1, hourly_profile=night_owl, exposures_28=100),
                                            Row(user_id=2, hourly_profile=morning, exposures_28=100)])
     rows = {r.user_id: r for r in build_candidates(
-        features, affinity, availability, user_features, spark.createDataFrame([], "user_id long, item_id long"),
-        ds=DS, users_per_item=1, min_p_active=0.0, value_weights=WEIGHTS).collect()}
+        spark, features, affinity, availability, user_features, spark.createDataFrame([], "user_id long, item_id long"),
+        users_per_item=1, min_p_active=0.0).collect()}
     # ranked by short-video (cross-domain) affinity: user 1 fits, user 2 does not make the top 1
     assert set(rows) == {1} and rows[1].source == "cross_domain_affinity"
     # (1.0 * 100 + 2/24 * 24) / (100 + 24) of the evening, times p_active
     assert rows[1].p_available == pytest.approx(0.8 * (100 + 2) / 124)
 
 
+def build_candidates(spark, items, affinity, availability, user_features, seen, *, users_per_item, min_p_active):
+    """Retrieval by affinity then scoring, as the candidates step composes them (no optimism)."""
+    retrieved = retrieve_by_affinity(items, affinity, available_users(availability, min_p_active=min_p_active),
+                                     seen, users_per_item=users_per_item)
+    return score_candidates(retrieved, items, affinity, availability, user_features, value_weights=WEIGHTS)
+
+
 def item_rows(spark, rows):
     return spark.createDataFrame([Row(
         item_id=i, creator_id=70, category="A", item_type=kind, is_new=True, live_start=start, live_end=end,
-        click_rate=0.4, long_view_rate=0.3, like_rate=0.1, follow_rate=0.01, skip_rate=0.5) for i, kind, start, end in rows],
+        click_rate=0.4, long_view_rate=0.3, like_rate=0.1, like_alpha=2.0, like_beta=18.0, follow_rate=0.01,
+        skip_rate=0.5) for i, kind, start, end in rows],
         "item_id long, creator_id long, category string, item_type string, is_new boolean, live_start timestamp,"
-        " live_end timestamp, click_rate double, long_view_rate double, like_rate double, follow_rate double,"
-        " skip_rate double")
+        " live_end timestamp, click_rate double, long_view_rate double, like_rate double, like_alpha double,"
+        " like_beta double, follow_rate double, skip_rate double")
 
 
 def affinity_rows(spark, rows, video=None):
@@ -184,7 +192,6 @@ def profiles(spark, users):
 
 def test_missing_input_columns_name_the_table(spark):
     with pytest.raises(MissingColumnsError, match="silver.user_availability"):
-        build_candidates(item_rows(spark, [(1, "video", None, None)]), affinity_rows(spark, [(1, 1, 0)]),
+        build_candidates(spark, item_rows(spark, [(1, "video", None, None)]), affinity_rows(spark, [(1, 1, 0)]),
                          spark.createDataFrame([Row(user_id=1)]), profiles(spark, [1]),
-                         spark.createDataFrame([Row(user_id=1, item_id=1)]),
-                         ds=DS, users_per_item=1, min_p_active=0.0, value_weights=WEIGHTS)
+                         spark.createDataFrame([Row(user_id=1, item_id=1)]), users_per_item=1, min_p_active=0.0)
