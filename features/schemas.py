@@ -101,6 +101,11 @@ RETRIEVAL_EVALUATION = _schema(
     ("predicted_for", StringType()), ("retriever", StringType()), ("items", StringType()), ("n", LongType()),
     ("n_items", LongType()), ("recall_at_n", DoubleType()),
 )
+RANKING_EVALUATION = _schema(
+    ("predicted_for", StringType()), ("head", StringType()), ("scorer", StringType()), ("items", StringType()),
+    ("rows", StringType()), ("n_rows", LongType()), ("base_rate", DoubleType()), ("auc", DoubleType()),
+    ("log_loss", DoubleType()), ("calibration_error", DoubleType()),
+)
 QUALITY_RESULTS = _schema(
     ("run_id", StringType()), ("suite", StringType()), ("table_name", StringType()),
     ("expectation", StringType()), ("success", BooleanType()), ("observed", StringType()),

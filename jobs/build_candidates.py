@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from features.embeddings import fit_embeddings, implicit_ratings, with_cold_start_factors
 from features.retrieval import (available_users, eligible_items, excluded_pairs, retrieve_by_affinity,
                                 retrieve_by_embeddings, score_candidates)
-from jobs import io
+from jobs import io, ranking
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.spark import get_spark
@@ -46,13 +46,28 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     item_features, affinity = read("silver.item_features"), read("silver.user_category_affinity")
     availability = read("silver.user_availability")
     retrieved = retrieve(config, ds, spark, events, item_features, affinity, availability)
-    candidates = score_candidates(retrieved, item_features, affinity, availability, read("silver.user_features"),
-                                  value_weights=config["allocation"]["value_weights"],
-                                  optimism_z=config["candidates"]["optimism_z"])
+    c, weights = config["candidates"], config["allocation"]["value_weights"]
+    user_features = read("silver.user_features")
+    models = ranking.train_heads(config, spark, ds) if c["ranker"] == "heads" else {}
+    if models:
+        heuristic = score_candidates(retrieved, item_features, affinity, availability, user_features,
+                                     value_weights=weights)
+        candidates = ranking.apply_heads(heuristic, models, item_features, affinity, user_features,
+                                         optimism_z=c["optimism_z"], value_weights=weights)
+    else:  # no ranker configured, or no labelled day yet to learn from
+        candidates = score_candidates(retrieved, item_features, affinity, availability, user_features,
+                                      value_weights=weights, optimism_z=c["optimism_z"])
     output = StepOutput("candidates", ds)
+    output.figures["heads"] = sorted(models)
     rid = run_id(config, ds)
     output.versions["silver.candidates"] = io.write_partition(spark, config, "silver.candidates", candidates,
                                                               ds=ds, run_id=rid)
+    if c["ranker"] == "heads":
+        evaluation = ranking.evaluate_heads(config, spark, ds)
+        if not evaluation.empty:
+            output.versions["audit.ranking_evaluation"] = io.write_partition(
+                spark, config, "audit.ranking_evaluation",
+                io.frame_from_pandas(spark, "audit.ranking_evaluation", evaluation), ds=ds, run_id=rid)
     if config["source"]["kind"] == "synthetic":  # the only source whose truth is known
         evaluation = _evaluate_against_truth(config, ds, spark, events, item_features, affinity, availability)
         output.versions["audit.retrieval_evaluation"] = io.write_partition(

@@ -79,6 +79,11 @@ def _print_run(config: Config, ds: str) -> None:
         figures = ", ".join(f"{r.retriever} {r.recall_at_n:.3f}" for r in group.itertuples())
         print(f"  retrieval recall@{group['n'].iloc[0]} vs the true best users ({items} items, "
               f"{group['n_items'].iloc[0]}): {figures}")
+    heads = io.read_table(spark, config, "audit.ranking_evaluation", ds=ds).toPandas()
+    for (head, items), group in heads.groupby(["head", "items"], sort=False):
+        figures = ", ".join(f"{r.scorer} AUC {r.auc:.3f} / log loss {r.log_loss:.3f}" for r in group.itertuples())
+        print(f"  ranking head {head} on ds's {group['rows'].iloc[0]} exposures ({items} items, "
+              f"{group['n_rows'].iloc[0]} rows): {figures}")
     backtest = io.read_table(spark, config, "audit.availability_evaluation", ds=ds).toPandas()
     for row in backtest.sort_values("estimator", ascending=False).itertuples():
         print(f"  availability backtest (predict {row.predicted_for} from the day before), {row.estimator}: "

@@ -45,6 +45,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "candidates.wide_share": _share, "candidates.wide_pool_factor": _positive, "candidates.als_rank": _positive,
     "candidates.als_iterations": _positive, "candidates.als_reg_param": _non_negative,
     "candidates.als_alpha": _positive, "candidates.optimism_z": _non_negative,
+    "candidates.ranker": (lambda v: v in ("heads", "heuristic"), "must be one of heads, heuristic"),
+    "candidates.ranking_reg_param": _non_negative,
     "allocation.solver": (lambda v: v in ("exact",), "must be one of: exact"),
     "allocation.lp_backend": (lambda v: v in ("GLOP", "PDLP", "CLP", "HIGHS_LP"),
                               "must be one of GLOP, PDLP, CLP, HIGHS_LP"),

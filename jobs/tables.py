@@ -45,6 +45,7 @@ _SPECS = [
     TableSpec("creator_features", "silver", schemas.CREATOR_FEATURES),
     TableSpec("candidates", "silver", schemas.CANDIDATES),
     TableSpec("retrieval_evaluation", "audit", schemas.RETRIEVAL_EVALUATION),
+    TableSpec("ranking_evaluation", "audit", schemas.RANKING_EVALUATION),
     *(TableSpec(name, "staging", schema) for name, schema in _GOLD_OUTPUTS.items()),
     TableSpec("allocation_runs", "staging", schemas.ALLOCATION_RUNS),
     *(TableSpec(name, "gold", schema) for name, schema in _GOLD_OUTPUTS.items()),

@@ -58,8 +58,20 @@ def test_two_consecutive_days_publish_every_table(spark, world):
             frame = gold(spark, world, name, ds)
             assert len(frame) > 0 and set(frame["run_id"]) == {runs["run_id"].iloc[0]}
     for key in ("silver.user_features", "silver.user_availability", "silver.item_features",
-                "silver.creator_features", "silver.candidates", "audit.quality_results"):
+                "silver.creator_features", "silver.candidates", "audit.quality_results",
+                "audit.availability_evaluation", "audit.retrieval_evaluation", "audit.ranking_evaluation"):
         assert {r.ds for r in io.read_table(spark, world, key).select("ds").distinct().collect()} == set(DAYS)
+
+
+def test_ranking_heads_score_the_candidates_and_beat_chance(spark, world):
+    ds = DAYS[-1]
+    evaluation = io.read_table(spark, world, "audit.ranking_evaluation", ds=ds).toPandas()
+    heads = evaluation[(evaluation["scorer"] == "heads") & (evaluation["items"] == "all")].set_index("head")
+    assert {"click", "long_view", "like", "skip"} <= set(heads.index)
+    assert (heads["auc"] > 0.55).all()
+    candidates = io.read_table(spark, world, "silver.candidates", ds=ds).toPandas()
+    assert candidates[["p_click", "p_long_view", "p_like", "p_follow", "p_skip"]].apply(
+        lambda column: column.between(0, 1).all()).all()
 
 
 def test_published_plan_respects_every_constraint(spark, world):

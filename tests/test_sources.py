@@ -36,6 +36,9 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     assert runs["status"].tolist() == ["published"] and runs["n_pairs"].iloc[0] > 0
     evaluation = io.read_table(spark, config, "audit.availability_evaluation", ds=DS).toPandas()
     assert set(evaluation["estimator"]) == {"uac_model", "smoothed_frequency"}
+    ranking = io.read_table(spark, config, "audit.ranking_evaluation", ds=DS).toPandas()
+    assert set(ranking["rows"]) == {"random"}            # scored on the unbiased random exposures only
+    assert ranking["n_rows"].max() <= int(((shanghai_day.dt.strftime("%Y-%m-%d") == DS) & (logs["is_rand"] == 1)).sum())
 
 
 def test_mapped_csv_source_ingests_foreign_column_names(spark, tmp_path):

@@ -1,0 +1,82 @@
+"""Multi-objective ranking heads: calibrated p_click, p_long_view, p_like, p_follow, p_skip.
+
+Each head is a logistic regression (Spark ML) over pair features known *before* the exposure: the
+retrieval-side estimates (item rates lifted by the user's category engagement, as log-odds), the
+user's category affinity, how much the item and the user have been seen, the user's skip rate,
+and whether the item is a live stream. Training pairs are one day's exposures scored with the
+features of the day before, so no label leaks into its own features. Logistic regression is
+calibrated by construction on its training distribution; evaluation reports calibration error
+to check that this holds on the next day.
+"""
+from __future__ import annotations
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from features.users import is_skip
+
+HEADS = ("click", "long_view", "like", "follow", "skip")
+FEATURES = ("logit_click", "logit_long_view", "logit_like", "logit_follow", "logit_skip", "affinity_feature",
+            "log_item_exposures", "log_user_exposures", "user_skip_rate", "is_live_feature")
+
+
+def head_label(head: str) -> Column:
+    return (is_skip() if head == "skip" else F.col(f"is_{head}") > 0).cast("double")
+
+
+def _logit(column: str) -> Column:
+    p = F.least(F.greatest(F.col(column), F.lit(1e-4)), F.lit(1 - 1e-4))
+    return F.log(p / (1 - p))
+
+
+def with_ranking_features(scored_pairs: DataFrame, item_features: DataFrame, affinity: DataFrame,
+                          user_features: DataFrame) -> DataFrame:
+    """`scored_pairs` come from `score_candidates` (heuristic p_* per pair); adds FEATURES."""
+    items = item_features.select("item_id", "category", "item_type", F.col("exposures").alias("_item_exposures"))
+    users = user_features.select("user_id", F.col("exposures_28").alias("_user_exposures"),
+                                 F.col("skip_rate_28").alias("_user_skip_rate"))
+    return (scored_pairs.join(items, "item_id", "left")
+            .join(affinity.select("user_id", "category", F.col("affinity").alias("_affinity")),
+                  ["user_id", "category"], "left")
+            .join(users, "user_id", "left")
+            .select("*", *[_logit(f"p_{h}").alias(f"logit_{h}") for h in HEADS],
+                    F.coalesce("_affinity", F.lit(0.0)).alias("affinity_feature"),
+                    F.log1p(F.coalesce("_item_exposures", F.lit(0))).alias("log_item_exposures"),
+                    F.log1p(F.coalesce("_user_exposures", F.lit(0))).alias("log_user_exposures"),
+                    F.coalesce("_user_skip_rate", F.lit(0.5)).alias("user_skip_rate"),
+                    (F.col("item_type") == "live").cast("double").alias("is_live_feature"))
+            .drop("_item_exposures", "_affinity", "_user_exposures", "_user_skip_rate"))
+
+
+def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineModel]:
+    """One model per head; a head whose labels are all one value is skipped (nothing to learn).
+
+    Fitting makes several passes per head, so the training frame is materialised once first
+    (a local checkpoint also cuts the long feature lineage out of every pass)."""
+    training = training.select(*FEATURES, *[head_label(h).alias(f"_y_{h}") for h in HEADS]).localCheckpoint()
+    positives = training.agg(*[F.sum(f"_y_{h}").alias(h) for h in HEADS], F.count(F.lit(1)).alias("_n")).first()
+    models = {}
+    for head in HEADS:
+        if positives[head] in (None, 0) or positives[head] == positives["_n"]:
+            continue
+        labelled = training.withColumn("label", F.col(f"_y_{head}"))
+        stages = [VectorAssembler(inputCols=list(FEATURES), outputCol="_raw_features"),
+                  StandardScaler(inputCol="_raw_features", outputCol="_features", withMean=True, withStd=True),
+                  LogisticRegression(featuresCol="_features", labelCol="label", regParam=reg_param, maxIter=100,
+                                     probabilityCol="_probability", rawPredictionCol="_raw",
+                                     predictionCol="_predicted")]
+        models[head] = Pipeline(stages=stages).fit(labelled)
+    return models
+
+
+def with_head_predictions(pairs: DataFrame, models: dict[str, PipelineModel], prefix: str = "p_") -> DataFrame:
+    """Replace each p_<head> by its model's probability (heads without a model keep the heuristic)."""
+    out = pairs
+    for head, model in models.items():
+        out = (model.transform(out).withColumn(f"{prefix}{head}", vector_to_array("_probability")[1])
+               .drop("_raw_features", "_features", "_raw", "_probability", "_predicted"))
+    return out

@@ -1,0 +1,120 @@
+"""Train, apply and evaluate the ranking heads inside the candidates step.
+
+Heads learn from the latest logged day's exposures, scored with the features of the day before.
+Each run also measures them honestly: heads trained one day earlier predict ds's exposures
+(features of ds-1), beside the heuristic scores they replace. On KuaiRand only the random-exposure
+rows (`is_rand = 1`) are scored: the platform's recommender did not pick them, so they are the
+unbiased test the dataset was made for. New items (as of the day before) are reported separately.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from pyspark.sql import functions as F
+
+from allocation import metrics
+from features.items import build_item_features
+from features.ranking import HEADS, fit_heads, head_label, with_head_predictions, with_ranking_features
+from features.retrieval import score_candidates
+from features.users import build_user_category_affinity, build_user_features
+from jobs import io
+from jobs.config import Config
+from jobs.dates import shift
+
+if TYPE_CHECKING:
+    from pyspark.ml import PipelineModel
+    from pyspark.sql import DataFrame, SparkSession
+
+LOG = logging.getLogger(__name__)
+
+
+def features_as_of(config: Config, spark: SparkSession, day: str) -> dict[str, DataFrame] | None:
+    """The user, affinity and item features of `day`, recomputed from bronze (None if bronze lacks it)."""
+    f = config["features"]
+    users = io.read_table(spark, config, "bronze.users", ds=day)
+    items = io.read_table(spark, config, "bronze.items", ds=day)
+    if items.isEmpty():
+        return None
+    events = io.read_table(spark, config, "bronze.events", since=shift(day, -(f["lookback_days"] - 1)), until=day)
+    return {"user_features": build_user_features(users, events, ds=day),
+            "affinity": build_user_category_affinity(events, items, prior_strength=f["affinity_prior_strength"]),
+            "item_features": build_item_features(items, events, ds=day, new_item_days=f["new_item_days"],
+                                                 prior_strength=f["like_prior_strength"])}
+
+
+def labelled_exposures(config: Config, spark: SparkSession, day: str, *, random_only: bool = False) -> DataFrame | None:
+    """`day`'s exposures with their outcomes and ranking features built from the day before."""
+    before = features_as_of(config, spark, shift(day, -1))
+    events = io.read_table(spark, config, "bronze.events", ds=day)
+    if before is None or events.isEmpty():
+        return None
+    if random_only:
+        events = events.where(F.col("is_rand") == 1)
+    pairs = events.select("user_id", "item_id").distinct().select(
+        "user_id", "item_id", F.lit(0.0).alias("retrieval_score"), F.lit("logged").alias("source"),
+        F.lit(0).alias("tier"))
+    everyone = before["user_features"].select("user_id", F.lit(1.0).alias("p_active"))
+    heuristic = score_candidates(pairs, before["item_features"], before["affinity"], everyone,
+                                 before["user_features"], value_weights=config["allocation"]["value_weights"])
+    featured = with_ranking_features(heuristic, before["item_features"], before["affinity"], before["user_features"])
+    newness = before["item_features"].select("item_id", F.col("is_new").alias("item_was_new"))
+    outcomes = events.select("user_id", "item_id", "is_click", "is_long_view", "is_like", "is_follow")
+    return featured.join(newness, "item_id").join(outcomes, ["user_id", "item_id"])
+
+
+def train_heads(config: Config, spark: SparkSession, day: str) -> dict[str, PipelineModel]:
+    training = labelled_exposures(config, spark, day)
+    if training is None:
+        return {}
+    return fit_heads(training, reg_param=config["candidates"]["ranking_reg_param"])
+
+
+def evaluate_heads(config: Config, spark: SparkSession, ds: str) -> pd.DataFrame:
+    """Heads trained on ds-1 predict ds; the heuristic scores on the same rows are the baseline."""
+    random_only = config["source"]["kind"] == "kuairand"
+    models = train_heads(config, spark, shift(ds, -1))
+    test = labelled_exposures(config, spark, ds, random_only=random_only)
+    if not models or test is None:
+        return pd.DataFrame()
+    test = test.localCheckpoint()
+    columns = ["item_was_new", *[f"p_{h}" for h in HEADS]]
+    heuristic = test.select(*columns, *[head_label(h).alias(f"y_{h}") for h in HEADS]).toPandas()
+    predicted = with_head_predictions(test, models, prefix="model_").select(
+        *[f"model_{h}" for h in HEADS if h in models]).toPandas()
+    frame = pd.concat([heuristic, predicted], axis=1)
+    rows = []
+    for head in HEADS:
+        for scorer, column in (("heads", f"model_{head}"), ("heuristic", f"p_{head}")):
+            if column not in frame:
+                continue
+            for group, mask in (("all", slice(None)), ("new", frame["item_was_new"].astype(bool))):
+                part = frame.loc[mask]
+                p, y = part[column].to_numpy(float), part[f"y_{head}"].to_numpy(float)
+                rows.append({"predicted_for": ds, "head": head, "scorer": scorer, "items": group,
+                             "rows": "random" if random_only else "all", "n_rows": len(part),
+                             "base_rate": float(y.mean()) if len(y) else float("nan"),
+                             "auc": metrics.auc(p, y), "log_loss": metrics.log_loss(p, y),
+                             "calibration_error": metrics.calibration_error(p, y)})
+    result = pd.DataFrame(rows)
+    for row in result[result["items"] == "all"].itertuples():
+        LOG.info("ranking %s on %s (%s rows, %d): %s AUC %.3f log loss %.3f", row.head, row.predicted_for, row.rows,
+                 row.n_rows, row.scorer, row.auc, row.log_loss)
+    return result
+
+
+def apply_heads(candidates: DataFrame, models: dict[str, PipelineModel], item_features: DataFrame,
+                affinity: DataFrame, user_features: DataFrame, *, optimism_z: float,
+                value_weights: dict[str, float]) -> DataFrame:
+    """Replace the heuristic probabilities by the heads', then re-apply optimism to new items' p_like
+    (the same posterior-quantile factor the heuristic uses) and recompute the user value."""
+    from features.retrieval import optimistic_like_rate
+
+    featured = with_ranking_features(candidates, item_features, affinity, user_features)
+    predicted = with_head_predictions(featured, models)
+    boost = item_features.select("item_id", (optimistic_like_rate(optimism_z) / F.col("like_rate")).alias("_boost"))
+    out = (predicted.join(boost, "item_id", "left")
+           .withColumn("p_like", F.least(F.lit(1.0), F.col("p_like") * F.coalesce("_boost", F.lit(1.0)))))
+    value = sum(F.lit(float(value_weights[h])) * F.col(f"p_{h}") for h in HEADS)
+    return out.withColumn("user_value", value)
