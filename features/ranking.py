@@ -10,6 +10,8 @@ to check that this holds on the next day.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import StandardScaler, VectorAssembler
@@ -17,11 +19,13 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from features.embeddings import dot
 from features.users import is_skip
 
 HEADS = ("click", "long_view", "like", "follow", "skip")
 FEATURES = ("logit_click", "logit_long_view", "logit_like", "logit_follow", "logit_skip", "affinity_feature",
-            "log_item_exposures", "log_user_exposures", "user_skip_rate", "is_live_feature")
+            "video_affinity_feature", "als_score", "log_item_exposures", "log_user_exposures", "user_skip_rate",
+            "log_creator_likes", "is_live_feature")
 
 
 def head_label(head: str) -> Column:
@@ -33,23 +37,35 @@ def _logit(column: str) -> Column:
     return F.log(p / (1 - p))
 
 
-def with_ranking_features(scored_pairs: DataFrame, item_features: DataFrame, affinity: DataFrame,
-                          user_features: DataFrame) -> DataFrame:
-    """`scored_pairs` come from `score_candidates` (heuristic p_* per pair); adds FEATURES."""
-    items = item_features.select("item_id", "category", "item_type", F.col("exposures").alias("_item_exposures"))
-    users = user_features.select("user_id", F.col("exposures_28").alias("_user_exposures"),
-                                 F.col("skip_rate_28").alias("_user_skip_rate"))
+def with_ranking_features(scored_pairs: DataFrame, context: Mapping[str, DataFrame]) -> DataFrame:
+    """`scored_pairs` come from `score_candidates` (heuristic p_* per pair); adds FEATURES from
+    `context`: item_features, affinity, user_features, creator_features, user_factors and
+    item_factors (ALS, cold-start completed), all as of one day."""
+    items = context["item_features"].select("item_id", "category", "item_type", F.col("creator_id").alias("_creator"),
+                                            F.col("exposures").alias("_item_exposures"))
+    users = context["user_features"].select("user_id", F.col("exposures_28").alias("_user_exposures"),
+                                            F.col("skip_rate_28").alias("_user_skip_rate"))
+    creators = context["creator_features"].select(F.col("creator_id").alias("_creator"),
+                                                  F.col("trailing_likes").alias("_creator_likes"))
+    affinity = context["affinity"].select("user_id", "category", F.col("affinity").alias("_affinity"),
+                                          F.col("video_affinity").alias("_video_affinity"))
     return (scored_pairs.join(items, "item_id", "left")
-            .join(affinity.select("user_id", "category", F.col("affinity").alias("_affinity")),
-                  ["user_id", "category"], "left")
+            .join(affinity, ["user_id", "category"], "left")
             .join(users, "user_id", "left")
+            .join(creators, "_creator", "left")
+            .join(context["user_factors"].select("user_id", F.col("factors").alias("_user_factors")), "user_id", "left")
+            .join(context["item_factors"].select("item_id", F.col("factors").alias("_item_factors")), "item_id", "left")
             .select("*", *[_logit(f"p_{h}").alias(f"logit_{h}") for h in HEADS],
                     F.coalesce("_affinity", F.lit(0.0)).alias("affinity_feature"),
+                    F.coalesce("_video_affinity", "_affinity", F.lit(0.0)).alias("video_affinity_feature"),
+                    F.coalesce(dot("_user_factors", "_item_factors"), F.lit(0.0)).alias("als_score"),
                     F.log1p(F.coalesce("_item_exposures", F.lit(0))).alias("log_item_exposures"),
                     F.log1p(F.coalesce("_user_exposures", F.lit(0))).alias("log_user_exposures"),
                     F.coalesce("_user_skip_rate", F.lit(0.5)).alias("user_skip_rate"),
+                    F.log1p(F.coalesce("_creator_likes", F.lit(0))).alias("log_creator_likes"),
                     (F.col("item_type") == "live").cast("double").alias("is_live_feature"))
-            .drop("_item_exposures", "_affinity", "_user_exposures", "_user_skip_rate"))
+            .drop("_creator", "_item_exposures", "_affinity", "_video_affinity", "_user_exposures",
+                  "_user_skip_rate", "_creator_likes", "_user_factors", "_item_factors"))
 
 
 def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineModel]:

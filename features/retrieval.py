@@ -117,7 +117,8 @@ def live_window_share(prior_exposures: float = WINDOW_PRIOR_EXPOSURES) -> Column
 
 def _lift(rate: str, global_rate: str) -> Column:
     low, high = LIFT_RANGE
-    return F.least(F.lit(high), F.greatest(F.lit(low), F.coalesce(F.col(rate) / F.col(global_rate), F.lit(1.0))))
+    ratio = F.coalesce(F.try_divide(F.col(rate), F.col(global_rate)), F.lit(1.0))  # no global signal: no lift
+    return F.least(F.lit(high), F.greatest(F.lit(low), ratio))
 
 
 def optimistic_like_rate(z: float) -> Column:

@@ -48,12 +48,13 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     retrieved = retrieve(config, ds, spark, events, item_features, affinity, availability)
     c, weights = config["candidates"], config["allocation"]["value_weights"]
     user_features = read("silver.user_features")
-    models = ranking.train_heads(config, spark, ds) if c["ranker"] == "heads" else {}
+    contexts = ranking.FeatureContexts(config, spark)
+    models = ranking.train_heads(contexts, ds) if c["ranker"] == "heads" else {}
     if models:
         heuristic = score_candidates(retrieved, item_features, affinity, availability, user_features,
                                      value_weights=weights)
-        candidates = ranking.apply_heads(heuristic, models, item_features, affinity, user_features,
-                                         optimism_z=c["optimism_z"], value_weights=weights)
+        candidates = ranking.apply_heads(heuristic, models, contexts.get(ds), optimism_z=c["optimism_z"],
+                                         value_weights=weights)
     else:  # no ranker configured, or no labelled day yet to learn from
         candidates = score_candidates(retrieved, item_features, affinity, availability, user_features,
                                       value_weights=weights, optimism_z=c["optimism_z"])
@@ -63,7 +64,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     output.versions["silver.candidates"] = io.write_partition(spark, config, "silver.candidates", candidates,
                                                               ds=ds, run_id=rid)
     if c["ranker"] == "heads":
-        evaluation = ranking.evaluate_heads(config, spark, ds)
+        evaluation = ranking.evaluate_heads(contexts, ds)
         if not evaluation.empty:
             output.versions["audit.ranking_evaluation"] = io.write_partition(
                 spark, config, "audit.ranking_evaluation",

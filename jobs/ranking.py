@@ -15,9 +15,10 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from allocation import metrics
-from features.items import build_item_features
+from features.embeddings import fit_embeddings, implicit_ratings, with_cold_start_factors
+from features.items import build_creator_features, build_item_features
 from features.ranking import HEADS, fit_heads, head_label, with_head_predictions, with_ranking_features
-from features.retrieval import score_candidates
+from features.retrieval import optimistic_like_rate, score_candidates
 from features.users import build_user_category_affinity, build_user_features
 from jobs import io
 from jobs.config import Config
@@ -31,22 +32,49 @@ LOG = logging.getLogger(__name__)
 
 
 def features_as_of(config: Config, spark: SparkSession, day: str) -> dict[str, DataFrame] | None:
-    """The user, affinity and item features of `day`, recomputed from bronze (None if bronze lacks it)."""
-    f = config["features"]
+    """Everything the heads read, as known at the end of `day`, recomputed from bronze with the
+    same transforms as the features step (None if bronze lacks the day). Training (day before the
+    labels) and scoring (ds) go through this one function, so their features cannot drift apart."""
+    f, c = config["features"], config["candidates"]
     users = io.read_table(spark, config, "bronze.users", ds=day)
     items = io.read_table(spark, config, "bronze.items", ds=day)
     if items.isEmpty():
         return None
+    creators = io.read_table(spark, config, "bronze.creators", ds=day)
     events = io.read_table(spark, config, "bronze.events", since=shift(day, -(f["lookback_days"] - 1)), until=day)
+    user_factors, item_factors = fit_embeddings(
+        implicit_ratings(events), rank=c["als_rank"], reg_param=c["als_reg_param"], alpha=c["als_alpha"],
+        max_iter=c["als_iterations"], seed=int(config["seed"]))
     return {"user_features": build_user_features(users, events, ds=day),
             "affinity": build_user_category_affinity(events, items, prior_strength=f["affinity_prior_strength"]),
             "item_features": build_item_features(items, events, ds=day, new_item_days=f["new_item_days"],
-                                                 prior_strength=f["like_prior_strength"])}
+                                                 prior_strength=f["like_prior_strength"]),
+            "creator_features": build_creator_features(creators, items, events, ds=day,
+                                                       new_creator_days=f["new_creator_days"]),
+            "user_factors": user_factors,
+            "item_factors": with_cold_start_factors(items.select("item_id", "creator_id", "category", "item_type"),
+                                                    item_factors, rank=c["als_rank"])}
 
 
-def labelled_exposures(config: Config, spark: SparkSession, day: str, *, random_only: bool = False) -> DataFrame | None:
+class FeatureContexts:
+    """One materialised feature context per day for the length of a step: training, evaluation and
+    scoring all read the same few days, and each context holds an ALS fit."""
+
+    def __init__(self, config: Config, spark: SparkSession) -> None:
+        self.config, self.spark = config, spark
+        self._days: dict[str, dict[str, DataFrame] | None] = {}
+
+    def get(self, day: str) -> dict[str, DataFrame] | None:
+        if day not in self._days:
+            context = features_as_of(self.config, self.spark, day)
+            self._days[day] = None if context is None else {k: v.localCheckpoint() for k, v in context.items()}
+        return self._days[day]
+
+
+def labelled_exposures(contexts: FeatureContexts, day: str, *, random_only: bool = False) -> DataFrame | None:
     """`day`'s exposures with their outcomes and ranking features built from the day before."""
-    before = features_as_of(config, spark, shift(day, -1))
+    config, spark = contexts.config, contexts.spark
+    before = contexts.get(shift(day, -1))
     events = io.read_table(spark, config, "bronze.events", ds=day)
     if before is None or events.isEmpty():
         return None
@@ -58,24 +86,24 @@ def labelled_exposures(config: Config, spark: SparkSession, day: str, *, random_
     everyone = before["user_features"].select("user_id", F.lit(1.0).alias("p_active"))
     heuristic = score_candidates(pairs, before["item_features"], before["affinity"], everyone,
                                  before["user_features"], value_weights=config["allocation"]["value_weights"])
-    featured = with_ranking_features(heuristic, before["item_features"], before["affinity"], before["user_features"])
+    featured = with_ranking_features(heuristic, before)
     newness = before["item_features"].select("item_id", F.col("is_new").alias("item_was_new"))
     outcomes = events.select("user_id", "item_id", "is_click", "is_long_view", "is_like", "is_follow")
     return featured.join(newness, "item_id").join(outcomes, ["user_id", "item_id"])
 
 
-def train_heads(config: Config, spark: SparkSession, day: str) -> dict[str, PipelineModel]:
-    training = labelled_exposures(config, spark, day)
+def train_heads(contexts: FeatureContexts, day: str) -> dict[str, PipelineModel]:
+    training = labelled_exposures(contexts, day)
     if training is None:
         return {}
-    return fit_heads(training, reg_param=config["candidates"]["ranking_reg_param"])
+    return fit_heads(training, reg_param=contexts.config["candidates"]["ranking_reg_param"])
 
 
-def evaluate_heads(config: Config, spark: SparkSession, ds: str) -> pd.DataFrame:
+def evaluate_heads(contexts: FeatureContexts, ds: str) -> pd.DataFrame:
     """Heads trained on ds-1 predict ds; the heuristic scores on the same rows are the baseline."""
-    random_only = config["source"]["kind"] == "kuairand"
-    models = train_heads(config, spark, shift(ds, -1))
-    test = labelled_exposures(config, spark, ds, random_only=random_only)
+    random_only = contexts.config["source"]["kind"] == "kuairand"
+    models = train_heads(contexts, shift(ds, -1))
+    test = labelled_exposures(contexts, ds, random_only=random_only)
     if not models or test is None:
         return pd.DataFrame()
     test = test.localCheckpoint()
@@ -104,16 +132,14 @@ def evaluate_heads(config: Config, spark: SparkSession, ds: str) -> pd.DataFrame
     return result
 
 
-def apply_heads(candidates: DataFrame, models: dict[str, PipelineModel], item_features: DataFrame,
-                affinity: DataFrame, user_features: DataFrame, *, optimism_z: float,
-                value_weights: dict[str, float]) -> DataFrame:
+def apply_heads(candidates: DataFrame, models: dict[str, PipelineModel], context: dict[str, DataFrame], *,
+                optimism_z: float, value_weights: dict[str, float]) -> DataFrame:
     """Replace the heuristic probabilities by the heads', then re-apply optimism to new items' p_like
     (the same posterior-quantile factor the heuristic uses) and recompute the user value."""
-    from features.retrieval import optimistic_like_rate
-
-    featured = with_ranking_features(candidates, item_features, affinity, user_features)
+    featured = with_ranking_features(candidates, context).localCheckpoint()  # read once per head
     predicted = with_head_predictions(featured, models)
-    boost = item_features.select("item_id", (optimistic_like_rate(optimism_z) / F.col("like_rate")).alias("_boost"))
+    boost = context["item_features"].select("item_id", F.try_divide(optimistic_like_rate(optimism_z), F.col("like_rate"))
+                                 .alias("_boost"))
     out = (predicted.join(boost, "item_id", "left")
            .withColumn("p_like", F.least(F.lit(1.0), F.col("p_like") * F.coalesce("_boost", F.lit(1.0)))))
     value = sum(F.lit(float(value_weights[h])) * F.col(f"p_{h}") for h in HEADS)

@@ -45,13 +45,19 @@ def test_apply_heads_keeps_optimism_for_new_items_and_recomputes_value(spark):
         Row(user_id=1, item_id=1, p_click=0.4, p_long_view=0.3, p_like=0.1, p_follow=0.01, p_skip=0.5),
         Row(user_id=1, item_id=2, p_click=0.4, p_long_view=0.3, p_like=0.1, p_follow=0.01, p_skip=0.5)])
     items = spark.createDataFrame([
-        Row(item_id=1, category="A", item_type="video", exposures=0, is_new=True, like_alpha=2.0, like_beta=18.0,
-            like_rate=0.1),
-        Row(item_id=2, category="A", item_type="video", exposures=0, is_new=False, like_alpha=2.0, like_beta=18.0,
-            like_rate=0.1)])
-    affinity = spark.createDataFrame([Row(user_id=1, category="A", affinity=0.1)])
-    users = spark.createDataFrame([Row(user_id=1, exposures_28=50, skip_rate_28=0.4)])
-    rows = {r.item_id: r for r in apply_heads(candidates, models, items, affinity, users, optimism_z=1.28,
+        Row(item_id=1, creator_id=5, category="A", item_type="video", exposures=0, is_new=True, like_alpha=2.0,
+            like_beta=18.0, like_rate=0.1),
+        Row(item_id=2, creator_id=5, category="A", item_type="video", exposures=0, is_new=False, like_alpha=2.0,
+            like_beta=18.0, like_rate=0.1)])
+    context = {
+        "item_features": items,
+        "affinity": spark.createDataFrame([Row(user_id=1, category="A", affinity=0.1, video_affinity=0.2)]),
+        "user_features": spark.createDataFrame([Row(user_id=1, exposures_28=50, skip_rate_28=0.4)]),
+        "creator_features": spark.createDataFrame([Row(creator_id=5, trailing_likes=3)]),
+        "user_factors": spark.createDataFrame([Row(user_id=1, factors=[0.5, 0.5])]),
+        "item_factors": spark.createDataFrame([Row(item_id=i, factors=[1.0, 0.0]) for i in (1, 2)]),
+    }
+    rows = {r.item_id: r for r in apply_heads(candidates, models, context, optimism_z=1.28,
                                                value_weights=WEIGHTS).collect()}
     sd = (2 * 18 / (20 ** 2 * 21)) ** 0.5
     assert rows[1].p_like == pytest.approx(rows[2].p_like * (0.1 + 1.28 * sd) / 0.1)
