@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from allocation import metrics
-from features.availability import (availability_features, build_user_availability, daily_activity,
-                                   fit_if_possible, training_anchors, with_next_day_label, with_p_active)
+from features.availability import (availability_features, build_user_availability, fit_if_possible,
+                                   training_anchors, with_next_day_label, with_p_active)
 from jobs.config import Config
 from jobs.dates import shift
 
@@ -61,5 +61,3 @@ def backtest_availability(config: Config, users: DataFrame, activity: DataFrame,
                  {k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()})
     return pd.DataFrame(rows)
 
-
-__all__ = ["backtest_availability", "daily_activity", "predict_availability"]  # daily_activity: read by the step

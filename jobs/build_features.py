@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 from features.items import build_creator_features, build_item_features
 from features.users import build_user_category_affinity, build_user_features
 from jobs import io
-from jobs.availability import backtest_availability, daily_activity, predict_availability
+from features.availability import daily_activity
+from jobs.availability import backtest_availability, predict_availability
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.errors import DataContractError

@@ -81,7 +81,8 @@ def _print_run(config: Config, ds: str) -> None:
               f"{group['n_items'].iloc[0]}): {figures}")
     heads = io.read_table(spark, config, "audit.ranking_evaluation", ds=ds).toPandas()
     for (head, items), group in heads.groupby(["head", "items"], sort=False):
-        figures = ", ".join(f"{r.scorer} AUC {r.auc:.3f} / log loss {r.log_loss:.3f}" for r in group.itertuples())
+        figures = ", ".join(f"{r.scorer} AUC {r.auc:.3f} / log loss {r.log_loss:.3f}"
+                            for r in group.sort_values("scorer").itertuples())
         print(f"  ranking head {head} on ds's {group['rows'].iloc[0]} exposures ({items} items, "
               f"{group['n_rows'].iloc[0]} rows): {figures}")
     backtest = io.read_table(spark, config, "audit.availability_evaluation", ds=ds).toPandas()

@@ -115,12 +115,12 @@ def generate_world(params: WorldParams) -> World:
     popularity = np.where(is_new_creator, popularity.min(), popularity)
 
     # Items: created every day by the creators that exist by then.
-    item_rows: list[tuple[int, int, int]] = []
+    item_rows: list[tuple[int, int]] = []
     for day in range(-HISTORY_DAYS, params.n_days):
         existing = np.flatnonzero(creator_day <= day)
         counts = rng.poisson(params.items_per_creator_day, existing.size)
         for creator, count in zip(existing[counts > 0], counts[counts > 0]):
-            item_rows.extend((int(creator), day, 0) for _ in range(count))
+            item_rows.extend((int(creator), day) for _ in range(count))
     item_creator = np.array([r[0] for r in item_rows], dtype=np.int64)
     item_day = np.array([r[1] for r in item_rows], dtype=np.int64)
     n_i = item_creator.size
