@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from features.embeddings import fit_embeddings, implicit_ratings, with_cold_start_factors
 from features.retrieval import (available_users, eligible_items, excluded_pairs, retrieve_by_affinity,
                                 retrieve_by_embeddings, score_candidates)
 from jobs import io, ranking
@@ -17,8 +16,10 @@ if TYPE_CHECKING:
 
 
 def retrieve(config: Config, ds: str, spark: SparkSession, events: DataFrame, item_features: DataFrame,
-             affinity: DataFrame, availability: DataFrame, retriever: str | None = None) -> DataFrame:
-    """The configured retriever; items the embeddings know nothing about fall back to affinity."""
+             affinity: DataFrame, availability: DataFrame, contexts: ranking.FeatureContexts,
+             retriever: str | None = None) -> DataFrame:
+    """The configured retriever; items the embeddings know nothing about fall back to affinity.
+    The ALS factors come from ds's feature context, which the ranking heads read too."""
     c = config["candidates"]
     eligible = eligible_items(item_features, ds=ds).cache()
     available = available_users(availability, min_p_active=c["min_p_active"])
@@ -27,13 +28,10 @@ def retrieve(config: Config, ds: str, spark: SparkSession, events: DataFrame, it
                  wide_pool_factor=c["wide_pool_factor"], seed=int(config["seed"]))
     if (retriever or c["retriever"]) == "category_affinity":
         return retrieve_by_affinity(eligible, affinity, available, excluded, **tiers)
-    user_factors, item_factors = fit_embeddings(
-        implicit_ratings(events), rank=c["als_rank"], reg_param=c["als_reg_param"], alpha=c["als_alpha"],
-        max_iter=c["als_iterations"], seed=int(config["seed"]))
-    with_factors = with_cold_start_factors(
-        item_features.select("item_id", "creator_id", "category", "item_type"), item_factors, rank=c["als_rank"])
-    eligible_with_factors = eligible.select("item_id").join(with_factors, "item_id").cache()
-    by_embeddings = retrieve_by_embeddings(eligible_with_factors, user_factors, available, excluded, **tiers)
+    context = contexts.get(ds)
+    eligible_with_factors = eligible.select("item_id").join(context["item_factors"], "item_id").cache()
+    by_embeddings = retrieve_by_embeddings(eligible_with_factors, context["user_factors"], available, excluded,
+                                           **tiers)
     unknown = eligible.join(eligible_with_factors.where("factors is not null").select("item_id"), "item_id", "left_anti")
     return by_embeddings.unionByName(retrieve_by_affinity(unknown, affinity, available, excluded, **tiers))
 
@@ -45,10 +43,10 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
                            since=shift(ds, -(config["features"]["lookback_days"] - 1)), until=ds).cache()
     item_features, affinity = read("silver.item_features"), read("silver.user_category_affinity")
     availability = read("silver.user_availability")
-    retrieved = retrieve(config, ds, spark, events, item_features, affinity, availability)
+    contexts = ranking.FeatureContexts(config, spark)
+    retrieved = retrieve(config, ds, spark, events, item_features, affinity, availability, contexts)
     c, weights = config["candidates"], config["allocation"]["value_weights"]
     user_features = read("silver.user_features")
-    contexts = ranking.FeatureContexts(config, spark)
     models = ranking.train_heads(contexts, ds) if c["ranker"] == "heads" else {}
     if models:
         heuristic = score_candidates(retrieved, item_features, affinity, availability, user_features,
@@ -70,7 +68,8 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
                 spark, config, "audit.ranking_evaluation",
                 io.frame_from_pandas(spark, "audit.ranking_evaluation", evaluation), ds=ds, run_id=rid)
     if config["source"]["kind"] == "synthetic":  # the only source whose truth is known
-        evaluation = _evaluate_against_truth(config, ds, spark, events, item_features, affinity, availability)
+        evaluation = _evaluate_against_truth(config, ds, spark, events, item_features, affinity, availability,
+                                             contexts)
         output.versions["audit.retrieval_evaluation"] = io.write_partition(
             spark, config, "audit.retrieval_evaluation",
             io.frame_from_pandas(spark, "audit.retrieval_evaluation", evaluation), ds=ds, run_id=rid)
@@ -80,14 +79,15 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
 
 
 def _evaluate_against_truth(config: Config, ds: str, spark: SparkSession, events: DataFrame,
-                            item_features: DataFrame, affinity: DataFrame, availability: DataFrame):  # noqa: ANN202
+                            item_features: DataFrame, affinity: DataFrame, availability: DataFrame,
+                            contexts: ranking.FeatureContexts):  # noqa: ANN202
     from jobs.evaluate_retrieval import evaluate
 
     c = config["candidates"]
     candidates = io.read_table(spark, config, "silver.candidates", ds=ds).select("user_id", "item_id", "source")
     retrieved = {c["retriever"]: candidates.toPandas()}
     other = "category_affinity" if c["retriever"] == "als" else "als"
-    retrieved[other] = retrieve(config, ds, spark, events, item_features, affinity, availability,
+    retrieved[other] = retrieve(config, ds, spark, events, item_features, affinity, availability, contexts,
                                 retriever=other).select("user_id", "item_id", "source").toPandas()
     eligible = eligible_items(item_features, ds=ds)
     available = available_users(availability, min_p_active=c["min_p_active"])
