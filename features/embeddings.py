@@ -33,9 +33,11 @@ def implicit_ratings(events: DataFrame, weights: Mapping[str, float] = FEEDBACK_
 def fit_embeddings(ratings: DataFrame, *, rank: int, reg_param: float, alpha: float, max_iter: int,
                    seed: int) -> tuple[DataFrame, DataFrame]:
     """(user_factors: user_id, factors), (item_factors: item_id, factors)."""
+    # One block each: ALS sums Gram matrices across blocks in task-completion order, which makes
+    # factors differ in the last bits between identical runs; one block keeps reruns identical.
     als = ALS(rank=rank, maxIter=max_iter, regParam=reg_param, alpha=alpha, implicitPrefs=True,
               userCol="user_id", itemCol="item_id", ratingCol="rating", seed=seed, nonnegative=False,
-              coldStartStrategy="drop")
+              coldStartStrategy="drop", numUserBlocks=1, numItemBlocks=1)
     model = als.fit(ratings.withColumn("user_id", F.col("user_id").cast("int"))
                     .withColumn("item_id", F.col("item_id").cast("int")))
     users = model.userFactors.select(F.col("id").cast("long").alias("user_id"), F.col("features").alias("factors"))

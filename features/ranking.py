@@ -73,7 +73,10 @@ def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineMod
 
     Fitting makes several passes per head, so the training frame is materialised once first
     (a local checkpoint also cuts the long feature lineage out of every pass)."""
-    training = training.select(*FEATURES, *[head_label(h).alias(f"_y_{h}") for h in HEADS]).localCheckpoint()
+    # One partition: Spark merges per-partition sums in task-completion order, so several
+    # partitions make every fit differ in the last bits from run to run; one keeps reruns identical.
+    training = (training.select(*FEATURES, *[head_label(h).alias(f"_y_{h}") for h in HEADS])
+                .coalesce(1).localCheckpoint())
     positives = training.agg(*[F.sum(f"_y_{h}").alias(h) for h in HEADS], F.count(F.lit(1)).alias("_n")).first()
     models = {}
     for head in HEADS:
