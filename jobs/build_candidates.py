@@ -21,7 +21,7 @@ def retrieve(config: Config, ds: str, spark: SparkSession, events: DataFrame, it
     """The configured retriever; items the embeddings know nothing about fall back to affinity.
     The ALS factors come from ds's feature context, which the ranking heads read too."""
     c = config["candidates"]
-    eligible = eligible_items(item_features, ds=ds).cache()
+    eligible = eligible_items(item_features, ds=ds)
     available = available_users(availability, min_p_active=c["min_p_active"])
     excluded = excluded_pairs(events, io.read_table(spark, config, "bronze.items", ds=ds), eligible)
     tiers = dict(users_per_item=c["users_per_item"], wide_share=c["wide_share"],
@@ -29,7 +29,7 @@ def retrieve(config: Config, ds: str, spark: SparkSession, events: DataFrame, it
     if (retriever or c["retriever"]) == "category_affinity":
         return retrieve_by_affinity(eligible, affinity, available, excluded, **tiers)
     context = contexts.get(ds)
-    eligible_with_factors = eligible.select("item_id").join(context["item_factors"], "item_id").cache()
+    eligible_with_factors = eligible.select("item_id").join(context["item_factors"], "item_id")
     by_embeddings = retrieve_by_embeddings(eligible_with_factors, context["user_factors"], available, excluded,
                                            **tiers)
     unknown = eligible.join(eligible_with_factors.where("factors is not null").select("item_id"), "item_id", "left_anti")

@@ -67,7 +67,6 @@ def test_rounding_keeps_marginals_and_capacity():
     x = x / np.maximum(1.0, np.bincount(pair_user, weights=x)[pair_user] / 2.0)  # sum x <= 2 per user
     draws = np.array([systematic_rounding(pair_user, x, 50, seed) for seed in range(3000)])
     assert np.bincount(pair_user, weights=draws[0]).max() <= 2
-    assert np.all(draws.sum(axis=0) >= 0)
     assert np.abs(draws.mean(axis=0) - x).max() < 0.04  # marginal of every pair is its x
     assert np.array_equal(systematic_rounding(pair_user, x, 50, 7), systematic_rounding(pair_user, x, 50, 7))
 
