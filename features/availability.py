@@ -94,8 +94,9 @@ def fit_availability_model(training: DataFrame, *, reg_param: float, max_iter: i
     scaler = StandardScaler(inputCol="_raw_features", outputCol="_features", withMean=True, withStd=True)
     model = LogisticRegression(featuresCol="_features", labelCol="label", regParam=reg_param, maxIter=max_iter,
                                probabilityCol="_probability", rawPredictionCol="_raw", predictionCol="_predicted")
-    # One partition keeps the fit bit-reproducible (see features.ranking.fit_heads).
-    return Pipeline(stages=[assembler, scaler, model]).fit(training.coalesce(1))
+    # One partition in a fixed row order keeps the fit bit-reproducible (see features.ranking.fit_heads).
+    rows = training.select(*MODEL_FEATURES, "label").coalesce(1).sortWithinPartitions(*MODEL_FEATURES, "label")
+    return Pipeline(stages=[assembler, scaler, model]).fit(rows)
 
 
 def with_p_active(features: DataFrame, model: PipelineModel | None, *, min_history_days: int) -> DataFrame:

@@ -73,10 +73,12 @@ def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineMod
 
     Fitting makes several passes per head, so the training frame is materialised once first
     (a local checkpoint also cuts the long feature lineage out of every pass)."""
-    # One partition: Spark merges per-partition sums in task-completion order, so several
-    # partitions make every fit differ in the last bits from run to run; one keeps reruns identical.
+    # One partition in a fixed row order: Spark merges per-partition sums in task-completion order,
+    # and rows arrive from a shuffle in fetch order, so either makes every fit differ in the last
+    # bits from run to run (and the LP turns that into a different vertex); both fixed, reruns agree.
+    labels = [f"_y_{h}" for h in HEADS]
     training = (training.select(*FEATURES, *[head_label(h).alias(f"_y_{h}") for h in HEADS])
-                .coalesce(1).localCheckpoint())
+                .coalesce(1).sortWithinPartitions(*FEATURES, *labels).localCheckpoint())
     positives = training.agg(*[F.sum(f"_y_{h}").alias(h) for h in HEADS], F.count(F.lit(1)).alias("_n")).first()
     models = {}
     for head in HEADS:
