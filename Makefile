@@ -28,4 +28,4 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf warehouse spark-warehouse metastore_db .pytest_cache
+	rm -rf warehouse reports spark-warehouse metastore_db .pytest_cache

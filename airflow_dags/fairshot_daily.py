@@ -1,5 +1,5 @@
 """The nightly fairshot run: wait for the day's events, then ingest -> features -> candidates ->
-allocate -> publish for the logical date.
+allocate -> publish -> evaluate -> report for the logical date.
 
 Thin on purpose: every task calls one `jobs` step, which is idempotent per ds, so retries and
 backfills (`airflow dags backfill`) are safe. Heavy imports happen inside the tasks, never at parse
@@ -13,15 +13,15 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-STEPS = ("ingest", "features", "candidates", "allocate", "publish")
+STEPS = ("ingest", "features", "candidates", "allocate", "publish", "evaluate", "report")
 ENV = os.environ.get("FAIRSHOT_ENV", "local")
 
 
 def _run_step(step: str, day: str) -> dict[str, int]:
     from jobs.config import load_config
-    from jobs.pipeline import STEPS as STEP_RUNS
+    from jobs.pipeline import run_step
 
-    return STEP_RUNS[step](load_config(ENV), day, None).versions
+    return run_step(load_config(ENV), step, day).versions
 
 
 @dag(

@@ -2,11 +2,11 @@
 from allocation.errors import AllocationError, InvalidProblemError, SolverFailedError
 from allocation.happiness import HappinessCurve
 from allocation.lp import LPSolver
-from allocation.problem import AllocationProblem, AllocationResult, Status
+from allocation.problem import AllocationProblem, AllocationResult, Status, TracePoint
 from allocation.rounding import systematic_rounding
 from allocation.solvers import Solver, make_solver
 
 __all__ = [
     "AllocationError", "AllocationProblem", "AllocationResult", "HappinessCurve", "InvalidProblemError",
-    "LPSolver", "Solver", "SolverFailedError", "Status", "make_solver", "systematic_rounding",
+    "LPSolver", "Solver", "SolverFailedError", "Status", "TracePoint", "make_solver", "systematic_rounding",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from allocation.errors import SolverFailedError
-from allocation.problem import AllocationProblem, AllocationResult, Status
+from allocation.problem import AllocationProblem, AllocationResult, Status, TracePoint
 
 LOG = logging.getLogger(__name__)
 BACKENDS: tuple[str, ...] = ("GLOP", "PDLP", "CLP", "HIGHS_LP")
@@ -93,6 +93,11 @@ class LPSolver:
         seconds = time.perf_counter() - started
         value = objective.Value()
         status = Status.OPTIMAL if code == pywraplp.Solver.OPTIMAL else Status.MAX_ITER
+        bound = value if status is Status.OPTIMAL else objective.BestBound()
+        gap = abs(bound - value) / max(1.0, abs(bound))
+        load = np.bincount(problem.pair_user, weights=solution, minlength=problem.n_users)
+        violation = float(max(np.max(load - problem.user_capacity, initial=0.0),
+                              np.max(exposure - problem.item_cap, initial=0.0)))
         line = (f"{self.backend}: {problem.n_pairs} pairs, status={status.value}, objective={value:.6g}, "
                 f"build={built - started:.2f}s solve={seconds - (built - started):.2f}s")
         LOG.info(line)
@@ -107,9 +112,11 @@ class LPSolver:
             status=status,
             solver=f"exact:{self.backend}",
             objective=value,
-            bound=value if status is Status.OPTIMAL else objective.BestBound(),
+            bound=bound,
             true_objective=problem.objective(solution),
             iterations=int(solver.iterations()),
             seconds=seconds,
             log=(line,),
+            # Simplex reports no bound along the way: one point, at the end.
+            trace=(TracePoint(int(solver.iterations()), seconds, value, bound, gap, violation),),
         )

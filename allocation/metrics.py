@@ -74,3 +74,35 @@ def hit_rate(probabilities: np.ndarray, labels: np.ndarray, threshold: float = 0
     p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
     chosen = p >= threshold
     return float(y[chosen].mean()) if chosen.any() else float("nan")
+
+
+def lorenz_curve(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points (share of entries, share of the total they hold), poorest first, from (0, 0) to (1, 1):
+    the curve whose distance from the diagonal the Gini coefficient measures."""
+    v = np.sort(np.clip(np.asarray(values, dtype=float), 0.0, None))
+    population = np.linspace(0.0, 1.0, v.size + 1)
+    total = v.sum()
+    held = np.r_[0.0, np.cumsum(v) / total] if total > 0 else population.copy()
+    return population, held
+
+
+def active_exposure_share(pair_user: np.ndarray, x: np.ndarray, user_active: np.ndarray) -> float:
+    """UAC hit rate of a plan: of the exposure it allocates (sum of x), the share that goes to users
+    who are really active the day it is for. `user_active` may be 0/1 outcomes or true probabilities."""
+    x = np.asarray(x, dtype=float)
+    total = x.sum()
+    if total <= 0:
+        return float("nan")
+    return float(np.dot(x, np.asarray(user_active, dtype=float)[np.asarray(pair_user, dtype=np.int64)]) / total)
+
+
+def calibration_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Per equal-width bin of predicted probability: count, mean prediction and observed rate (the
+    points of a reliability diagram). Empty bins are left out."""
+    p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    count = np.bincount(index, minlength=bins)
+    predicted = np.bincount(index, weights=p, minlength=bins)
+    observed = np.bincount(index, weights=y, minlength=bins)
+    return [{"bin": b, "n": int(count[b]), "mean_predicted": float(predicted[b] / count[b]),
+             "observed_rate": float(observed[b] / count[b])} for b in range(bins) if count[b]]

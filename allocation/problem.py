@@ -177,6 +177,18 @@ class AllocationProblem:
 
 
 @dataclass(frozen=True)
+class TracePoint:
+    """One step of a solver's convergence: its primal objective, dual bound and their gap so far."""
+
+    iteration: int
+    seconds: float
+    objective: float
+    bound: float
+    gap: float
+    max_violation: float
+
+
+@dataclass(frozen=True)
 class AllocationResult:
     """A solved plan with its certificates. `objective` is the LP's (chord) objective and `bound` an
     upper bound on it; `true_objective` re-scores x with the exact concave H."""
@@ -196,6 +208,8 @@ class AllocationResult:
     iterations: int
     seconds: float
     log: tuple[str, ...] = ()
+    trace: tuple[TracePoint, ...] = ()
+    duals: object | None = None   # the dual solver's prices (allocation.dual.Duals), for warm starts
 
     @property
     def gap(self) -> float:

@@ -95,7 +95,7 @@ ALLOCATION_RUNS = _schema(
     ("max_violation", DoubleType()), ("exposure_gini", DoubleType()), ("top1_share", DoubleType()),
     ("new_item_coverage", DoubleType()), ("creators_with_like_share", DoubleType()),
     ("new_creators_with_like_share", DoubleType()), ("config_hash", StringType()),
-    ("code_version", StringType()), ("message", StringType()),
+    ("code_version", StringType()), ("message", StringType()), ("report_path", StringType()),
 )
 RETRIEVAL_EVALUATION = _schema(
     ("predicted_for", StringType()), ("retriever", StringType()), ("items", StringType()), ("n", LongType()),
@@ -109,4 +109,29 @@ RANKING_EVALUATION = _schema(
 QUALITY_RESULTS = _schema(
     ("run_id", StringType()), ("suite", StringType()), ("table_name", StringType()),
     ("expectation", StringType()), ("success", BooleanType()), ("observed", StringType()),
+)
+POLICY_EVALUATION = _schema(
+    ("run_id", StringType()), ("predicted_for", StringType()), ("policy", StringType()),
+    ("creator_weight", DoubleType()), ("truth", StringType()), ("user_value", DoubleType()),
+    ("user_value_kept", DoubleType()), ("expected_exposure", DoubleType()), ("expected_likes", DoubleType()),
+    ("expected_long_views", DoubleType()), ("expected_skips", DoubleType()), ("reach_threshold", DoubleType()),
+    ("expo_reach", DoubleType()), ("n_new_items", LongType()), ("new_item_coverage", DoubleType()),
+    ("creators_with_like_share", DoubleType()), ("new_creators_with_like_share", DoubleType()),
+    ("exposure_gini", DoubleType()), ("top1_share", DoubleType()), ("happiness_gain", DoubleType()),
+    ("uac_hit_rate", DoubleType()), ("solve_seconds", DoubleType()),
+)
+POLICY_ITEM_EXPOSURE = _schema(
+    ("run_id", StringType()), ("policy", StringType()), ("item_id", LongType()), ("creator_id", LongType()),
+    ("is_new", BooleanType()), ("creator_trailing_likes", DoubleType()), ("exposure", DoubleType()),
+)
+AVAILABILITY_CALIBRATION = _schema(
+    ("run_id", StringType()), ("predicted_for", StringType()), ("truth", StringType()), ("bin", IntegerType()),
+    ("n_users", LongType()), ("mean_predicted", DoubleType()), ("observed_rate", DoubleType()),
+)
+SOLVER_TRACE = _schema(
+    ("run_id", StringType()), ("solver", StringType()), ("iteration", LongType()), ("seconds", DoubleType()),
+    ("objective", DoubleType()), ("bound", DoubleType()), ("gap", DoubleType()), ("max_violation", DoubleType()),
+)
+STEP_TIMINGS = _schema(
+    ("run_id", StringType()), ("step", StringType()), ("seconds", DoubleType()), ("finished_at", StringType()),
 )

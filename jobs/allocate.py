@@ -21,7 +21,7 @@ from jobs.spark import get_spark
 from jobs.steps import StepOutput, code_version, run_id
 
 if TYPE_CHECKING:
-    from allocation import AllocationResult
+    from allocation import AllocationResult, Solver
     from pyspark.sql import SparkSession
 
 LOG = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ def run_record(config: Config, ds: str, frames: ProblemFrames, result: Allocatio
         "new_item_coverage": metrics.share_at_least(result.item_exposure[new], 1.0),
         "creators_with_like_share": metrics.share_at_least(likes, 1.0),
         "new_creators_with_like_share": metrics.share_at_least(likes[new_creators], 1.0),
-        "config_hash": config.hash, "code_version": code_version(), "message": "",
+        "config_hash": config.hash, "code_version": code_version(), "message": "", "report_path": "",
     }
 
 
-def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
-    spark = spark or get_spark(config)
+def load_problem(config: Config, ds: str, spark: SparkSession) -> ProblemFrames:
+    """ds's silver candidates, availability, eligible items and creators, as one problem."""
     read = lambda key: io.read_table(spark, config, key, ds=ds)  # noqa: E731
     candidates = read("silver.candidates").toPandas()
     availability = read("silver.user_availability").toPandas()
@@ -63,10 +63,18 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
         "item_id", "creator_id", "is_new").toPandas()
     creators = read("silver.creator_features").select(
         "creator_id", "trailing_likes", "is_new_creator").toPandas()
-    frames = assemble_problem(config, candidates, availability, eligible, creators)
+    return assemble_problem(config, candidates, availability, eligible, creators)
+
+
+def solver_from_config(config: Config) -> Solver:
     a = config["allocation"]
-    solver = make_solver(a["solver"], backend=a["lp_backend"], time_limit_seconds=a["time_limit_seconds"])
-    result = solver.solve(frames.problem)
+    return make_solver(a["solver"], backend=a["lp_backend"], time_limit_seconds=a["time_limit_seconds"])
+
+
+def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
+    spark = spark or get_spark(config)
+    frames = load_problem(config, ds, spark)
+    result = solver_from_config(config).solve(frames.problem)
     problem = frames.problem
     selected = systematic_rounding(problem.pair_user, result.x, problem.n_users, rounding_seed(config, ds))
     checks = [
@@ -80,6 +88,9 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     tables = result_frames(frames, result, selected, rid)
     tables["allocation_runs"] = pd.DataFrame([run_record(config, ds, frames, result, max_violation)])
     output = StepOutput("allocate", ds)
+    trace = pd.DataFrame([{**point.__dict__, "run_id": rid, "solver": result.solver} for point in result.trace])
+    output.versions["audit.solver_trace"] = io.write_partition(
+        spark, config, "audit.solver_trace", io.frame_from_pandas(spark, "audit.solver_trace", trace), ds=ds, run_id=rid)
     for name, frame in tables.items():
         key = f"staging.{name}"
         output.versions[key] = io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, frame),

@@ -34,12 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("sample", parents=[common], help="generate the synthetic world into the landing area")
     for name, text in (("ingest", "source files of ds -> bronze"), ("features", "bronze -> silver features"),
                        ("candidates", "features -> candidate pairs"), ("allocate", "candidates -> staged plan"),
-                       ("publish", "audit the staged plan, then publish it"), ("run", "every step for ds")):
+                       ("publish", "audit the staged plan, then publish it"),
+                       ("evaluate", "compare policies on ds's candidates against the truth about ds+1"),
+                       ("report", "write the run's HTML report beside the warehouse"), ("run", "every step for ds")):
         sub.add_parser(name, parents=[common], help=text).add_argument("--ds", type=_ds, required=True)
     backfill = sub.add_parser("backfill", parents=[common], help="run every step for each day of a range")
     backfill.add_argument("--start", type=_ds, required=True)
     backfill.add_argument("--end", type=_ds, required=True)
-    sub.add_parser("demo", parents=[common], help="sample world -> ingest every day -> plan the last day -> summary")
+    sub.add_parser("demo", parents=[common],
+                   help="sample world -> ingest every day -> plan, evaluate and report the last day")
     sql = sub.add_parser("sql", parents=[common], help="run a Spark SQL file over the tables (views <layer>_<name>)")
     sql.add_argument("file")
     sql.add_argument("--ds", type=_ds, help="bound to :ds in the file")
@@ -90,6 +93,14 @@ def _print_run(config: Config, ds: str) -> None:
         print(f"  availability backtest (predict {row.predicted_for} from the day before), {row.estimator}: "
               f"AUC {row.auc:.3f}, log loss {row.log_loss:.3f}, calibration error {row.calibration_error:.3f}, "
               f"hit rate {row.hit_rate:.3f} ({row.n_users} users, base rate {row.base_rate:.3f})")
+    policies = io.read_table(spark, config, "audit.policy_evaluation", ds=ds).toPandas()
+    policies = policies[policies["run_id"] == run.run_id]
+    if not policies.empty:
+        from jobs.evaluate import policy_table
+
+        print("\npolicies (audit.policy_evaluation), " + policy_table(policies.reset_index(drop=True)))
+    if isinstance(run.report_path, str) and run.report_path:
+        print(f"\nreport: {run.report_path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +132,11 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(f"sample world: {summary['users']} users, {summary['creators']} creators, {summary['items']} items, "
               f"{summary['events']} events over {len(summary['days'])} days -> {summary['root']}")
     elif command in pipeline.STEPS:
-        print(pipeline.STEPS[command](config, args.ds, get_spark(config)))
+        output = pipeline.run_step(config, command, args.ds, get_spark(config))
+        text = output.figures.pop("policies", None)
+        print(output)
+        if text:
+            print(text)
     elif command == "run":
         spark = get_spark(config)
         for day in pipeline.missing_input_days(config, args.ds, spark):
@@ -138,7 +153,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         spark = get_spark(config)
         for ds in days:
             pipeline.run_day(config, ds, spark, steps=("ingest",))
-        pipeline.run_day(config, days[-1], spark, steps=("features", "candidates", "allocate", "publish"))
+        pipeline.run_day(config, days[-1], spark, steps=tuple(step for step in pipeline.STEPS if step != "ingest"))
         print(f"\nsample world: {summary['users']} users, {summary['creators']} creators, {summary['items']} items, "
               f"{summary['events']} events, {days[0]} .. {days[-1]}\n")
         _print_tables(config)

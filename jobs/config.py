@@ -57,6 +57,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "allocation.happiness_tau": _positive, "allocation.happiness_segments": _positive,
     "allocation.item_cap": _non_negative, "allocation.new_item_floor": _non_negative,
     "allocation.floor_penalty": _non_negative, "publish.tolerance": _non_negative,
+    "evaluation.reach_threshold": _positive, "evaluation.calibration_bins": _positive,
+    "evaluation.creator_weights": (lambda v: all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+                                                 for w in v), "must be a list of numbers >= 0"),
 }
 
 

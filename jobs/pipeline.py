@@ -1,11 +1,13 @@
 """The nightly run as an ordered list of idempotent steps, and backfills over many days."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from typing import TYPE_CHECKING
 from collections.abc import Callable
 
-from jobs import allocate, build_candidates, build_features, ingest, publish
+from jobs import allocate, build_candidates, build_features, evaluate, ingest, publish, report
 from jobs.config import Config
 from jobs.dates import day_range
 from jobs.spark import get_spark
@@ -23,17 +25,43 @@ STEPS: dict[str, StepRun] = {
     "candidates": build_candidates.run,
     "allocate": allocate.run,
     "publish": publish.run,
+    "evaluate": evaluate.run,
+    "report": report.run,
 }
+
+
+def _record_timing(config: Config, ds: str, spark: SparkSession, step: str, seconds: float) -> None:
+    """One row per step and ds in audit.step_timings (the report's run section)."""
+    import pandas as pd
+
+    from jobs import io
+    from jobs.steps import run_id
+
+    key = "audit.step_timings"
+    rid = run_id(config, ds)
+    rows = io.read_table(spark, config, key, ds=ds).toPandas()
+    rows = rows[~((rows["run_id"] == rid) & (rows["step"] == step))].drop(columns="ds")
+    finished = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    rows = pd.concat([rows, pd.DataFrame([{"run_id": rid, "step": step, "seconds": seconds,
+                                           "finished_at": finished}])], ignore_index=True)
+    io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, rows), ds=ds, run_id=rid)
+
+
+def run_step(config: Config, name: str, ds: str, spark: SparkSession | None = None) -> StepOutput:
+    """One step for ds, timed: what the CLI, run_day and the Airflow tasks all call."""
+    spark = spark or get_spark(config)
+    LOG.info("step %s ds=%s", name, ds)
+    started = time.perf_counter()
+    output = STEPS[name](config, ds, spark)
+    output.figures["seconds"] = round(time.perf_counter() - started, 2)
+    _record_timing(config, ds, spark, name, output.figures["seconds"])
+    return output
 
 
 def run_day(config: Config, ds: str, spark: SparkSession | None = None,
             steps: tuple[str, ...] = tuple(STEPS)) -> list[StepOutput]:
     spark = spark or get_spark(config)
-    outputs = []
-    for name in steps:
-        LOG.info("step %s ds=%s", name, ds)
-        outputs.append(STEPS[name](config, ds, spark))
-    return outputs
+    return [run_step(config, name, ds, spark) for name in steps]
 
 
 def missing_input_days(config: Config, ds: str, spark: SparkSession) -> list[str]:

@@ -51,6 +51,11 @@ _SPECS = [
     *(TableSpec(name, "gold", schema) for name, schema in _GOLD_OUTPUTS.items()),
     TableSpec("allocation_runs", "gold", schemas.ALLOCATION_RUNS),
     TableSpec("quality_results", "audit", schemas.QUALITY_RESULTS),
+    TableSpec("solver_trace", "audit", schemas.SOLVER_TRACE),
+    TableSpec("policy_evaluation", "audit", schemas.POLICY_EVALUATION),
+    TableSpec("policy_item_exposure", "audit", schemas.POLICY_ITEM_EXPOSURE),
+    TableSpec("availability_calibration", "audit", schemas.AVAILABILITY_CALIBRATION),
+    TableSpec("step_timings", "audit", schemas.STEP_TIMINGS),
 ]
 REGISTRY: dict[str, TableSpec] = {spec.key: spec for spec in _SPECS}
 

@@ -17,7 +17,7 @@ def test_dag_imports_cleanly_and_orders_the_steps(tmp_path, monkeypatch):
     assert bag.import_errors == {}
     dag = bag.dags["fairshot_daily"]
     assert dag.catchup is False and dag.max_active_runs == 1
-    order = ["events_landed", "ingest", "features", "candidates", "allocate", "publish"]
+    order = ["events_landed", "ingest", "features", "candidates", "allocate", "publish", "evaluate", "report"]
     assert sorted(dag.task_ids) == sorted(order)
     for upstream, downstream in zip(order, order[1:]):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}

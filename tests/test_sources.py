@@ -16,7 +16,8 @@ DS = "2022-04-30"
 @pytest.mark.skipif(not KUAIRAND.exists(), reason=f"KuaiRand sample not at {KUAIRAND}")
 def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     config = make_config(str(tmp_path), "source.kind=kuairand", f"source.path={KUAIRAND}",
-                         "features.lookback_days=7", "features.availability_training_days=4")
+                         "features.lookback_days=7", "features.availability_training_days=4",
+                         "evaluation.creator_weights=[4.0]")
     assert config["source"]["timezone"] == "Asia/Shanghai"          # the source overlay applied
     catch_up = pipeline.missing_input_days(config, DS, spark)
     assert catch_up == [f"2022-04-{d}" for d in range(24, 30)]
@@ -39,6 +40,15 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     ranking = io.read_table(spark, config, "audit.ranking_evaluation", ds=DS).toPandas()
     assert set(ranking["rows"]) == {"random"}            # scored on the unbiased random exposures only
     assert ranking["n_rows"].max() <= int(((shanghai_day.dt.strftime("%Y-%m-%d") == DS) & (logs["is_rand"] == 1)).sum())
+
+    # evaluate scored the policies against who came the next (Shanghai) day, ingesting it first
+    policies = io.read_table(spark, config, "audit.policy_evaluation", ds=DS).toPandas().set_index("policy")
+    assert set(policies.index) == {"user_side", "creator_linear", "fairshot", "fairshot_w=4"}
+    assert (policies["truth"] == "next-day logs").all()
+    came = set(logs.loc[shanghai_day.dt.strftime("%Y-%m-%d") == "2022-05-01", "user_id"])
+    plan = io.read_table(spark, config, "gold.allocations", ds=DS).toPandas()
+    hit = float((plan["x"] * plan["user_id"].isin(came)).sum() / plan["x"].sum())
+    assert policies.loc["fairshot", "uac_hit_rate"] == pytest.approx(hit)
 
 
 def test_mapped_csv_source_ingests_foreign_column_names(spark, tmp_path):

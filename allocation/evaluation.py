@@ -1,0 +1,83 @@
+"""Scoring a plan: what it does for users, for creators, and how well it aims at who will be there.
+
+A plan is scored against a `Scoring`: the best available truth about the day it is for. On the
+synthetic world that is the world's true outcome probabilities and who really came; on real logs
+it is who came the next day, with the models' outcome estimates for pairs nobody was shown; with
+nothing else, the model's own estimates. Scoring every policy against the same truth is what makes
+the comparison fair: scored against its own estimates, a plan would flatter itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocation import metrics
+from allocation.problem import AllocationProblem
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Per user: chance (or 0/1 fact) of being active the day the plan is for. Per pair: chance a
+    served pair is seen given the user is active (a live stream's window share; 1 for videos), and
+    the outcome probabilities per exposure."""
+
+    truth: str
+    user_active: np.ndarray
+    pair_seen_if_active: np.ndarray
+    pair_value: np.ndarray
+    pair_like: np.ndarray
+    pair_long_view: np.ndarray
+    pair_skip: np.ndarray
+
+    @classmethod
+    def from_model(cls, problem: AllocationProblem, long_view: np.ndarray, skip: np.ndarray) -> Scoring:
+        """The model's own view: availability a_u, and the estimated value and outcome rates."""
+        active = problem.user_availability
+        user_a = active[problem.pair_user]
+        seen = np.divide(problem.pair_availability, user_a, out=np.ones(problem.n_pairs), where=user_a > 0)
+        return cls("model estimates", active, np.clip(seen, 0.0, 1.0), problem.pair_value, problem.pair_like,
+                   np.asarray(long_view, float), np.asarray(skip, float))
+
+
+def score_plan(problem: AllocationProblem, x: np.ndarray, scoring: Scoring, *, is_new_item: np.ndarray,
+               is_new_creator: np.ndarray, reach_threshold: float) -> dict[str, float]:
+    """The field's figures for plan x (DualRec's ExpoReach-E among them), under `scoring`'s truth.
+
+    Exposure of a pair = x * P(user active) * P(seen | active); likes, long views and skips are
+    exposures times their rates; creator happiness gain is H(L0 + likes) - H(L0), summed."""
+    x = np.asarray(x, dtype=float)
+    exposure = x * scoring.user_active[problem.pair_user] * scoring.pair_seen_if_active
+    item_exposure = np.bincount(problem.pair_item, weights=exposure, minlength=problem.n_items)
+    likes = exposure * scoring.pair_like
+    creator_likes = np.bincount(problem.item_creator[problem.pair_item], weights=likes, minlength=problem.n_creators)
+    base = problem.creator_base_likes
+    gain = problem.curve.value(base + creator_likes) - problem.curve.value(base)
+    new_items = np.asarray(is_new_item, dtype=bool)
+    new_creators = np.asarray(is_new_creator, dtype=bool)
+    return {
+        "user_value": float(np.dot(exposure, scoring.pair_value)),
+        "expected_exposure": float(exposure.sum()),
+        "expected_likes": float(likes.sum()),
+        "expected_long_views": float(np.dot(exposure, scoring.pair_long_view)),
+        "expected_skips": float(np.dot(exposure, scoring.pair_skip)),
+        "expo_reach": float(metrics.reach_count(item_exposure[new_items], reach_threshold)),
+        "new_item_coverage": metrics.share_at_least(item_exposure[new_items], 1.0),
+        "creators_with_like_share": metrics.share_at_least(creator_likes, 1.0),
+        "new_creators_with_like_share": metrics.share_at_least(creator_likes[new_creators], 1.0),
+        "exposure_gini": metrics.gini(item_exposure),
+        "top1_share": metrics.top_share(item_exposure, 0.01),
+        "happiness_gain": float(gain.sum()),
+        "uac_hit_rate": metrics.active_exposure_share(problem.pair_user, x, scoring.user_active),
+    }
+
+
+def item_exposure_under(problem: AllocationProblem, x: np.ndarray, scoring: Scoring) -> np.ndarray:
+    """Per-item expected exposure of plan x under `scoring`'s truth (for Lorenz curves)."""
+    exposure = np.asarray(x, float) * scoring.user_active[problem.pair_user] * scoring.pair_seen_if_active
+    return np.bincount(problem.pair_item, weights=exposure, minlength=problem.n_items)
+
+
+def user_value_kept(value: float, baseline_value: float) -> float:
+    """A policy's user value as a share of the user-side baseline's (1.0 = nothing lost)."""
+    return float(value / baseline_value) if baseline_value > 0 else float("nan")

@@ -1,0 +1,66 @@
+"""The policies fairshot is judged against, on the same candidates and capacities as its own plan.
+
+A policy turns an `AllocationProblem` into a plan x. Comparing them is what tells whether the
+creator-side model earns its keep: the user-side baseline is what an ordinary feed does, the
+linear creator-side plan isolates what capacities and caps alone do, and fairshot adds the concave
+happiness term and the exploration floors on top.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocation.problem import AllocationProblem, AllocationResult
+
+USER_SIDE = "user_side"
+CREATOR_LINEAR = "creator_linear"
+FAIRSHOT = "fairshot"
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    policy: str
+    creator_weight: float | None
+    x: np.ndarray
+    seconds: float
+    result: AllocationResult | None = None
+
+
+def user_side_top_k(problem: AllocationProblem) -> np.ndarray:
+    """Each user gets their k_u candidates of highest expected user value, as a normal feed serves
+    them: no creator term, no floors, no item caps. A fractional k_u serves the next pair in part."""
+    value = problem.pair_expected_exposure(np.ones(problem.n_pairs)) * problem.pair_value
+    order = np.lexsort((np.arange(problem.n_pairs), -value, problem.pair_user))
+    users = problem.pair_user[order]
+    starts = np.r_[0, np.flatnonzero(users[1:] != users[:-1]) + 1] if users.size else np.zeros(0, np.int64)
+    first_of_user = np.repeat(starts, np.diff(np.r_[starts, users.size]))
+    rank = np.arange(users.size) - first_of_user
+    x = np.empty(problem.n_pairs)
+    x[order] = np.clip(problem.user_capacity[users] - rank, 0.0, 1.0)
+    return x
+
+
+def linear_creator_side(problem: AllocationProblem) -> AllocationProblem:
+    """The optimiser with no creator happiness and no floors: user value under capacities and caps."""
+    return dataclasses.replace(problem, creator_weight=0.0, floor_penalty=0.0,
+                               item_floor=np.zeros(problem.n_items))
+
+
+def with_creator_weight(problem: AllocationProblem, weight: float) -> AllocationProblem:
+    return dataclasses.replace(problem, creator_weight=float(weight))
+
+
+def run_policies(problem: AllocationProblem, solver: object, sweep_weights: tuple[float, ...] = ()) -> list[PolicyPlan]:
+    """The baseline, the linear creator-side plan, fairshot, and fairshot at each sweep weight.
+
+    `solver` is anything with `solve(problem) -> AllocationResult`."""
+    started = time.perf_counter()
+    plans = [PolicyPlan(USER_SIDE, None, user_side_top_k(problem), time.perf_counter() - started)]
+    for name, variant in ((CREATOR_LINEAR, linear_creator_side(problem)), (FAIRSHOT, problem),
+                          *((f"{FAIRSHOT}_w={w:g}", with_creator_weight(problem, w)) for w in sweep_weights)):
+        result = solver.solve(variant)  # type: ignore[attr-defined]
+        plans.append(PolicyPlan(name, variant.creator_weight, result.x, result.seconds, result))
+    return plans

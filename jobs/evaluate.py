@@ -1,0 +1,177 @@
+"""evaluate: does the plan help creators, and at what cost to users?
+
+Re-plans ds's candidates under each policy of `allocation.policies` (the user-side baseline, the
+linear creator-side optimiser, fairshot, and fairshot across a sweep of creator weights) and scores
+every plan against the best truth there is about the day it is for (`allocation.evaluation`):
+- synthetic world: its true outcome probabilities and who really came (its kept truth);
+- real logs: who came on ds+1 according to the next day's events (ingested here if the source has
+  them), with the models' outcome estimates for pairs nobody was shown;
+- otherwise: the model's own estimates, labelled as such.
+Results land in `audit.policy_evaluation`, per-item exposure of the main policies in
+`audit.policy_item_exposure`, and the forward calibration of ds's availability in
+`audit.availability_calibration`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from allocation import metrics
+from allocation.evaluation import Scoring, item_exposure_under, score_plan, user_value_kept
+from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, run_policies
+from jobs import io
+from jobs.allocate import load_problem, solver_from_config
+from jobs.build_problem import ProblemFrames
+from jobs.config import Config
+from jobs.dates import shift
+from jobs.spark import get_spark
+from jobs.steps import StepOutput, run_id
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+LOG = logging.getLogger(__name__)
+MAIN_POLICIES = (USER_SIDE, CREATOR_LINEAR, FAIRSHOT)
+OUTCOMES = ("click", "long_view", "like", "follow", "skip")
+
+
+def _true_value(config: Config, probabilities: dict[str, np.ndarray]) -> np.ndarray:
+    weights = config["allocation"]["value_weights"]
+    return sum(weights[name] * probabilities[name] for name in OUTCOMES)
+
+
+def _synthetic_truth(config: Config, frames: ProblemFrames, day: str) -> Scoring | None:
+    from jobs.sources.synthetic import landing_root, true_pair_probabilities
+
+    root = landing_root(config)
+    activity_path = os.path.join(root, "truth", "activity.parquet")
+    if not os.path.exists(activity_path):
+        return None
+    activity = pd.read_parquet(activity_path, columns=["user_id", "ds", "active"])
+    activity = activity[activity["ds"] == day].set_index("user_id")["active"]
+    if activity.empty:
+        return None
+    problem, pairs = frames.problem, frames.pairs
+    truth = true_pair_probabilities(root, pairs["user_id"].to_numpy(), pairs["item_id"].to_numpy())
+    model = Scoring.from_model(problem, pairs["p_long_view"].to_numpy(float), pairs["p_skip"].to_numpy(float))
+    active = frames.users["user_id"].map(activity).fillna(False).to_numpy(float)
+    return Scoring("synthetic truth", active, model.pair_seen_if_active, _true_value(config, truth),
+                   truth["like"], truth["long_view"], truth["skip"])
+
+
+def _next_day_logs(config: Config, frames: ProblemFrames, day: str, spark: SparkSession) -> Scoring | None:
+    """Who was active on `day` per bronze.events, ingesting that day first if the source has it."""
+    from jobs import ingest
+    from jobs.sources.base import make_source
+
+    def present() -> bool:
+        return bool(io.read_table(spark, config, "bronze.events", ds=day).limit(1).count())
+
+    if not present() and day in make_source(config).available_days(spark):
+        ingest.run(config, day, spark)
+    if not present():
+        return None
+    came = {r.user_id for r in io.read_table(spark, config, "bronze.events", ds=day)
+            .select("user_id").distinct().collect()}
+    pairs = frames.pairs
+    model = Scoring.from_model(frames.problem, pairs["p_long_view"].to_numpy(float), pairs["p_skip"].to_numpy(float))
+    active = frames.users["user_id"].isin(came).to_numpy(float)
+    return Scoring("next-day logs", active, model.pair_seen_if_active, model.pair_value, model.pair_like,
+                   model.pair_long_view, model.pair_skip)
+
+
+def scoring_for(config: Config, frames: ProblemFrames, ds: str, spark: SparkSession) -> Scoring:
+    day = shift(ds, 1)
+    found = (_synthetic_truth(config, frames, day) if config["source"]["kind"] == "synthetic"
+             else _next_day_logs(config, frames, day, spark))
+    if found is None:
+        pairs = frames.pairs
+        LOG.warning("evaluate ds=%s: no truth about %s yet; scoring against the model's own estimates", ds, day)
+        found = Scoring.from_model(frames.problem, pairs["p_long_view"].to_numpy(float),
+                                   pairs["p_skip"].to_numpy(float))
+    return found
+
+
+def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, rid: str,
+                      predicted_for: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per policy, per-item exposure of the main policies) for one problem and truth."""
+    e = config["evaluation"]
+    problem = frames.problem
+    is_new = frames.items["is_new"].to_numpy(bool)
+    is_new_creator = frames.creators["is_new_creator"].to_numpy(bool)
+    plans = run_policies(problem, solver_from_config(config), tuple(float(w) for w in e["creator_weights"]))
+    rows, exposures = [], []
+    for plan in plans:
+        figures = score_plan(problem, plan.x, scoring, is_new_item=is_new, is_new_creator=is_new_creator,
+                             reach_threshold=e["reach_threshold"])
+        rows.append({"run_id": rid, "predicted_for": predicted_for, "policy": plan.policy,
+                     "creator_weight": plan.creator_weight, "truth": scoring.truth,
+                     "reach_threshold": float(e["reach_threshold"]), "n_new_items": int(is_new.sum()),
+                     "solve_seconds": plan.seconds, **figures})
+        if plan.policy in MAIN_POLICIES:
+            exposures.append(frames.items[["item_id", "creator_id", "is_new"]].assign(
+                run_id=rid, policy=plan.policy, exposure=item_exposure_under(problem, plan.x, scoring),
+                creator_trailing_likes=problem.creator_base_likes[problem.item_creator]))
+    table = pd.DataFrame(rows)
+    baseline = float(table.loc[table["policy"] == USER_SIDE, "user_value"].iloc[0])
+    table["user_value_kept"] = [user_value_kept(v, baseline) for v in table["user_value"]]
+    return table, pd.concat(exposures, ignore_index=True)
+
+
+def calibration_frame(frames: ProblemFrames, scoring: Scoring, rid: str, predicted_for: str,
+                      bins: int) -> pd.DataFrame:
+    """Reliability of ds's p_active for the day it predicts (forward, not the backtest)."""
+    if scoring.truth == "model estimates":
+        return pd.DataFrame(columns=["run_id", "predicted_for", "truth", "bin", "n_users", "mean_predicted",
+                                     "observed_rate"])
+    points = metrics.calibration_bins(frames.problem.user_availability, scoring.user_active, bins)
+    return pd.DataFrame([{"run_id": rid, "predicted_for": predicted_for, "truth": scoring.truth,
+                          "bin": p["bin"], "n_users": p["n"], "mean_predicted": p["mean_predicted"],
+                          "observed_rate": p["observed_rate"]} for p in points])
+
+
+def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
+    spark = spark or get_spark(config)
+    rid = run_id(config, ds)
+    frames = load_problem(config, ds, spark)
+    scoring = scoring_for(config, frames, ds, spark)
+    predicted_for = shift(ds, 1)
+    table, exposures = evaluate_policies(config, frames, scoring, rid, predicted_for)
+    calibration = calibration_frame(frames, scoring, rid, predicted_for, config["evaluation"]["calibration_bins"])
+    output = StepOutput("evaluate", ds)
+    for key, frame in (("audit.policy_evaluation", table), ("audit.policy_item_exposure", exposures),
+                       ("audit.availability_calibration", calibration)):
+        output.versions[key] = io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, frame),
+                                                  ds=ds, run_id=rid)
+    output.figures["policies"] = policy_table(table)
+    LOG.info("evaluate ds=%s against %s:\n%s", ds, scoring.truth, output.figures["policies"])
+    return output
+
+
+def in_display_order(table: pd.DataFrame) -> pd.DataFrame:
+    """The baseline, the linear plan and fairshot first, then the sweep by creator weight."""
+    main = table["policy"].map({name: k for k, name in enumerate(MAIN_POLICIES)}).fillna(len(MAIN_POLICIES))
+    return (table.assign(_main=main, _w=table["creator_weight"].fillna(-1.0)).sort_values(["_main", "_w"])
+            .drop(columns=["_main", "_w"]).reset_index(drop=True))
+
+
+def policy_table(table: pd.DataFrame) -> str:
+    """The policy comparison as fixed-width text, for stdout and logs."""
+    table = in_display_order(table)
+    e_value = table["reach_threshold"].iloc[0]
+    header = (f"{'policy':18} {'user value':>10} {'kept':>6} {'likes':>8} {'long views':>10} {'skips':>8} "
+              f"{f'reach-{e_value:g}':>9} {'new cov.':>8} {'creators':>8} {'new cr.':>7} {'Gini':>6} "
+              f"{'top1%':>6} {'happy+':>7} {'UAC hit':>7}")
+    lines = [f"scored against {table['truth'].iloc[0]} for {table['predicted_for'].iloc[0]}; "
+             f"{table['n_new_items'].iloc[0]} new items", header]
+    for r in table.itertuples():
+        lines.append(
+            f"{r.policy:18} {r.user_value:10.1f} {r.user_value_kept:6.1%} {r.expected_likes:8.1f} "
+            f"{r.expected_long_views:10.1f} {r.expected_skips:8.1f} {r.expo_reach:9.0f} {r.new_item_coverage:8.1%} "
+            f"{r.creators_with_like_share:8.1%} {r.new_creators_with_like_share:7.1%} {r.exposure_gini:6.3f} "
+            f"{r.top1_share:6.1%} {r.happiness_gain:7.2f} {r.uac_hit_rate:7.1%}")
+    return "\n".join(lines)
