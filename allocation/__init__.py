@@ -1,12 +1,13 @@
 """Creator-side exposure allocation: the model, its solvers and its metrics. numpy and OR-Tools only."""
+from allocation.dual import DualSolver, Duals
 from allocation.errors import AllocationError, InvalidProblemError, SolverFailedError
 from allocation.happiness import HappinessCurve
 from allocation.lp import LPSolver
 from allocation.problem import AllocationProblem, AllocationResult, Status, TracePoint
 from allocation.rounding import systematic_rounding
-from allocation.solvers import Solver, make_solver
+from allocation.solvers import Solver, choose_solver, make_solver
 
 __all__ = [
-    "AllocationError", "AllocationProblem", "AllocationResult", "HappinessCurve", "InvalidProblemError",
+    "AllocationError", "AllocationProblem", "DualSolver", "Duals", "choose_solver", "AllocationResult", "HappinessCurve", "InvalidProblemError",
     "LPSolver", "Solver", "SolverFailedError", "Status", "TracePoint", "make_solver", "systematic_rounding",
 ]

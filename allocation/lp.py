@@ -32,6 +32,8 @@ class LPSolver:
         if self.backend not in BACKENDS:
             raise ValueError(f"LP backend {self.backend!r} is not one of {BACKENDS}")
         started = time.perf_counter()
+        if problem.n_pairs == 0:
+            return self._nothing_to_plan(problem, started)
         solver = pywraplp.Solver.CreateSolver(self.backend)
         if solver is None:
             raise SolverFailedError(f"OR-Tools backend {self.backend} is not available in this build")
@@ -120,3 +122,18 @@ class LPSolver:
             # Simplex reports no bound along the way: one point, at the end.
             trace=(TracePoint(int(solver.iterations()), seconds, value, bound, gap, violation),),
         )
+
+    def _nothing_to_plan(self, problem: AllocationProblem, started: float) -> AllocationResult:
+        """No candidate pairs: the plan is empty and every floor is unmet. Answered here because
+        CLP crashes the process on a model without pair variables."""
+        empty = np.zeros(0)
+        value = problem.objective(empty)
+        seconds = time.perf_counter() - started
+        zeros_c = np.zeros(problem.n_creators)
+        return AllocationResult(
+            x=empty, item_exposure=np.zeros(problem.n_items), item_floor_slack=problem.item_floor.copy(),
+            item_shadow_price=np.zeros(problem.n_items), creator_new_likes=zeros_c, creator_happiness_gain=zeros_c,
+            creator_marginal_value=problem.creator_weight * problem.curve.derivative(problem.creator_base_likes),
+            status=Status.OPTIMAL, solver=f"exact:{self.backend}", objective=value, bound=value,
+            true_objective=value, iterations=0, seconds=seconds, log=("no candidate pairs",),
+            trace=(TracePoint(0, seconds, value, value, 0.0, 0.0),))

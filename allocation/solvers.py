@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 from collections.abc import Callable
 
+from allocation.dual import DualSolver
 from allocation.lp import LPSolver
 from allocation.problem import AllocationProblem, AllocationResult
 
@@ -12,13 +13,21 @@ class Solver(Protocol):
     def solve(self, problem: AllocationProblem) -> AllocationResult: ...
 
 
-_REGISTRY: dict[str, Callable[..., Solver]] = {"exact": LPSolver}
+_REGISTRY: dict[str, Callable[..., Solver]] = {"exact": LPSolver, "dual": DualSolver}
 
 
 def make_solver(name: str, **params: Any) -> Solver:
     if name not in _REGISTRY:
         raise ValueError(f"unknown solver {name!r}; known: {sorted(_REGISTRY)}")
     return _REGISTRY[name](**params)
+
+
+def choose_solver(requested: str, n_pairs: int, dual_above_pairs: int) -> str:
+    """`auto` picks the exact LP below `dual_above_pairs` pairs (where it is fast and exact) and the
+    dual solver above it; any other name is taken as is."""
+    if requested != "auto":
+        return requested
+    return "dual" if n_pairs > dual_above_pairs else "exact"
 
 
 def solver_names() -> tuple[str, ...]:

@@ -135,3 +135,6 @@ SOLVER_TRACE = _schema(
 STEP_TIMINGS = _schema(
     ("run_id", StringType()), ("step", StringType()), ("seconds", DoubleType()), ("finished_at", StringType()),
 )
+SOLVER_DUALS = _schema(
+    ("run_id", StringType()), ("kind", StringType()), ("id", LongType()), ("price", DoubleType()),
+)

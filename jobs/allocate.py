@@ -10,13 +10,15 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from allocation import invariants, make_solver, metrics, systematic_rounding
+from allocation import Duals, choose_solver, invariants, make_solver, metrics, systematic_rounding
 from features.retrieval import eligible_items
 from jobs import io
 from jobs.build_problem import ProblemFrames, assemble_problem, result_frames
 from jobs.config import Config
+from jobs.dates import shift
 from jobs.spark import get_spark
 from jobs.steps import StepOutput, code_version, run_id
 
@@ -66,15 +68,42 @@ def load_problem(config: Config, ds: str, spark: SparkSession) -> ProblemFrames:
     return assemble_problem(config, candidates, availability, eligible, creators)
 
 
-def solver_from_config(config: Config) -> Solver:
+def solver_from_config(config: Config, n_pairs: int, warm_start: Duals | None = None) -> Solver:
     a = config["allocation"]
-    return make_solver(a["solver"], backend=a["lp_backend"], time_limit_seconds=a["time_limit_seconds"])
+    name = choose_solver(a["solver"], n_pairs, a["dual_above_pairs"])
+    if name == "dual":
+        return make_solver("dual", gap_tolerance=a["dual_gap_tolerance"], max_iterations=a["dual_max_iterations"],
+                           time_limit_seconds=a["time_limit_seconds"], warm_start=warm_start)
+    return make_solver(name, backend=a["lp_backend"], time_limit_seconds=a["time_limit_seconds"])
+
+
+def previous_duals(config: Config, ds: str, spark: SparkSession, frames: ProblemFrames) -> Duals | None:
+    """Yesterday's prices by item and creator id (new ids start at 0), as DuaLip warm-starts."""
+    stored = io.read_table(spark, config, "audit.solver_duals", ds=shift(ds, -1)).toPandas()
+    if stored.empty:
+        return None
+
+    def prices(kind: str, ids: pd.Series) -> np.ndarray:
+        rows = stored[stored["kind"] == kind].set_index("id")["price"]
+        return ids.map(rows).fillna(0.0).to_numpy(float)
+
+    items, creators = frames.items["item_id"], frames.creators["creator_id"]
+    return Duals(prices("item_cap", items), prices("item_floor", items), prices("creator_likes", creators))
+
+
+def duals_frame(frames: ProblemFrames, duals: Duals, rid: str) -> pd.DataFrame:
+    items, creators = frames.items["item_id"].to_numpy(), frames.creators["creator_id"].to_numpy()
+    parts = [pd.DataFrame({"kind": kind, "id": ids, "price": values}) for kind, ids, values in (
+        ("item_cap", items, duals.item_cap), ("item_floor", items, duals.item_floor),
+        ("creator_likes", creators, duals.creator_likes))]
+    return pd.concat(parts, ignore_index=True).assign(run_id=rid)
 
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
     frames = load_problem(config, ds, spark)
-    result = solver_from_config(config).solve(frames.problem)
+    result = solver_from_config(config, frames.problem.n_pairs, previous_duals(config, ds, spark, frames)
+                                ).solve(frames.problem)
     problem = frames.problem
     selected = systematic_rounding(problem.pair_user, result.x, problem.n_users, rounding_seed(config, ds))
     checks = [
@@ -89,6 +118,10 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     tables["allocation_runs"] = pd.DataFrame([run_record(config, ds, frames, result, max_violation)])
     output = StepOutput("allocate", ds)
     trace = pd.DataFrame([{**point.__dict__, "run_id": rid, "solver": result.solver} for point in result.trace])
+    if isinstance(result.duals, Duals):
+        output.versions["audit.solver_duals"] = io.write_partition(
+            spark, config, "audit.solver_duals",
+            io.frame_from_pandas(spark, "audit.solver_duals", duals_frame(frames, result.duals, rid)), ds=ds, run_id=rid)
     output.versions["audit.solver_trace"] = io.write_partition(
         spark, config, "audit.solver_trace", io.frame_from_pandas(spark, "audit.solver_trace", trace), ds=ds, run_id=rid)
     for name, frame in tables.items():

@@ -103,7 +103,7 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
     problem = frames.problem
     is_new = frames.items["is_new"].to_numpy(bool)
     is_new_creator = frames.creators["is_new_creator"].to_numpy(bool)
-    plans = run_policies(problem, solver_from_config(config), tuple(float(w) for w in e["creator_weights"]))
+    plans = run_policies(problem, solver_from_config(config, problem.n_pairs), tuple(float(w) for w in e["creator_weights"]))
     rows, exposures = [], []
     for plan in plans:
         figures = score_plan(problem, plan.x, scoring, is_new_item=is_new, is_new_creator=is_new_creator,

@@ -52,6 +52,7 @@ _SPECS = [
     TableSpec("allocation_runs", "gold", schemas.ALLOCATION_RUNS),
     TableSpec("quality_results", "audit", schemas.QUALITY_RESULTS),
     TableSpec("solver_trace", "audit", schemas.SOLVER_TRACE),
+    TableSpec("solver_duals", "audit", schemas.SOLVER_DUALS),
     TableSpec("policy_evaluation", "audit", schemas.POLICY_EVALUATION),
     TableSpec("policy_item_exposure", "audit", schemas.POLICY_ITEM_EXPOSURE),
     TableSpec("availability_calibration", "audit", schemas.AVAILABILITY_CALIBRATION),

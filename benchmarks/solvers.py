@@ -1,0 +1,89 @@
+"""Solver benchmark: exact LP (GLOP, HiGHS) vs the dual-decomposition solver on realistic instances.
+
+    .venv/bin/python benchmarks/solvers.py                 # 100k and 1M pairs
+    .venv/bin/python benchmarks/solvers.py --sizes 100000 1000000 10000000 --repeats 3
+
+Prints, per size and solver: median wall time over the repeats, objective, relative gap to the
+best exact optimum (or, where no exact solve finished, the dual solver's own certified gap to its
+bound), max constraint violation, iterations and peak memory (RSS high-water mark of a fresh
+process per solve, so one solver's garbage never counts against the next). Figures, not
+assertions: machines are shared and noisy, so read them as medians and ratios within one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER = r"""
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+from allocation.instances import realistic_problem
+from allocation import LPSolver, DualSolver
+n, solver, seed, limit, tol = {n}, {solver!r}, {seed}, {limit}, {tol}
+problem = realistic_problem(n, seed=seed)
+started = time.perf_counter()
+if solver == "dual":
+    result = DualSolver(gap_tolerance=tol, time_limit_seconds=limit, max_iterations=100000).solve(problem)
+else:
+    result = LPSolver(backend=solver, time_limit_seconds=limit).solve(problem)
+seconds = time.perf_counter() - started
+load = np.bincount(problem.pair_user, weights=result.x, minlength=problem.n_users)
+violation = max(float(np.max(load - problem.user_capacity, initial=0)),
+                float(np.max(result.item_exposure - problem.item_cap, initial=0)), 0.0)
+print(json.dumps(dict(pairs=problem.n_pairs, seconds=seconds, objective=result.objective, bound=result.bound,
+                      status=result.status.value, iterations=result.iterations, violation=violation,
+                      peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+"""
+
+
+def run_once(n: int, solver: str, seed: int, limit: float, tol: float) -> dict | None:
+    code = WORKER.format(root=ROOT, n=n, solver=solver, seed=seed, limit=limit, tol=tol)
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=limit + 300)
+    except subprocess.TimeoutExpired:
+        return None
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        print(f"  {solver} at {n}: failed ({out.stderr.strip().splitlines()[-1:] or out.returncode})")
+        return None
+    return json.loads(lines[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--solvers", nargs="+", default=["GLOP", "HIGHS_LP", "dual"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--time-limit", type=float, default=600.0, help="per exact solve, seconds")
+    parser.add_argument("--gap", type=float, default=1e-3, help="the dual solver's target gap")
+    parser.add_argument("--seed", type=int, default=20261123)
+    args = parser.parse_args()
+    print(f"{'pairs':>10} {'solver':>9} {'median s':>9} {'objective':>14} {'gap to opt':>11} "
+          f"{'dual gap':>9} {'max viol':>9} {'iters':>7} {'peak MB':>8} status")
+    for n in args.sizes:
+        results: dict[str, list[dict]] = {}
+        for solver in args.solvers:
+            runs = [r for r in (run_once(n, solver, args.seed, args.time_limit, args.gap)
+                                for _ in range(args.repeats)) if r]
+            if runs:
+                results[solver] = runs
+        exact = [r[0]["objective"] for s, r in results.items() if s != "dual" and r[0]["status"] == "optimal"]
+        optimum = max(exact) if exact else None
+        for solver, runs in results.items():
+            first = runs[0]
+            to_optimum = (optimum - first["objective"]) / abs(optimum) if optimum else float("nan")
+            own_gap = (first["bound"] - first["objective"]) / max(1.0, abs(first["bound"]))
+            print(f"{first['pairs']:>10} {solver:>9} {statistics.median(r['seconds'] for r in runs):>9.2f} "
+                  f"{first['objective']:>14.6f} {to_optimum:>11.2e} {own_gap:>9.2e} {first['violation']:>9.1e} "
+                  f"{first['iterations']:>7} {max(r['peak_mb'] for r in runs):>8.0f} {first['status']}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The dual-decomposition solver against the exact LP: certificates, feasibility, warm starts."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from allocation import AllocationProblem, HappinessCurve, LPSolver
+from allocation.dual import DualSolver, Duals, project_capped_box
+from allocation.instances import realistic_problem
+
+TOLERANCE = 1e-3
+
+
+def random_problem(seed: int, *, n_users: int, n_items: int, density: float, unavailable: bool = False,
+                   huge_floors: bool = False, empty_item: bool = False) -> AllocationProblem:
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    if empty_item:
+        mask[:, 0] = False                     # an item nobody is a candidate for
+    users, items = np.nonzero(mask)
+    n_creators = max(1, n_items // 2)
+    floors = np.where(rng.random(n_items) < 0.4, rng.uniform(1, 4, n_items), 0.0)
+    return AllocationProblem.from_arrays(
+        curve=HappinessCurve("log", tau=float(rng.uniform(1, 20)), n_segments=int(rng.integers(1, 10))),
+        pair_user=users, pair_item=items, pair_value=rng.normal(0.4, 0.4, users.size),
+        pair_like=rng.uniform(0, 0.4, users.size),
+        user_availability=np.zeros(n_users) if unavailable else rng.uniform(0.05, 1, n_users),
+        user_capacity=rng.integers(0, 4, n_users).astype(float),
+        item_creator=rng.integers(0, n_creators, n_items), item_cap=rng.uniform(0.5, 6, n_items),
+        item_floor=floors * (50 if huge_floors else 1), creator_base_likes=rng.choice([0.0, 3.0, 300.0], n_creators),
+        creator_weight=float(rng.uniform(0, 4)), floor_penalty=float(rng.uniform(0, 3)))
+
+
+def assert_feasible(problem: AllocationProblem, x: np.ndarray) -> None:
+    assert np.all((x >= 0) & (x <= 1))
+    load = np.bincount(problem.pair_user, weights=x, minlength=problem.n_users)
+    assert np.all(load <= problem.user_capacity + 1e-9)
+    assert np.all(problem.item_exposure(x) <= problem.item_cap + 1e-9)
+
+
+def assert_certified(problem: AllocationProblem, dual, exact) -> None:
+    """The dual bound is above the true optimum, the repaired primal below it, and within the gap."""
+    scale = max(1.0, abs(exact.objective))
+    assert dual.bound >= exact.objective - 1e-6 * scale        # the LP itself is solved to ~1e-7
+    assert dual.objective <= exact.objective + 1e-6 * scale
+    assert exact.objective - dual.objective <= TOLERANCE * max(1.0, abs(dual.bound)) + 1e-9
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n_users=st.integers(1, 25), n_items=st.integers(1, 12),
+       density=st.floats(0.05, 1.0), unavailable=st.booleans(), huge_floors=st.booleans(), empty_item=st.booleans())
+def test_dual_matches_exact_on_random_instances(seed, n_users, n_items, density, unavailable, huge_floors,
+                                                 empty_item):
+    problem = random_problem(seed, n_users=n_users, n_items=n_items, density=density,
+                             unavailable=unavailable and seed % 5 == 0, huge_floors=huge_floors,
+                             empty_item=empty_item)
+    exact = LPSolver(backend="GLOP").solve(problem)   # CLP reports its objective ~1e-6 loose
+    dual = DualSolver(gap_tolerance=TOLERANCE, max_iterations=20_000).solve(problem)
+    assert dual.status.value == "converged"
+    assert_feasible(problem, dual.x)
+    assert_certified(problem, dual, exact)
+    # unmet floors are reported as slack, not as infeasibility
+    assert np.all(dual.item_floor_slack >= 0)
+
+
+def test_unmeetable_floors_are_slack_not_failure():
+    base = random_problem(3, n_users=6, n_items=4, density=0.5)
+    problem = dataclasses.replace(base, item_floor=np.full(base.n_items, 100.0), floor_penalty=1.0)
+    dual = DualSolver(gap_tolerance=TOLERANCE).solve(problem)
+    exact = LPSolver().solve(problem)
+    assert dual.status.value == "converged" and np.all(dual.item_floor_slack > 90)
+    assert_certified(problem, dual, exact)
+
+
+def test_projection_keeps_capacities_exactly_and_is_a_projection():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.5, 2.0, 4000)
+    users = np.sort(rng.integers(0, 300, 4000))
+    capacity = rng.integers(0, 5, 300).astype(float)
+    x, tau = project_capped_box(z, users, capacity)
+    load = np.bincount(users, weights=x, minlength=300)
+    assert np.all(load <= capacity + 1e-8) and np.all(tau >= 0)
+    # KKT: a user with slack has tau = 0; a binding user's x is z shifted by its threshold
+    slack = load < capacity - 1e-8
+    assert np.all(tau[slack] == 0)
+    assert np.allclose(x, np.clip(z - tau[users], 0, 1))
+
+
+def test_realistic_instance_is_certified_and_feasible():
+    problem = realistic_problem(30_000, seed=4)
+    exact = LPSolver(backend="HIGHS_LP").solve(problem)
+    dual = DualSolver(gap_tolerance=TOLERANCE).solve(problem)
+    assert_feasible(problem, dual.x)
+    assert_certified(problem, dual, exact)
+    assert dual.trace and all(b.gap <= a.gap + 1e-12 for a, b in zip(dual.trace, dual.trace[1:]))
+
+
+def test_warm_start_from_the_previous_day_saves_iterations_and_never_worsens():
+    today = realistic_problem(30_000, seed=5)
+    yesterday = DualSolver(gap_tolerance=TOLERANCE).solve(today)
+    cold = DualSolver(gap_tolerance=TOLERANCE).solve(today)
+    warm = DualSolver(gap_tolerance=TOLERANCE).solve(today, warm_start=yesterday.duals)
+    assert warm.status.value == "converged"
+    assert warm.iterations <= cold.iterations
+    assert warm.gap <= TOLERANCE and warm.objective >= cold.bound * (1 - TOLERANCE) - 1e-9
+
+
+def test_warm_start_must_match_the_problem():
+    problem = realistic_problem(2_000, seed=1)
+    with pytest.raises(ValueError, match="warm-start"):
+        DualSolver().solve(problem, warm_start=Duals.zeros(problem.n_items + 1, problem.n_creators))
