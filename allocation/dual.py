@@ -70,10 +70,9 @@ def project_capped_box(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarra
     x = np.clip(z, 0.0, 1.0)
     load = _sum_by(pair_user, x, n_users)
     binding = load > capacity + tol * np.maximum(1.0, capacity)
-    threshold = np.zeros(n_users)
     if not binding.any():
-        return x, threshold
-    chosen = binding[pair_user] & (z > 0)          # entries with z <= 0 stay 0 for any tau >= 0
+        return x, np.zeros(n_users)
+    chosen = np.flatnonzero(binding[pair_user] & (z > 0))   # entries with z <= 0 stay 0 for any tau >= 0
     zs, us = z[chosen], pair_user[chosen]
     # Bracket [low, high] with excess(low) > 0 > excess(high): at t = 0 the user is over capacity,
     # at t = max z every entry is 0.
@@ -81,14 +80,16 @@ def project_capped_box(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarra
     high, f_high = np.full(n_users, float(zs.max(initial=0.0))), -capacity.astype(float)
     t = np.zeros(n_users) if tau is None else np.where(binding, np.clip(tau, 0.0, high), 0.0)
     side = np.zeros(n_users, dtype=np.int8)        # which end moved last (Illinois halving)
+    pending = binding.copy()
     for _ in range(max_steps):
         shifted = zs - t[us]
         total = _sum_by(us, np.clip(shifted, 0.0, 1.0), n_users)
-        slope = np.bincount(us, weights=((shifted > 0) & (shifted < 1)).astype(float), minlength=n_users)
-        excess = np.where(binding, total - capacity, 0.0)
-        if np.all(np.abs(excess) <= tol * np.maximum(1.0, capacity)):
+        slope = _sum_by(us, ((shifted > 0) & (shifted < 1)).astype(float), n_users)
+        excess = np.where(pending, total - capacity, 0.0)
+        pending &= np.abs(excess) > tol * np.maximum(1.0, capacity)
+        if not pending.any():
             break
-        above, below = excess > 0, excess < 0
+        above, below = pending & (excess > 0), pending & (excess < 0)
         low, f_low = np.where(above, t, low), np.where(above, excess, f_low)
         high, f_high = np.where(below, t, high), np.where(below, excess, f_high)
         f_low = np.where(below & (side == -1), 0.5 * f_low, f_low)    # the same end kept twice: halve it
@@ -97,9 +98,13 @@ def project_capped_box(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarra
         newton = t + np.divide(excess, slope, out=np.full(n_users, np.nan), where=slope > 0)
         falsi = low + f_low * (high - low) / np.where(f_low - f_high > 0, f_low - f_high, 1.0)
         inside = np.isfinite(newton) & (newton > low) & (newton < high)
-        t = np.where(binding, np.where(inside, newton, falsi), 0.0)
-    x[chosen] = np.clip(zs - t[us], 0.0, 1.0)
-    return x, threshold + t
+        t = np.where(pending, np.where(inside, newton, falsi), t)
+        # Converged users drop out: later steps pass over the pending users' entries only.
+        keep = pending[us]
+        if keep.sum() < 0.7 * keep.size:
+            zs, us = zs[keep], us[keep]
+    x[chosen] = np.clip(z[chosen] - t[pair_user[chosen]], 0.0, 1.0)
+    return x, t
 
 
 @dataclass
@@ -115,6 +120,11 @@ class DualSolver:
     ridge_decay: float = 4.0
     min_ridge: float = 1e-6
     check_every: int = 10
+    working_extra: int = 2          # working set: each user's best ceil(k) + this many pairs
+    working_margin: float = 5.0     # pricing looks this many ridge widths (plus 5% of a value) below them
+    working_share: float = 0.6      # iterate on a working set only when it is this much smaller
+    step_growth: float = 1.5        # the dual step grows each iteration and halves when the quadratic
+    step_shrink: float = 0.5        # model of g no longer bounds it (backtracking)
     time_limit_seconds: float = 600.0
     warm_start: Duals | None = field(default=None, repr=False)
 
@@ -128,22 +138,33 @@ class _DualRun:
     def __init__(self, problem: AllocationProblem, settings: DualSolver, warm: Duals | None) -> None:
         self.p = problem
         self.s = settings
-        self.a = problem.pair_availability
-        self.base = self.a * problem.pair_value
-        self.like = self.a * problem.pair_like
-        self.item = problem.pair_item
-        self.creator = problem.item_creator[problem.pair_item]
-        self.user = problem.pair_user
+        self.full = {"a": problem.pair_availability, "base": problem.pair_availability * problem.pair_value,
+                     "like": problem.pair_availability * problem.pair_like, "item": problem.pair_item,
+                     "creator": problem.item_creator[problem.pair_item], "user": problem.pair_user}
+        self._restrict(np.arange(problem.n_pairs))
         self.floored = problem.item_floor > 0
         self.slope = problem.creator_weight * problem.segment_slope
         self.width = problem.segment_width
         self.n_i, self.n_c = problem.n_items, problem.n_creators
-        scale = np.median(np.abs(self.base[self.base != 0])) if np.any(self.base != 0) else 1.0
+        base = self.full["base"]
+        scale = np.median(np.abs(base[base != 0])) if np.any(base != 0) else 1.0
         self.scale = float(scale) if np.isfinite(scale) and scale > 0 else 1.0
         if warm is not None and (warm.item_cap.shape != (self.n_i,) or warm.creator_likes.shape != (self.n_c,)):
             raise ValueError("warm-start duals do not match the problem's items and creators")
         self.start = warm or Duals.zeros(self.n_i, self.n_c)
         self.tau = np.zeros(problem.n_users)
+        self.price_threshold = np.full(problem.n_users, -np.inf)   # first pricing looks at every pair
+
+    def _restrict(self, index: np.ndarray) -> None:
+        """Iterate on the pairs in `index` only (the working set); certificates stay on all pairs."""
+        self.index = index
+        for name, values in self.full.items():
+            setattr(self, name, values[index])
+
+    def _scatter(self, x: np.ndarray) -> np.ndarray:
+        full = np.zeros(self.p.n_pairs)
+        full[self.index] = x
+        return full
 
     # --- the dual function -------------------------------------------------------------------
     def _split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -176,15 +197,45 @@ class _DualRun:
         return value, gradient, x
 
     # --- certificates --------------------------------------------------------------------------
-    def upper_bound(self, v: np.ndarray, gamma: float) -> float:
-        """LP-duality bound on the chord LP at duals v, with each user's threshold from the
-        regularised projection (any t >= 0 is valid; that one is close to the best)."""
+    def upper_bound(self, v: np.ndarray, gamma: float) -> tuple[float, np.ndarray]:
+        """The Lagrangian bound on the chord LP at duals v, over all pairs, and the working set.
+
+        LP duality of each user's capped box gives max c.x <= k t + sum_p max(c_p - t, 0) for
+        every t >= 0, tightest at t = the ceil(k)-th largest positive c of the user. So the bound
+        holds for any duals in their domain and certifies every iterate. Pricing: only pairs
+        scoring above the user's last threshold less a margin can hold that order statistic or
+        enter a plan near these prices, so one pass over all pairs picks them, and only they are
+        sorted. They are the working set the next iterations run on (the next check looks again).
+        A user with fewer than ceil(k) of them keeps a lower threshold: valid, only looser, and
+        its margin widens at the next check."""
         lam, mu, nu = self._split(v)
-        c = self._scores(v)
-        t = gamma * self.tau
-        users = np.dot(self.p.user_capacity, t) + float(np.sum(np.maximum(c - t[self.user], 0.0)))
+        f = self.full
+        c = f["base"] + f["a"] * (mu - lam)[f["item"]] + f["like"] * nu[f["creator"]]
+        floor = self.price_threshold - (self.s.working_margin * gamma + 0.05 * self.scale)
+        candidates = np.flatnonzero((c > 0) & (c > floor[f["user"]]))
+        users, scores = f["user"][candidates], c[candidates]
+        order = np.lexsort((-scores, users))
+        users, scores, candidates = users[order], scores[order], candidates[order]
+        counts = np.bincount(users, minlength=self.p.n_users)
+        starts = np.cumsum(counts) - counts
+        rank = np.ceil(self.p.user_capacity - 1e-12).astype(np.int64)      # the ceil(k)-th largest
+        t = np.maximum(floor, 0.0)                                         # fewer than ceil(k): stay below
+        has = (rank >= 1) & (counts >= rank)
+        t[has] = scores[starts[has] + rank[has] - 1]
+        nothing_fits = (rank < 1) & (counts > 0)
+        t[nothing_fits] = scores[starts[nothing_fits]]
+        users_part = float(np.dot(self.p.user_capacity, t)) + float(np.sum(np.maximum(scores - t[users], 0.0)))
         creators = float(np.sum(self.width * np.maximum(self.slope - nu[:, None], 0.0)))
-        return users + creators + float(np.dot(lam, self.p.item_cap)) - float(np.dot(mu, self.p.item_floor))
+        bound = users_part + creators + float(np.dot(lam, self.p.item_cap)) - float(np.dot(mu, self.p.item_floor))
+        # The working set: each user's best ceil(k) + extra pairs. Its last member's score sets
+        # where the next pricing starts looking (users with fewer keep a lower floor).
+        within = np.arange(users.size) - starts[users]
+        keep = within < np.maximum(rank, 0)[users] + self.s.working_extra
+        depth = np.maximum(rank, 0) + self.s.working_extra
+        full_depth = counts >= depth
+        self.price_threshold = np.maximum(floor, 0.0)
+        self.price_threshold[full_depth] = scores[starts[full_depth] + depth[full_depth] - 1]
+        return bound, np.sort(candidates[keep])
 
     def repair(self, x: np.ndarray) -> np.ndarray:
         """Scale x down until every user capacity and item cap holds exactly (floors are soft)."""
@@ -211,28 +262,28 @@ class _DualRun:
         s = self.s
         gamma = s.ridge * self.scale
         v = self._project_duals(_stack(self.start))
-        # Lipschitz estimate of the dual gradient: ||A||^2 / gamma <= (max row sum)(max column sum) / gamma.
-        rows = np.r_[_sum_by(self.item, self.a, self.n_i),
-                     _sum_by(self.creator, self.like, self.n_c), 1.0]
-        columns = 2 * self.a + self.like
-        lipschitz_a = float(rows.max() * max(columns.max(initial=0.0), 1e-12)) + 1.0
-        step = gamma / lipschitz_a
+        # The dual gradient is Lipschitz with ||A||^2 / gamma (A: the dualised rows); a fixed step
+        # of 1/L needs one evaluation per iteration, where backtracking would need two.
+        norm_a = self._operator_norm_squared()
+        step = gamma / norm_a
         momentum_point, previous, t_k = v.copy(), v.copy(), 1.0
         value, gradient, x = self._value_and_gradient(momentum_point, gamma)
-        best_x, best_primal, best_bound = self.repair(x), -np.inf, np.inf
+        best_x, best_primal, best_bound = self._scatter(self.repair(x)), -np.inf, np.inf
         trace: list[TracePoint] = []
         iterations, stage_best, stall = 0, np.inf, 0
         status = Status.MAX_ITER
         while iterations < s.max_iterations:
             iterations += 1
-            # backtracking on the quadratic upper model of g around the momentum point
+            # Backtracking on the quadratic upper model of g around the momentum point: the global
+            # 1/L step from ||A||^2 is safe but far shorter than the local curvature allows.
             while True:
                 candidate = self._project_duals(momentum_point - step * gradient)
-                cand_value, cand_gradient, cand_x = self._value_and_gradient(candidate, gamma)
+                cand_value, _, cand_x = self._value_and_gradient(candidate, gamma)
                 move = candidate - momentum_point
-                if cand_value <= value + float(np.dot(gradient, move)) + float(np.dot(move, move)) / (2 * step) + 1e-12 * abs(value):
+                model = value + float(np.dot(gradient, move)) + float(np.dot(move, move)) / (2 * step)
+                if cand_value <= model + 1e-12 * abs(value) or step <= gamma / norm_a:
                     break
-                step *= 0.5
+                step = max(step * s.step_shrink, gamma / norm_a)
             t_next = 0.5 * (1 + np.sqrt(1 + 4 * t_k * t_k))
             if iterations > 1 and float(np.dot(momentum_point - candidate, candidate - previous)) > 0:
                 t_next, momentum_point = 1.0, candidate.copy()     # adaptive restart
@@ -240,13 +291,13 @@ class _DualRun:
                 momentum_point = candidate + ((t_k - 1) / t_next) * (candidate - previous)
             previous, t_k, x = candidate, t_next, cand_x
             value, gradient, _ = self._value_and_gradient(momentum_point, gamma)
-            step *= 1.2
+            step *= s.step_growth
             if iterations % s.check_every == 0 or iterations == s.max_iterations:
                 repaired = self.repair(x)
                 primal = self.chord_objective(repaired)
-                bound = self.upper_bound(candidate, gamma)
+                bound, working = self.upper_bound(previous, gamma)
                 if primal > best_primal:
-                    best_primal, best_x = primal, repaired
+                    best_primal, best_x = primal, self._scatter(repaired)
                 best_bound = min(best_bound, bound)
                 gap = (best_bound - best_primal) / max(1.0, abs(best_bound))
                 trace.append(TracePoint(iterations, time.perf_counter() - started, best_primal, best_bound,
@@ -256,20 +307,41 @@ class _DualRun:
                     break
                 if time.perf_counter() - started > s.time_limit_seconds:
                     break
+                if working.size < s.working_share * self.p.n_pairs and not np.array_equal(working, self.index):
+                    self._restrict(working)
+                    value, gradient, _ = self._value_and_gradient(momentum_point, gamma)
+                progress = best_bound
                 # continuation: when the bound stops improving at this ridge, shrink the ridge
-                if best_bound < stage_best - 1e-4 * s.gap_tolerance * max(1.0, abs(best_bound)):
-                    stage_best, stall = best_bound, 0
+                if progress < stage_best - 1e-4 * s.gap_tolerance * max(1.0, abs(progress)):
+                    stage_best, stall = progress, 0
                 else:
                     stall += 1
                 if stall >= 3 and gamma > s.min_ridge * self.scale:
                     gamma /= s.ridge_decay
-                    step /= s.ridge_decay
+                    step = gamma / norm_a
                     stall, stage_best, t_k = 0, np.inf, 1.0
                     momentum_point = previous.copy()
                     value, gradient, _ = self._value_and_gradient(momentum_point, gamma)
         final = self._split(previous)
         return self._result(best_x, best_primal, best_bound, status, iterations, started, trace,
                             Duals(final[0].copy(), final[1].copy(), final[2].copy()), gamma)
+
+    def _operator_norm_squared(self, steps: int = 20) -> float:
+        """||A||^2 by power iteration on A^T A (A maps x to item exposure, floored exposure and
+        creator likes), with a safety margin because power iteration approaches from below."""
+        floored = self.floored.astype(float)
+        x = np.random.default_rng(0).random(self.p.n_pairs) + 0.5
+        estimate = 1.0
+        for _ in range(steps):
+            exposure = _sum_by(self.item, self.a * x, self.n_i)
+            likes = _sum_by(self.creator, self.like * x, self.n_c)
+            back = self.a * (exposure * (1.0 + floored))[self.item] + self.like * likes[self.creator]
+            norm = float(np.linalg.norm(back))
+            if norm == 0.0:
+                return 1.0
+            estimate = norm / max(float(np.linalg.norm(x)), 1e-300)
+            x = back / norm
+        return 1.5 * estimate + 1e-12
 
     def _violation(self, x: np.ndarray) -> float:
         load = _sum_by(self.user, x, self.p.n_users)

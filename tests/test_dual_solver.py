@@ -50,7 +50,7 @@ def assert_certified(problem: AllocationProblem, dual, exact) -> None:
     assert exact.objective - dual.objective <= TOLERANCE * max(1.0, abs(dual.bound)) + 1e-9
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n_users=st.integers(1, 25), n_items=st.integers(1, 12),
        density=st.floats(0.05, 1.0), unavailable=st.booleans(), huge_floors=st.booleans(), empty_item=st.booleans())
 def test_dual_matches_exact_on_random_instances(seed, n_users, n_items, density, unavailable, huge_floors,
