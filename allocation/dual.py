@@ -307,7 +307,12 @@ class _DualRun:
                     break
                 if time.perf_counter() - started > s.time_limit_seconds:
                     break
-                if working.size < s.working_share * self.p.n_pairs and not np.array_equal(working, self.index):
+                # Pairs in today's plan stay in the working set (dropping them would let the iterate
+                # cycle between sets); a set that is not much smaller than all pairs is all pairs.
+                working = np.union1d(working, self.index[x > 0])
+                if working.size >= s.working_share * self.p.n_pairs:
+                    working = np.arange(self.p.n_pairs)
+                if not np.array_equal(working, self.index):
                     self._restrict(working)
                     value, gradient, _ = self._value_and_gradient(momentum_point, gamma)
                 progress = best_bound

@@ -10,7 +10,7 @@ from jobs import ingest, io, pipeline
 from tests.conftest import make_config
 
 KUAIRAND = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kuairand_pure_500u"
-DS = "2022-04-30"
+DS = "2022-04-29"            # the sample's last (Shanghai) day is 04-30: evaluate has a next day to score against
 
 
 @pytest.mark.skipif(not KUAIRAND.exists(), reason=f"KuaiRand sample not at {KUAIRAND}")
@@ -20,7 +20,7 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
                          "evaluation.creator_weights=[4.0]")
     assert config["source"]["timezone"] == "Asia/Shanghai"          # the source overlay applied
     catch_up = pipeline.missing_input_days(config, DS, spark)
-    assert catch_up == [f"2022-04-{d}" for d in range(24, 30)]
+    assert catch_up == [f"2022-04-{d}" for d in range(23, 29)]
     for day in catch_up:
         ingest.run(config, day, spark)
     pipeline.run_day(config, DS, spark)
@@ -42,10 +42,12 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     assert ranking["n_rows"].max() <= int(((shanghai_day.dt.strftime("%Y-%m-%d") == DS) & (logs["is_rand"] == 1)).sum())
 
     # evaluate scored the policies against who came the next (Shanghai) day, ingesting it first
+    assert io.read_table(spark, config, "bronze.events", ds="2022-04-30").count() == int(
+        (shanghai_day.dt.strftime("%Y-%m-%d") == "2022-04-30").sum())
     policies = io.read_table(spark, config, "audit.policy_evaluation", ds=DS).toPandas().set_index("policy")
     assert set(policies.index) == {"user_side", "creator_linear", "fairshot", "fairshot_w=4"}
     assert (policies["truth"] == "next-day logs").all()
-    came = set(logs.loc[shanghai_day.dt.strftime("%Y-%m-%d") == "2022-05-01", "user_id"])
+    came = set(logs.loc[shanghai_day.dt.strftime("%Y-%m-%d") == "2022-04-30", "user_id"])
     plan = io.read_table(spark, config, "gold.allocations", ds=DS).toPandas()
     hit = float((plan["x"] * plan["user_id"].isin(came)).sum() / plan["x"].sum())
     assert policies.loc["fairshot", "uac_hit_rate"] == pytest.approx(hit)
