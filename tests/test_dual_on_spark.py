@@ -1,0 +1,68 @@
+"""The dual solver with its pairs on Spark (local[2], real executors) against the local mode."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from allocation import LPSolver
+from allocation.dual import DualSolver, Duals, Sides
+from allocation.instances import realistic_problem
+from jobs.dual_on_spark import pairs_frame, solve_on_spark
+
+TOLERANCE = 1e-3
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return realistic_problem(6_000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def distributed(spark, tmp_path_factory, problem):
+    """One cold solve on Spark (3 blocks over 2 cores), shared: each pass is a Spark job."""
+    return solve_on_spark(spark, pairs_frame(spark, problem), Sides.of(problem), DualSolver(gap_tolerance=TOLERANCE),
+                          str(tmp_path_factory.mktemp("dual-on-spark")), n_blocks=3)
+
+
+def plan_as_array(result, problem) -> np.ndarray:
+    """The Spark plan back on the problem's pair order (pairs are unique per user and item)."""
+    plan = result.plan.toPandas()
+    position = {(u, i): k for k, (u, i) in enumerate(zip(problem.pair_user.tolist(), problem.pair_item.tolist()))}
+    x = np.zeros(problem.n_pairs)
+    x[[position[(u, i)] for u, i in zip(plan["user_id"], plan["item"])]] = plan["x"].to_numpy()
+    assert len(plan) == problem.n_pairs
+    return x
+
+
+def test_spark_mode_matches_local_mode_and_the_exact_optimum(problem, distributed):
+    local = DualSolver(gap_tolerance=TOLERANCE).solve(problem)
+    exact = LPSolver(backend="GLOP").solve(problem)
+    outcome = distributed.outcome
+    assert outcome.status.value == "converged" and outcome.gap <= TOLERANCE
+    # both modes certify the same optimum: each primal within the gap of the exact LP, bounds above it
+    scale = max(1.0, abs(exact.objective))
+    for objective, bound in ((outcome.objective, outcome.bound), (local.objective, local.bound)):
+        assert bound >= exact.objective - 1e-6 * scale
+        assert exact.objective - objective <= TOLERANCE * scale
+    assert abs(outcome.objective - local.objective) <= TOLERANCE * scale
+    # the plan that comes back from the executors is the one certified, and it is strictly feasible
+    x = plan_as_array(distributed, problem)
+    assert problem.objective(x) == pytest.approx(outcome.objective, rel=1e-3)
+    load = np.bincount(problem.pair_user, weights=x, minlength=problem.n_users)
+    assert np.all(load <= problem.user_capacity + 1e-9)
+    assert np.all(problem.item_exposure(x) <= problem.item_cap + 1e-9)
+    np.testing.assert_allclose(problem.item_exposure(x), outcome.exposure, atol=1e-9)
+    assert distributed.passes > outcome.iterations and distributed.seconds_per_pass > 0
+
+
+def test_spark_mode_warm_start_never_worsens(spark, tmp_path, problem, distributed):
+    settings = DualSolver(gap_tolerance=TOLERANCE)
+    frame = pairs_frame(spark, problem)
+    cold = distributed
+    warm = solve_on_spark(spark, frame, Sides.of(problem), settings, str(tmp_path / "warm"),
+                          warm_start=cold.outcome.duals)
+    assert warm.outcome.gap <= TOLERANCE
+    assert warm.outcome.iterations <= cold.outcome.iterations
+    with pytest.raises(ValueError, match="warm-start"):
+        solve_on_spark(spark, frame, Sides.of(problem), settings, str(tmp_path / "bad"),
+                       warm_start=Duals.zeros(problem.n_items + 1, problem.n_creators))
