@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -114,7 +115,7 @@ def _repaired_block(block: int, prices: _Prices) -> tuple[float, np.ndarray, np.
 def _norm_block(block: int, prices: _Prices) -> tuple[np.ndarray, np.ndarray, float]:
     """Row sums of A per item and creator, and its largest column sum (for ||A||^2 <= ||A||_1 ||A||_inf)."""
     b = _block(prices.root, block, prices.item_creator)
-    floored = prices.item_price[b["item"]]            # here: 1 where the item has a floor
+    floored = prices.item_price[b["item"]]            # this pass broadcasts 1 for floored items as the price
     column = b["a"] * (1 + floored) + b["like"]
     return (np.bincount(b["item"], weights=b["a"], minlength=prices.item_price.shape[0]),
             np.bincount(b["creator"], weights=b["like"], minlength=prices.n_creators),
@@ -226,12 +227,15 @@ def write_blocks(pairs: DataFrame, root: str, n_blocks: int) -> None:
 
 def solve_on_spark(spark: SparkSession, pairs: DataFrame, sides: Sides, settings: DualSolver, workdir: str,
                    n_blocks: int | None = None, warm_start: Duals | None = None) -> SparkDualResult:
-    """Solve the allocation LP with the pairs on Spark. `workdir` holds the pair blocks for the
-    solve (a fresh directory; it is replaced). The plan DataFrame reads them, so keep `workdir`
-    until the plan is written."""
+    """Solve the allocation LP with the pairs on Spark. `workdir/pair_blocks` holds the pair blocks
+    (replaced at each solve). The plan DataFrame is computed from them, so write it before the
+    next solve in the same workdir."""
     n_blocks = n_blocks or spark.sparkContext.defaultParallelism
-    root = os.path.abspath(os.path.join(workdir, "pair_blocks"))
-    shutil.rmtree(root, ignore_errors=True)
+    # A fresh path per solve: the workers' block caches are keyed by it, so a later solve in the
+    # same workdir can never be served an earlier solve's pairs.
+    blocks_dir = os.path.abspath(os.path.join(workdir, "pair_blocks"))
+    shutil.rmtree(blocks_dir, ignore_errors=True)
+    root = os.path.join(blocks_dir, uuid.uuid4().hex)
     write_blocks(pairs, root, n_blocks)
     n_pairs = spark.read.parquet(root).count()
     side = SparkPairs(spark, root, n_blocks, sides)

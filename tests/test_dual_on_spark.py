@@ -66,3 +66,15 @@ def test_spark_mode_warm_start_never_worsens(spark, tmp_path, problem, distribut
     with pytest.raises(ValueError, match="warm-start"):
         solve_on_spark(spark, frame, Sides.of(problem), settings, str(tmp_path / "bad"),
                        warm_start=Duals.zeros(problem.n_items + 1, problem.n_creators))
+
+
+def test_a_later_solve_in_the_same_workdir_sees_its_own_pairs(spark, tmp_path):
+    """Python workers keep pair blocks in memory across tasks; a new solve must not reuse them."""
+    settings = DualSolver(gap_tolerance=TOLERANCE)
+    for seed in (21, 22):
+        small = realistic_problem(300, seed=seed)
+        solved = solve_on_spark(spark, pairs_frame(spark, small), Sides.of(small), settings, str(tmp_path))
+        exact = LPSolver(backend="GLOP").solve(small)
+        assert solved.outcome.bound >= exact.objective - 1e-6 * max(1.0, abs(exact.objective))
+        assert exact.objective - solved.outcome.objective <= TOLERANCE * max(1.0, abs(exact.objective))
+        assert solved.plan.count() == small.n_pairs
