@@ -33,7 +33,7 @@ from allocation.problem import AllocationProblem, AllocationResult, Status, Trac
 LOG = logging.getLogger(__name__)
 
 
-def _sum_by(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+def sum_by(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """Per-group sums as floats (np.bincount returns ints for empty input)."""
     return np.bincount(index, weights=weights, minlength=n).astype(float, copy=False)
 
@@ -69,7 +69,7 @@ def project_capped_box(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarra
     iterate's thresholds) warm-starts it."""
     n_users = capacity.shape[0]
     x = np.clip(z, 0.0, 1.0)
-    load = _sum_by(pair_user, x, n_users)
+    load = sum_by(pair_user, x, n_users)
     binding = load > capacity + tol * np.maximum(1.0, capacity)
     if not binding.any():
         return x, np.zeros(n_users)
@@ -84,8 +84,8 @@ def project_capped_box(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarra
     pending = binding.copy()
     for _ in range(max_steps):
         shifted = zs - t[us]
-        total = _sum_by(us, np.clip(shifted, 0.0, 1.0), n_users)
-        slope = _sum_by(us, ((shifted > 0) & (shifted < 1)).astype(float), n_users)
+        total = sum_by(us, np.clip(shifted, 0.0, 1.0), n_users)
+        slope = sum_by(us, ((shifted > 0) & (shifted < 1)).astype(float), n_users)
         excess = np.where(pending, total - capacity, 0.0)
         pending &= np.abs(excess) > tol * np.maximum(1.0, capacity)
         if not pending.any():
@@ -193,7 +193,14 @@ def plan_sums(c: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray, 
     """The regularised plan at scores c and its pair sums: (sums, x, per-user thresholds)."""
     x, tau = project_capped_box(c / gamma, user, capacity, tau)
     value = float(np.dot(c, x)) - 0.5 * gamma * float(np.dot(x, x))
-    return PairSums(value, _sum_by(item, a * x, n_items), _sum_by(creator, like * x, n_creators)), x, tau
+    return plan_totals(x, c, a, like, item, creator, n_items, n_creators, value), x, tau
+
+
+def plan_totals(x: np.ndarray, weight: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray,
+                creator: np.ndarray, n_items: int, n_creators: int, value: float | None = None) -> PairSums:
+    """A plan's weight.x (or the given value), exposure per item and likes per creator."""
+    return PairSums(float(np.dot(weight, x)) if value is None else value,
+                    sum_by(item, a * x, n_items), sum_by(creator, like * x, n_creators))
 
 
 def capped_box_bound(c: np.ndarray, user: np.ndarray, capacity: np.ndarray,
@@ -225,7 +232,7 @@ def capped_box_bound(c: np.ndarray, user: np.ndarray, capacity: np.ndarray,
 def scale_to_capacity(x: np.ndarray, user: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     """x clipped to [0, 1] and scaled down per user until every capacity holds exactly."""
     x = np.clip(x, 0.0, 1.0)
-    load = _sum_by(user, x, capacity.shape[0])
+    load = sum_by(user, x, capacity.shape[0])
     return x * np.minimum(1.0, np.divide(capacity, load, out=np.ones_like(load), where=load > 0))[user]
 
 
@@ -236,7 +243,7 @@ def cap_shrink(exposure: np.ndarray, item_cap: np.ndarray) -> np.ndarray:
 
 
 def user_excess(x: np.ndarray, user: np.ndarray, capacity: np.ndarray) -> float:
-    return float(np.max(_sum_by(user, x, capacity.shape[0]) - capacity, initial=0.0))
+    return float(np.max(sum_by(user, x, capacity.shape[0]) - capacity, initial=0.0))
 
 
 class LocalPairs:
@@ -277,8 +284,8 @@ class LocalPairs:
         x = np.random.default_rng(0).random(self.p.n_pairs) + 0.5
         estimate = 1.0
         for _ in range(steps):
-            exposure = _sum_by(self.item, self.a * x, n_i)
-            likes = _sum_by(self.creator, self.like * x, n_c)
+            exposure = sum_by(self.item, self.a * x, n_i)
+            likes = sum_by(self.creator, self.like * x, n_c)
             back = self.a * (exposure * weight)[self.item] + self.like * likes[self.creator]
             norm = float(np.linalg.norm(back))
             if norm == 0.0:
@@ -298,7 +305,7 @@ class LocalPairs:
         """The bound priced on all pairs (only those near each user's last threshold are sorted; they
         become the working set), and the last plan repaired."""
         x = scale_to_capacity(np.asarray(plan), self.user, self.p.user_capacity)
-        x = x * cap_shrink(_sum_by(self.item, self.a * x, self.sides.n_items), self.sides.item_cap)[self.item]
+        x = x * cap_shrink(sum_by(self.item, self.a * x, self.sides.n_items), self.sides.item_cap)[self.item]
         self.repaired = self._scatter(x)
         f = self.full
         c = pair_scores(f["base"], f["a"], f["like"], f["item"], f["creator"], item_price, nu)
@@ -321,9 +328,9 @@ class LocalPairs:
         changed = not np.array_equal(working, self.index)
         if changed:
             self._restrict(working)
-        return Certificate(bound, float(np.dot(self.full["base"], self.repaired)),
-                           _sum_by(f["item"], f["a"] * self.repaired, self.sides.n_items),
-                           _sum_by(f["creator"], f["like"] * self.repaired, self.sides.n_creators),
+        totals = plan_totals(self.repaired, f["base"], f["a"], f["like"], f["item"], f["creator"],
+                             self.sides.n_items, self.sides.n_creators)
+        return Certificate(bound, totals.value, totals.exposure, totals.likes,
                            user_excess(self.repaired, f["user"], self.p.user_capacity), changed)
 
     def keep_best(self) -> None:

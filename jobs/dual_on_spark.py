@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from allocation.dual import (Certificate, DualOutcome, Duals, DualSolver, PairSums, Sides, cap_shrink,
+                             plan_totals, sum_by,
                              capped_box_bound, iterate, pair_scores, plan_sums, scale_to_capacity, user_excess)
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def _bound_block(block: int, prices: _Prices) -> tuple[float, np.ndarray]:
     c, x, _ = _plan(b, prices)
     bound = capped_box_bound(c, b["user"], b["user_capacity"])[0]
     scaled = scale_to_capacity(x, b["user"], b["user_capacity"])
-    return bound, np.bincount(b["item"], weights=b["a"] * scaled, minlength=prices.item_price.shape[0])
+    return bound, sum_by(b["item"], b["a"] * scaled, prices.item_price.shape[0])
 
 
 def _repaired(b: dict[str, np.ndarray], prices: _Prices) -> np.ndarray:
@@ -107,18 +108,18 @@ def _repaired(b: dict[str, np.ndarray], prices: _Prices) -> np.ndarray:
 def _repaired_block(block: int, prices: _Prices) -> tuple[float, np.ndarray, np.ndarray, float]:
     b = _block(prices.root, block, prices.item_creator)
     x = _repaired(b, prices)
-    return (float(np.dot(b["base"], x)), np.bincount(b["item"], weights=b["a"] * x, minlength=prices.shrink.shape[0]),
-            np.bincount(b["creator"], weights=b["like"] * x, minlength=prices.n_creators),
-            user_excess(x, b["user"], b["user_capacity"]))
+    totals = plan_totals(x, b["base"], b["a"], b["like"], b["item"], b["creator"], prices.shrink.shape[0],
+                         prices.n_creators)
+    return totals.value, totals.exposure, totals.likes, user_excess(x, b["user"], b["user_capacity"])
 
 
 def _norm_block(block: int, prices: _Prices) -> tuple[np.ndarray, np.ndarray, float]:
-    """Row sums of A per item and creator, and its largest column sum (for ||A||^2 <= ||A||_1 ||A||_inf)."""
+    """Row sums of A per item and creator, and a bound on its largest column sum (a pair's column
+    holds a for its item's cap, a again if the item has a floor, and its like), for
+    ||A||^2 <= ||A||_1 ||A||_inf."""
     b = _block(prices.root, block, prices.item_creator)
-    floored = prices.item_price[b["item"]]            # this pass broadcasts 1 for floored items as the price
-    column = b["a"] * (1 + floored) + b["like"]
-    return (np.bincount(b["item"], weights=b["a"], minlength=prices.item_price.shape[0]),
-            np.bincount(b["creator"], weights=b["like"], minlength=prices.n_creators),
+    column = 2 * b["a"] + b["like"]
+    return (sum_by(b["item"], b["a"], prices.item_price.shape[0]), sum_by(b["creator"], b["like"], prices.n_creators),
             float(column.max(initial=0.0)))
 
 
@@ -167,7 +168,7 @@ class SparkPairs:
         return float(median) if median is not None and np.isfinite(median) and median > 0 else 1.0
 
     def operator_norm_squared(self, floored: np.ndarray) -> float:
-        out = self._run(_norm_block, self._prices(floored.astype(float), np.zeros(self.sides.n_creators), 1.0))
+        out = self._run(_norm_block, self._prices(np.zeros(self.sides.n_items), np.zeros(self.sides.n_creators), 1.0))
         rows = max(float(np.max(sum(o[0] for o in out) * (1 + floored), initial=0.0)),
                    float(np.max(sum(o[1] for o in out), initial=0.0)))
         columns = max(o[2] for o in out)
