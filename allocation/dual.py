@@ -2,11 +2,14 @@
 
 The exact LP builds one OR-Tools variable per pair, which stops scaling long before production
 sizes. Here only the coupling constraints are dualised (item caps lambda, item floors mu, the
-creator-likes definition nu); everything per user stays local. With a small ridge gamma on x and
+creator-likes definition nu, and the optional creator exposure caps rho and global budget beta,
+which read exposure only and so fold into each item's price); everything per user stays local,
+including the optional per-user category caps, which nest inside the user's capacity. With a small ridge gamma on x and
 on the happiness segments y, the dual function g is smooth and its maximisers are closed-form:
 - per user: x = clip(c/gamma - tau_u, 0, 1) with tau_u >= 0 the smallest threshold keeping
   sum x <= k_u (a projection onto the capped box, solved for all users at once by safeguarded
-  Newton steps on their thresholds);
+  Newton steps on their thresholds; with category caps, max(tau_u, s_g) after a first search for
+  each group's own s_g);
 - per creator: y = clip((w s - nu)/gamma, 0, width), i.e. each happiness segment is bought while
   its slope beats the price of a like.
 Each dual step is a handful of vectorised passes over the pair arrays plus per-item and per-creator
@@ -15,16 +18,16 @@ gradient (FISTA) with backtracking and adaptive restarts; gamma shrinks in stage
 
 Certificates are for the unregularised chord LP the exact solver solves: any dual point gives the
 upper bound sum_u [k_u t_u + sum_p max(c_p - t_u, 0)] + sum_ck width max(w s - nu, 0)
-+ lambda.cap - mu.floor (LP duality of the capped box, valid for every t_u >= 0), and the
-returned primal is the regularised maximiser repaired to be strictly feasible (scaled down per user
-and per capped item). The relative gap between the two is the stopping rule.
++ lambda.cap - mu.floor (+ rho.creator_cap + beta budget; LP duality of the capped box, valid for
+every t_u >= 0), and the returned primal is the regularised maximiser repaired to be strictly
+feasible (scaled down per category group and user, then per capped item, creator and budget). The relative gap between the two is the stopping rule.
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -40,54 +43,65 @@ def sum_by(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Duals:
-    """Prices of the dualised constraints: item caps (lam >= 0), item floors (0 <= mu <= penalty)
-    and the creators' likes (nu >= 0). Stored with a run to warm-start the next day's solve."""
+    """Prices of the dualised constraints: item caps (lam >= 0), item floors (0 <= mu <= penalty),
+    the creators' likes (nu >= 0), the creators' exposure caps (rho >= 0) and the global exposure
+    budget (beta >= 0). Stored with a run to warm-start the next day's solve."""
 
     item_cap: np.ndarray
     item_floor: np.ndarray
     creator_likes: np.ndarray
+    creator_cap: np.ndarray | None = None     # None: zeros (no creator caps priced)
+    budget: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.creator_cap is None:
+            object.__setattr__(self, "creator_cap", np.zeros(np.shape(self.creator_likes)))
 
     @classmethod
     def zeros(cls, n_items: int, n_creators: int) -> Duals:
-        return cls(np.zeros(n_items), np.zeros(n_items), np.zeros(n_creators))
+        return cls(np.zeros(n_items), np.zeros(n_items), np.zeros(n_creators), np.zeros(n_creators), 0.0)
 
 
-def _stack(d: Duals) -> np.ndarray:
-    return np.concatenate([d.item_cap, d.item_floor, d.creator_likes])
+def _thresholds(z: np.ndarray, owner: np.ndarray, capacity: np.ndarray, tau: np.ndarray | None,
+                entry_floor: np.ndarray | None, tol: float, max_steps: int) -> np.ndarray:
+    """Per owner, the smallest t >= 0 with sum_p clip(z_p - max(t, f_p), 0, 1) <= capacity, where
+    f_p (`entry_floor`, default 0) is a threshold the entry already has from a nested group.
 
-
-def project_capped_box(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarray,
-                       tau: np.ndarray | None = None, tol: float = 1e-10,
-                       max_steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """Euclidean projection of z onto {0 <= x <= 1, sum_{p of u} x_p <= k_u} for every user u.
-
-    Returns (x, tau) with x = clip(z - tau[user], 0, 1). Only users whose capacity binds need a
-    threshold. The excess sum clip(z - t, 0, 1) - k is piecewise linear and falling in t, so a
-    Newton step lands on the root whenever the active set holds; where it would leave the bracket
-    (or the function is flat there) an Illinois false-position step on the bracket takes over.
-    Each step is one pass over the binding users' positive entries; `tau` (the previous
-    iterate's thresholds) warm-starts it."""
-    n_users = capacity.shape[0]
-    x = np.clip(z, 0.0, 1.0)
-    load = sum_by(pair_user, x, n_users)
+    The excess is piecewise linear and falling in t, so a Newton step lands on the root whenever
+    the active set holds; where it would leave the bracket (or the function is flat there) an
+    Illinois false-position step on the bracket takes over. Each step is one pass over the binding
+    owners' positive entries; `tau` (the previous iterate's thresholds) warm-starts it."""
+    n = capacity.shape[0]
+    x = np.clip(z if entry_floor is None else z - entry_floor, 0.0, 1.0)
+    load = sum_by(owner, x, n)
     binding = load > capacity + tol * np.maximum(1.0, capacity)
     if not binding.any():
-        return x, np.zeros(n_users)
-    chosen = np.flatnonzero(binding[pair_user] & (z > 0))   # entries with z <= 0 stay 0 for any tau >= 0
-    zs, us = z[chosen], pair_user[chosen]
-    # Bracket [low, high] with excess(low) > 0 > excess(high): at t = 0 the user is over capacity,
-    # at t = max z every entry is 0.
-    low, f_low = np.zeros(n_users), np.where(binding, load - capacity, 0.0)
-    high, f_high = np.full(n_users, float(zs.max(initial=0.0))), -capacity.astype(float)
-    t = np.zeros(n_users) if tau is None else np.where(binding, np.clip(tau, 0.0, high), 0.0)
-    side = np.zeros(n_users, dtype=np.int8)        # which end moved last (Illinois halving)
+        return np.zeros(n)
+    # entries at or below their floor stay 0 for any t >= 0
+    chosen = np.flatnonzero(binding[owner] & (z > (0.0 if entry_floor is None else entry_floor)))
+    zs, us = z[chosen], owner[chosen]
+    fs = None if entry_floor is None else entry_floor[chosen]
+    cap = np.where(binding, capacity, 0.0)
+    # Bracket [low, high] with excess(low) > 0 > excess(high): at t = 0 the owner is over capacity,
+    # at t = the owner's largest z every entry is 0.
+    low, f_low = np.zeros(n), np.where(binding, load - cap, 0.0)
+    high = np.zeros(n)
+    np.maximum.at(high, us, zs)                # each owner's own top: a tight bracket speeds false position
+    f_high = -cap
+    t = np.zeros(n) if tau is None else np.where(binding, np.clip(tau, 0.0, high), 0.0)
+    side = np.zeros(n, dtype=np.int8)        # which end moved last (Illinois halving)
     pending = binding.copy()
+    # When the ridge is small z is large, and the excess cannot be computed closer than a few ulps
+    # of z: below that a search would only spin until max_steps.
+    close_enough = tol * np.maximum(1.0, cap) + 64 * np.finfo(float).eps * high
     for _ in range(max_steps):
-        shifted = zs - t[us]
-        total = sum_by(us, np.clip(shifted, 0.0, 1.0), n_users)
-        slope = sum_by(us, ((shifted > 0) & (shifted < 1)).astype(float), n_users)
-        excess = np.where(pending, total - capacity, 0.0)
-        pending &= np.abs(excess) > tol * np.maximum(1.0, capacity)
+        tu = t[us]
+        shifted = zs - (tu if fs is None else np.maximum(tu, fs))
+        moving = (shifted > 0) & (shifted < 1) if fs is None else (shifted > 0) & (shifted < 1) & (tu >= fs)
+        total = sum_by(us, np.clip(shifted, 0.0, 1.0), n)
+        slope = sum_by(us, moving.astype(float), n)
+        excess = np.where(pending, total - cap, 0.0)
+        pending &= np.abs(excess) > close_enough
         if not pending.any():
             break
         above, below = pending & (excess > 0), pending & (excess < 0)
@@ -96,16 +110,42 @@ def project_capped_box(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarra
         f_low = np.where(below & (side == -1), 0.5 * f_low, f_low)    # the same end kept twice: halve it
         f_high = np.where(above & (side == 1), 0.5 * f_high, f_high)
         side = np.where(above, 1, np.where(below, -1, side)).astype(np.int8)
-        newton = t + np.divide(excess, slope, out=np.full(n_users, np.nan), where=slope > 0)
+        newton = t + np.divide(excess, slope, out=np.full(n, np.nan), where=slope > 0)
         falsi = low + f_low * (high - low) / np.where(f_low - f_high > 0, f_low - f_high, 1.0)
         inside = np.isfinite(newton) & (newton > low) & (newton < high)
         t = np.where(pending, np.where(inside, newton, falsi), t)
-        # Converged users drop out: later steps pass over the pending users' entries only.
+        # Converged owners drop out: later steps pass over the pending owners' entries only.
         keep = pending[us]
         if keep.sum() < 0.7 * keep.size:
             zs, us = zs[keep], us[keep]
-    x[chosen] = np.clip(z[chosen] - t[pair_user[chosen]], 0.0, 1.0)
-    return x, t
+            fs = None if fs is None else fs[keep]
+    return t
+
+
+def project_capped_box(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarray,
+                       tau: np.ndarray | None = None, tol: float = 1e-10,
+                       max_steps: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean projection of z onto {0 <= x <= 1, sum_{p of u} x_p <= k_u} for every user u.
+
+    Returns (x, tau) with x = clip(z - tau[user], 0, 1); `tau` warm-starts the search."""
+    t = _thresholds(z, pair_user, capacity, tau, None, tol, max_steps)
+    return np.clip(z - t[pair_user], 0.0, 1.0), t
+
+
+def project_nested(z: np.ndarray, pair_user: np.ndarray, capacity: np.ndarray, group: np.ndarray,
+                   group_cap: np.ndarray, tau: tuple[np.ndarray, np.ndarray] | None = None, tol: float = 1e-10,
+                   max_steps: int = 60) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The projection with category caps too: sum_{p of g} x_p <= group_cap[g] for groups nested
+    in users. Returns (x, (tau, s)) with x = clip(z - max(tau[user], s[group]), 0, 1).
+
+    The nesting is what makes this two one-dimensional searches: by KKT a pair's total threshold
+    is its user's price plus its group's, and that sum is max(tau_u, s_g) with s_g the threshold
+    the group would need on its own."""
+    user_tau, group_tau = (None, None) if tau is None else tau
+    s = _thresholds(z, group, group_cap, group_tau, None, tol, max_steps)
+    entry_floor = s[group]
+    t = _thresholds(z, pair_user, capacity, user_tau, entry_floor, tol, max_steps)
+    return np.clip(z - np.maximum(t[pair_user], entry_floor), 0.0, 1.0), (t, s)
 
 
 @dataclass(frozen=True)
@@ -121,11 +161,34 @@ class Sides:
     slope: np.ndarray           # creator weight x happiness segment slopes, creators x K
     width: np.ndarray           # happiness segment widths, creators x K
     floor_penalty: float
+    creator_cap: np.ndarray | None = None    # per creator, inf = none (None: no creator caps)
+    budget: float = np.inf                   # total expected exposure, inf = none
+
+    def __post_init__(self) -> None:
+        if self.creator_cap is None:
+            object.__setattr__(self, "creator_cap", np.full(self.slope.shape[0], np.inf))
 
     @classmethod
     def of(cls, problem: AllocationProblem) -> Sides:
         return cls(problem.item_cap, problem.item_floor, problem.item_creator,
-                   problem.creator_weight * problem.segment_slope, problem.segment_width, problem.floor_penalty)
+                   problem.creator_weight * problem.segment_slope, problem.segment_width, problem.floor_penalty,
+                   problem.creator_cap, problem.exposure_budget)
+
+    def exposure_shrink(self, exposure: np.ndarray) -> np.ndarray:
+        """Per-item factors that bring a plan's exposure under the item caps, then the creator caps,
+        then the budget. Every step only scales down, so each limit met stays met; exposure is all
+        these constraints read, so the factors are computed here, from O(items) sums."""
+        item = cap_shrink(exposure, self.item_cap)
+        creator = cap_shrink(sum_by(self.item_creator, item * exposure, self.n_creators), self.creator_cap)
+        factor = item * creator[self.item_creator]
+        total = float(np.dot(factor, exposure))
+        return factor * (cap_shrink(np.array([total]), np.array([self.budget]))[0])
+
+    def exposure_excess(self, exposure: np.ndarray) -> float:
+        """The worst excess of an exposure vector over the item caps, creator caps and budget."""
+        creator = sum_by(self.item_creator, exposure, self.n_creators)
+        return float(max(np.max(exposure - self.item_cap, initial=0.0), np.max(creator - self.creator_cap, initial=0.0),
+                         exposure.sum() - self.budget, 0.0))
 
     @property
     def n_items(self) -> int:
@@ -153,7 +216,8 @@ class PairSums:
 @dataclass(frozen=True)
 class Certificate:
     """A check's pair terms: the users' part of the Lagrangian bound, and the repaired plan's user
-    value, exposure per item, likes per creator and worst user-capacity excess. `changed` says the
+    value, exposure per item, likes per creator and worst excess over a user's capacity or
+    category caps. `changed` says the
     pair side now iterates on a different set of pairs (so the iteration must re-evaluate)."""
 
     users_bound: float
@@ -189,9 +253,14 @@ def pair_scores(base: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndar
 
 def plan_sums(c: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray, creator: np.ndarray,
               user: np.ndarray, capacity: np.ndarray, gamma: float, n_items: int, n_creators: int,
-              tau: np.ndarray | None = None) -> tuple[PairSums, np.ndarray, np.ndarray]:
-    """The regularised plan at scores c and its pair sums: (sums, x, per-user thresholds)."""
-    x, tau = project_capped_box(c / gamma, user, capacity, tau)
+              tau: object = None, group: np.ndarray | None = None,
+              group_cap: np.ndarray | None = None) -> tuple[PairSums, np.ndarray, object]:
+    """The regularised plan at scores c and its pair sums: (sums, x, the projection's thresholds,
+    which warm-start the next call's)."""
+    if group is None or group_cap is None:
+        x, tau = project_capped_box(c / gamma, user, capacity, tau)
+    else:
+        x, tau = project_nested(c / gamma, user, capacity, group, group_cap, tau)
     value = float(np.dot(c, x)) - 0.5 * gamma * float(np.dot(x, x))
     return plan_totals(x, c, a, like, item, creator, n_items, n_creators, value), x, tau
 
@@ -203,47 +272,121 @@ def plan_totals(x: np.ndarray, weight: np.ndarray, a: np.ndarray, like: np.ndarr
                     sum_by(item, a * x, n_items), sum_by(creator, like * x, n_creators))
 
 
-def capped_box_bound(c: np.ndarray, user: np.ndarray, capacity: np.ndarray,
-                     price_floor: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-    """sum_u [k_u t_u + sum_p max(c_p - t_u, 0)] at t_u = the ceil(k_u)-th largest positive score.
+def _depth(cap: np.ndarray) -> np.ndarray:
+    """How many whole pairs a (possibly fractional, possibly infinite) cap can hold, rounded up."""
+    return np.where(np.isfinite(cap), np.ceil(np.minimum(cap, 2**40) - 1e-12), 2**40).astype(np.int64)
 
-    LP duality of each user's capped box makes this an upper bound on max c.x for every t >= 0,
-    tightest at that order statistic. Only scores above `price_floor` (per user) are sorted; a user
-    with fewer than ceil(k) of them keeps t at the floor, which is valid, only looser. Returns
-    (bound, the sorted candidates' pair indices, their users, and the per-user counts)."""
-    n_users = capacity.shape[0]
-    floor = np.zeros(n_users) if price_floor is None else price_floor
-    candidates = np.flatnonzero((c > 0) & (c > floor[user]))
-    users, scores = user[candidates], c[candidates]
-    order = np.lexsort((-scores, users))
-    users, scores, candidates = users[order], scores[order], candidates[order]
-    counts = np.bincount(users, minlength=n_users)
+
+def _ranks(owner: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort entries by (owner, score descending): (order, rank within owner in that order, counts)."""
+    order = np.lexsort((-scores, owner))
+    counts = np.bincount(owner, minlength=n)
     starts = np.cumsum(counts) - counts
-    rank = np.ceil(capacity - 1e-12).astype(np.int64)
-    t = np.maximum(floor, 0.0)
-    has = (rank >= 1) & (counts >= rank)
-    t[has] = scores[starts[has] + rank[has] - 1]
-    nothing_fits = (rank < 1) & (counts > 0)
-    t[nothing_fits] = scores[starts[nothing_fits]]
-    bound = float(np.dot(capacity, t)) + float(np.sum(np.maximum(scores - t[users], 0.0)))
-    return bound, candidates, scores, counts
+    return order, np.arange(order.size) - starts[owner[order]], counts
 
 
-def scale_to_capacity(x: np.ndarray, user: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """x clipped to [0, 1] and scaled down per user until every capacity holds exactly."""
+def _fill_level(scores: np.ndarray, weights: np.ndarray, counts: np.ndarray, cap: np.ndarray,
+                default: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per owner (entries sorted by owner, best first), the score at which its entries' weights,
+    taken best first, fill `cap`: the greedy's marginal score; the best score where the cap is 0
+    (nothing fits). Returns (level, which owners it was found for); `default` for the others."""
+    starts = np.cumsum(counts) - counts
+    filled = np.cumsum(weights)
+    before = np.r_[0.0, filled][starts]
+    finite = np.isfinite(cap)
+    reach = np.where(finite, cap, 0.0)
+    at = np.searchsorted(filled, before + reach * (1 - 1e-12) - 1e-12, side="left")
+    out = default.astype(float, copy=True)
+    fills = finite & (counts > 0) & (reach > 0) & (at < starts + counts)
+    out[fills] = scores[at[fills]]
+    nothing_fits = finite & (reach <= 0) & (counts > 0)
+    out[nothing_fits] = scores[starts[nothing_fits]]
+    return out, fills | nothing_fits
+
+
+class UserPricing(NamedTuple):
+    """`capped_box_bound`'s answer: the bound, each user's candidates best first (pair indices,
+    scores, counts per user), and each user's level t_u where the candidates fill its capacity
+    (`filled`; elsewhere t_u is the price floor)."""
+
+    bound: float
+    candidates: np.ndarray
+    scores: np.ndarray
+    counts: np.ndarray
+    level: np.ndarray
+    filled: np.ndarray
+
+
+def capped_box_bound(c: np.ndarray, user: np.ndarray, capacity: np.ndarray,
+                     price_floor: np.ndarray | None = None, group: np.ndarray | None = None,
+                     group_cap: np.ndarray | None = None,
+                     group_extra: int = 0) -> UserPricing:
+    """An upper bound on max c.x over every user's capped box (and its category caps), by LP duality:
+    sum_u k_u t_u + sum_g K_g s_g + sum_p max(c_p - t_u - s_g, 0) for any t, s >= 0.
+
+    Tightest at the greedy's marginal scores: each group alone fills its cap K_g best first (a
+    fractional cap takes part of its last pair), t_u is the score at which those fills reach k_u,
+    and s_g is what the group's own marginal score exceeds t_u by. Only scores above `price_floor`
+    (per user) are sorted; a user whose candidates do not fill k_u keeps t at the floor, which is
+    valid, only looser. The candidates returned are, with groups, those within their group's best
+    ceil(K_g) + `group_extra`: what a working set needs."""
+    n_users = capacity.shape[0]
+    floor = np.zeros(n_users) if price_floor is None else np.maximum(price_floor, 0.0)
+    candidates = np.flatnonzero((c > 0) & (c > floor[user]))
+    grouped = group is not None and group_cap is not None and np.isfinite(group_cap).any()
+    if grouped:
+        groups = group[candidates]
+        order, rank, group_counts = _ranks(groups, c[candidates], group_cap.shape[0])
+        group_level, _ = _fill_level(c[candidates][order], np.ones(order.size), group_counts, group_cap,
+                                     np.zeros(group_cap.shape[0]))
+        weight = np.empty(candidates.size)
+        weight[order] = np.clip(group_cap[groups[order]] - rank, 0.0, 1.0)
+        listed = np.zeros(candidates.size, dtype=bool)
+        listed[order] = rank < _depth(group_cap)[groups[order]] + group_extra
+        ranked, weight, working = candidates[weight > 0], weight[weight > 0], candidates[listed]
+    else:
+        ranked = working = candidates
+        weight = np.ones(candidates.size)
+    order, _, counts = _ranks(user[ranked], c[ranked], n_users)
+    t, filled = _fill_level(c[ranked][order], weight[order], counts, capacity, floor)
+    excess = c[candidates] - t[user[candidates]]
+    bound = float(np.dot(capacity, t))
+    if grouped:
+        group_user = np.zeros(group_cap.shape[0], dtype=np.int64)
+        group_user[group] = user
+        group_price = np.maximum(group_level - t[group_user], 0.0)
+        bound += float(np.dot(np.where(group_price > 0, group_cap, 0.0), group_price))
+        excess = excess - group_price[group[candidates]]
+    bound += float(np.sum(np.maximum(excess, 0.0)))
+    if working is not ranked:
+        order, _, counts = _ranks(user[working], c[working], n_users)
+    return UserPricing(bound, working[order], c[working][order], counts, t, filled)
+
+
+def scale_to_capacity(x: np.ndarray, user: np.ndarray, capacity: np.ndarray, group: np.ndarray | None = None,
+                      group_cap: np.ndarray | None = None) -> np.ndarray:
+    """x clipped to [0, 1] and scaled down per group, then per user, until every cap holds exactly."""
     x = np.clip(x, 0.0, 1.0)
-    load = sum_by(user, x, capacity.shape[0])
-    return x * np.minimum(1.0, np.divide(capacity, load, out=np.ones_like(load), where=load > 0))[user]
+    for owner, cap in ((group, group_cap), (user, capacity)):
+        if owner is None or cap is None:
+            continue
+        load = sum_by(owner, x, cap.shape[0])
+        x = x * np.minimum(1.0, np.divide(cap, load, out=np.ones_like(load), where=load > 0))[owner]
+    return x
 
 
 def cap_shrink(exposure: np.ndarray, item_cap: np.ndarray) -> np.ndarray:
-    """Per-item factors that bring exposure under the caps (with a hair of room for rounding)."""
+    """Per-row factors that bring sums under their caps (with a hair of room for rounding)."""
     return np.minimum(1.0, np.divide(item_cap, exposure, out=np.ones_like(exposure), where=exposure > 0)) \
         * (1 - 1e-12)
 
 
-def user_excess(x: np.ndarray, user: np.ndarray, capacity: np.ndarray) -> float:
-    return float(np.max(sum_by(user, x, capacity.shape[0]) - capacity, initial=0.0))
+def user_excess(x: np.ndarray, user: np.ndarray, capacity: np.ndarray, group: np.ndarray | None = None,
+                group_cap: np.ndarray | None = None) -> float:
+    worst = float(np.max(sum_by(user, x, capacity.shape[0]) - capacity, initial=0.0))
+    if group is not None and group_cap is not None:
+        worst = max(worst, float(np.max(sum_by(group, x, group_cap.shape[0]) - group_cap, initial=0.0)))
+    return worst
 
 
 class LocalPairs:
@@ -255,8 +398,11 @@ class LocalPairs:
         self.full = {"a": problem.pair_availability, "base": problem.pair_availability * problem.pair_value,
                      "like": problem.pair_availability * problem.pair_like, "item": problem.pair_item,
                      "creator": problem.item_creator[problem.pair_item], "user": problem.pair_user}
+        self.group = self.group_cap = None
+        if problem.has_category_caps:
+            self.full["group"], self.group_cap = problem.pair_groups()
         self._restrict(np.arange(problem.n_pairs))
-        self.tau = np.zeros(problem.n_users)
+        self.tau: object = None      # the projection's thresholds, warm-starting the next
         self.price_threshold = np.full(problem.n_users, -np.inf)   # first pricing looks at every pair
         self.repaired: np.ndarray | None = None
         self.best_x = np.zeros(problem.n_pairs)
@@ -297,20 +443,23 @@ class LocalPairs:
     def evaluate(self, item_price: np.ndarray, nu: np.ndarray, gamma: float) -> tuple[PairSums, object]:
         c = pair_scores(self.base, self.a, self.like, self.item, self.creator, item_price, nu)
         sums, x, self.tau = plan_sums(c, self.a, self.like, self.item, self.creator, self.user, self.p.user_capacity,
-                                      gamma, self.sides.n_items, self.sides.n_creators, self.tau)
+                                      gamma, self.sides.n_items, self.sides.n_creators, self.tau, self.group,
+                                      self.group_cap)
         return sums, x
 
     def certify(self, item_price: np.ndarray, nu: np.ndarray, gamma: float, plan: object,
                 margin: float) -> Certificate:
         """The bound priced on all pairs (only those near each user's last threshold are sorted; they
         become the working set), and the last plan repaired."""
-        x = scale_to_capacity(np.asarray(plan), self.user, self.p.user_capacity)
-        x = x * cap_shrink(sum_by(self.item, self.a * x, self.sides.n_items), self.sides.item_cap)[self.item]
+        x = scale_to_capacity(np.asarray(plan), self.user, self.p.user_capacity, self.group, self.group_cap)
+        x = x * self.sides.exposure_shrink(sum_by(self.item, self.a * x, self.sides.n_items))[self.item]
         self.repaired = self._scatter(x)
         f = self.full
         c = pair_scores(f["base"], f["a"], f["like"], f["item"], f["creator"], item_price, nu)
         floor = self.price_threshold - margin
-        bound, candidates, scores, counts = capped_box_bound(c, f["user"], self.p.user_capacity, floor)
+        pricing = capped_box_bound(c, f["user"], self.p.user_capacity, floor, f.get("group"), self.group_cap,
+                                   self.s.working_extra)
+        candidates, scores, counts = pricing.candidates, pricing.scores, pricing.counts
         # The working set: each user's best ceil(k) + extra pairs. Its last member's score sets
         # where the next pricing starts looking (users with fewer keep a lower floor).
         users = f["user"][candidates]
@@ -318,8 +467,13 @@ class LocalPairs:
         depth = np.maximum(np.ceil(self.p.user_capacity - 1e-12).astype(np.int64), 0) + self.s.working_extra
         keep = np.arange(users.size) - starts[users] < depth[users]
         full_depth = counts >= depth
-        self.price_threshold = np.maximum(floor, 0.0)
-        self.price_threshold[full_depth] = scores[starts[full_depth] + depth[full_depth] - 1]
+        # A user whose candidates did not fill its capacity got t = the floor, a loose bound: the
+        # next pricing looks at all its positive pairs. Nor may the floor pass a user's level t_u
+        # (with category caps the depth-th candidate can lie above it).
+        self.price_threshold = np.where(pricing.filled, np.minimum(np.maximum(floor, 0.0), pricing.level), 0.0)
+        self.price_threshold[full_depth] = np.minimum(scores[starts[full_depth] + depth[full_depth] - 1],
+                                                      pricing.level[full_depth])
+        self.price_threshold[~pricing.filled] = 0.0
         # Pairs in today's plan stay in the working set (dropping them would let the iterate cycle
         # between sets); a set that is not much smaller than all pairs is all pairs.
         working = np.union1d(candidates[keep], self.index[np.asarray(plan) > 0])
@@ -330,8 +484,9 @@ class LocalPairs:
             self._restrict(working)
         totals = plan_totals(self.repaired, f["base"], f["a"], f["like"], f["item"], f["creator"],
                              self.sides.n_items, self.sides.n_creators)
-        return Certificate(bound, totals.value, totals.exposure, totals.likes,
-                           user_excess(self.repaired, f["user"], self.p.user_capacity), changed)
+        return Certificate(pricing.bound, totals.value, totals.exposure, totals.likes,
+                           user_excess(self.repaired, f["user"], self.p.user_capacity, f.get("group"), self.group_cap),
+                           changed)
 
     def keep_best(self) -> None:
         self.best_x = self.repaired
@@ -393,40 +548,81 @@ class DualSolver:
 
 def iterate(sides: Sides, pairs: PairSide, settings: DualSolver, warm: Duals | None) -> DualOutcome:
     """Accelerated projected gradient on the smoothed dual, with ridge continuation and checks."""
-    if warm is not None and (warm.item_cap.shape != (sides.n_items,)
-                             or warm.creator_likes.shape != (sides.n_creators,)):
+    if warm is not None and (warm.item_cap.shape != (sides.n_items,) or warm.item_floor.shape != (sides.n_items,)
+                             or warm.creator_likes.shape != (sides.n_creators,)
+                             or np.shape(warm.creator_cap) != (sides.n_creators,)):
         raise ValueError("warm-start duals do not match the problem's items and creators")
     return _DualRun(sides, pairs, settings).run(warm or Duals.zeros(sides.n_items, sides.n_creators))
 
 
 class _DualRun:
-    """One solve's driver state: the dual iterate and the certificates so far (O(items + creators))."""
+    """One solve's driver state: the dual iterate and the certificates so far (O(items + creators)).
+
+    The iterate v stacks lam, mu, nu (items, items, creators), then the creator-cap and budget
+    prices divided by row scales d: a creator's exposure row is the sum of its items' rows and the
+    budget row the sum of all, so scaling them by 1/sqrt(their item count) keeps each block's norm
+    within the item rows' (||A||^2 grows by at most one such block each) and lets one step size
+    serve all blocks (a diagonal preconditioner)."""
 
     def __init__(self, sides: Sides, pairs: PairSide, settings: DualSolver) -> None:
         self.sides, self.pairs, self.s = sides, pairs, settings
         self.n_i, self.n_c = sides.n_items, sides.n_creators
         self.floored = sides.floored
         self.scale = pairs.typical_value()
+        self.capped = np.isfinite(sides.creator_cap)
+        self.creator_cap = np.where(self.capped, sides.creator_cap, 0.0)
+        self.budgeted = bool(np.isfinite(sides.budget))
+        self.budget = float(sides.budget) if self.budgeted else 0.0
+        self.d_creator = 1.0 / np.sqrt(np.maximum(np.bincount(sides.item_creator, minlength=self.n_c), 1))
+        self.d_budget = 1.0 / np.sqrt(max(self.n_i, 1))
+        self.extra_blocks = int(self.capped.any()) + int(self.budgeted)
 
     # --- the dual function -------------------------------------------------------------------
-    def _split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return v[:self.n_i], v[self.n_i:2 * self.n_i], v[2 * self.n_i:]
+    def _stack(self, d: Duals) -> np.ndarray:
+        return np.concatenate([d.item_cap, d.item_floor, d.creator_likes, d.creator_cap / self.d_creator,
+                               [d.budget / self.d_budget]])
+
+    def _split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """The prices (lam, mu, nu, rho, beta) at iterate v, unscaled."""
+        n_i, n_c = self.n_i, self.n_c
+        return (v[:n_i], v[n_i:2 * n_i], v[2 * n_i:2 * n_i + n_c],
+                v[2 * n_i + n_c:2 * n_i + 2 * n_c] * self.d_creator, float(v[-1]) * self.d_budget)
+
+    def _duals(self, v: np.ndarray) -> Duals:
+        lam, mu, nu, rho, beta = self._split(v)
+        return Duals(lam.copy(), mu.copy(), nu.copy(), rho.copy(), beta)
+
+    def _item_price(self, lam: np.ndarray, mu: np.ndarray, rho: np.ndarray, beta: float) -> np.ndarray:
+        """What one unit of an item's expected exposure earns or costs at these prices."""
+        return mu - lam - rho[self.sides.item_creator] - beta
+
+    def _limits_value(self, lam: np.ndarray, mu: np.ndarray, rho: np.ndarray, beta: float) -> float:
+        """The dual's constant terms: each price times its constraint's right-hand side."""
+        return (float(np.dot(lam, self.sides.item_cap)) - float(np.dot(mu, self.sides.item_floor))
+                + float(np.dot(rho, self.creator_cap)) + beta * self.budget)
 
     def _project_duals(self, v: np.ndarray) -> np.ndarray:
-        lam, mu, nu = self._split(v)
+        n_i, n_c = self.n_i, self.n_c
+        lam, mu, nu = v[:n_i], v[n_i:2 * n_i], v[2 * n_i:2 * n_i + n_c]
+        rho, beta = v[2 * n_i + n_c:2 * n_i + 2 * n_c], v[-1:]
         mu = np.where(self.floored, np.clip(mu, 0.0, self.sides.floor_penalty), 0.0)
-        return np.concatenate([np.maximum(lam, 0.0), mu, np.maximum(nu, 0.0)])
+        return np.concatenate([np.maximum(lam, 0.0), mu, np.maximum(nu, 0.0),
+                               np.where(self.capped, np.maximum(rho, 0.0), 0.0),
+                               np.maximum(beta, 0.0) if self.budgeted else np.zeros(1)])
 
     def _value_and_gradient(self, v: np.ndarray, gamma: float) -> tuple[float, np.ndarray, object]:
-        lam, mu, nu = self._split(v)
-        sums, plan = self.pairs.evaluate(mu - lam, nu, gamma)
+        lam, mu, nu, rho, beta = self._split(v)
+        sums, plan = self.pairs.evaluate(self._item_price(lam, mu, rho, beta), nu, gamma)
         margin = self.sides.slope - nu[:, None]
         y = np.clip(margin / gamma, 0.0, self.sides.width)
         value = (sums.value + float(np.sum(margin * y)) - 0.5 * gamma * float(np.sum(y * y))
-                 + float(np.dot(lam, self.sides.item_cap)) - float(np.dot(mu, self.sides.item_floor)))
+                 + self._limits_value(lam, mu, rho, beta))
+        creator_exposure = sum_by(self.sides.item_creator, sums.exposure, self.n_c)
         gradient = np.concatenate([self.sides.item_cap - sums.exposure,
                                    np.where(self.floored, sums.exposure - self.sides.item_floor, 0.0),
-                                   sums.likes - y.sum(axis=1)])
+                                   sums.likes - y.sum(axis=1),
+                                   np.where(self.capped, self.creator_cap - creator_exposure, 0.0) * self.d_creator,
+                                   [(self.budget - sums.exposure.sum()) * self.d_budget if self.budgeted else 0.0]])
         return value, gradient, plan
 
     # --- certificates --------------------------------------------------------------------------
@@ -435,17 +631,16 @@ class _DualRun:
 
         The bound is the Lagrangian of the unregularised chord LP at v: valid for any duals in
         their domain, so every check certifies."""
-        lam, mu, nu = self._split(v)
+        lam, mu, nu, rho, beta = self._split(v)
         margin = self.s.working_margin * gamma + 0.05 * self.scale
-        cert = self.pairs.certify(mu - lam, nu, gamma, plan, margin)
+        cert = self.pairs.certify(self._item_price(lam, mu, rho, beta), nu, gamma, plan, margin)
         creators = float(np.sum(self.sides.width * np.maximum(self.sides.slope - nu[:, None], 0.0)))
-        bound = (cert.users_bound + creators + float(np.dot(lam, self.sides.item_cap))
-                 - float(np.dot(mu, self.sides.item_floor)))
+        bound = cert.users_bound + creators + self._limits_value(lam, mu, rho, beta)
         before = np.cumsum(self.sides.width, axis=1) - self.sides.width
         filled = np.clip(cert.likes[:, None] - before, 0.0, self.sides.width)
         shortfall = np.maximum(self.sides.item_floor - cert.exposure, 0.0)
         primal = cert.value + float(np.sum(self.sides.slope * filled)) - self.sides.floor_penalty * float(shortfall.sum())
-        violation = max(cert.user_excess, float(np.max(cert.exposure - self.sides.item_cap, initial=0.0)), 0.0)
+        violation = max(cert.user_excess, self.sides.exposure_excess(cert.exposure))
         self._last = cert
         return primal, bound, violation, cert.changed
 
@@ -454,10 +649,10 @@ class _DualRun:
         started = time.perf_counter()
         s = self.s
         gamma = s.ridge * self.scale
-        v = self._project_duals(_stack(start))
+        v = self._project_duals(self._stack(start))
         # The dual gradient is Lipschitz with ||A||^2 / gamma (A: the dualised rows): 1/L is the
         # smallest step backtracking may fall back to.
-        norm_a = self.pairs.operator_norm_squared(self.floored)
+        norm_a = self.pairs.operator_norm_squared(self.floored) * (1 + self.extra_blocks)
         step = gamma / norm_a
         momentum_point, previous, t_k = v.copy(), v.copy(), 1.0
         value, gradient, plan = self._value_and_gradient(momentum_point, gamma)
@@ -499,6 +694,7 @@ class _DualRun:
                     status = Status.CONVERGED
                     break
                 if time.perf_counter() - started > s.time_limit_seconds:
+                    status = Status.TIME_LIMIT
                     break
                 if changed:
                     value, gradient, _ = self._value_and_gradient(momentum_point, gamma)
@@ -513,9 +709,8 @@ class _DualRun:
                     stall, stage_best, t_k = 0, np.inf, 1.0
                     momentum_point = previous.copy()
                     value, gradient, _ = self._value_and_gradient(momentum_point, gamma)
-        lam, mu, nu = self._split(previous)
         return DualOutcome(best_primal, best_bound, status, iterations, time.perf_counter() - started,
-                           tuple(trace), Duals(lam.copy(), mu.copy(), nu.copy()), gamma, *best_sums)
+                           tuple(trace), self._duals(previous), gamma, *best_sums)
 
 
 def _result(p: AllocationProblem, x: np.ndarray, outcome: DualOutcome) -> AllocationResult:

@@ -14,7 +14,11 @@ from allocation.problem import AllocationProblem
 
 def realistic_problem(n_pairs: int, *, seed: int = 0, pairs_per_user: int = 50, new_item_share: float = 0.15,
                       n_segments: int = 12, creator_weight: float = 1.0, floor_penalty: float = 2.0,
-                      item_cap: float = 50.0, new_item_floor: float = 5.0) -> AllocationProblem:
+                      item_cap: float = 50.0, new_item_floor: float = 5.0,
+                      constrained: bool = False) -> AllocationProblem:
+    """`constrained` adds DESIGN.md's optional constraints, tight enough to bind, on the same pairs:
+    8 categories with at most half a user's slots (at least 1) from one, no creator above 10% of the
+    expected slots, and a budget of 60% of them."""
     rng = np.random.default_rng(seed)
     n_users = max(1, n_pairs // pairs_per_user)
     n_items = max(2, n_pairs // 100)
@@ -34,10 +38,17 @@ def realistic_problem(n_pairs: int, *, seed: int = 0, pairs_per_user: int = 50, 
     value = np.clip(0.3 + 0.4 * (quality[pair_item] + affinity) + rng.normal(0, 0.2, n), -0.5, None)
     is_new = rng.random(n_items) < new_item_share
     base_likes = np.where(rng.random(n_creators) < 0.3, 0.0, np.round(rng.pareto(1.2, n_creators) * 30))
+    availability, capacity = rng.beta(2.0, 1.5, n_users), rng.integers(1, 6, n_users).astype(float)
+    extra = {}
+    if constrained:
+        slots = float(np.dot(availability, capacity))
+        extra = {"item_category": np.random.default_rng(seed + 1).integers(0, 8, n_items),
+                 "user_category_cap": np.maximum(1.0, np.floor(0.5 * capacity)),
+                 "creator_cap": np.full(n_creators, 0.1 * slots), "exposure_budget": 0.6 * slots}
     return AllocationProblem.from_arrays(
         curve=HappinessCurve("log", tau=10.0, n_segments=n_segments),
         pair_user=pair_user, pair_item=pair_item, pair_value=value, pair_like=p_like,
-        user_availability=rng.beta(2.0, 1.5, n_users), user_capacity=rng.integers(1, 6, n_users).astype(float),
+        user_availability=availability, user_capacity=capacity,
         item_creator=item_creator, item_cap=np.full(n_items, item_cap),
         item_floor=np.where(is_new, new_item_floor, 0.0), creator_base_likes=base_likes,
-        creator_weight=creator_weight, floor_penalty=floor_penalty)
+        creator_weight=creator_weight, floor_penalty=floor_penalty, **extra)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocation.problem import AllocationProblem
+
 
 @dataclass(frozen=True)
 class InvariantResult:
@@ -41,7 +43,15 @@ def item_cap(pair_item: np.ndarray, exposure: np.ndarray, cap: np.ndarray,
     return InvariantResult("sum_u a_u x_ui <= cap_i", float(np.max(load - cap, initial=0.0)), tolerance)
 
 
-def selected_within_capacity(pair_user: np.ndarray, selected: np.ndarray,
-                             capacity: np.ndarray) -> InvariantResult:
+def selected_within_capacity(pair_user: np.ndarray, selected: np.ndarray, capacity: np.ndarray,
+                             name: str = "selected per user <= k_u") -> InvariantResult:
+    """Whole picks against a cap; a fractional cap allows its ceiling (the most a rounding of a
+    plan within the cap can pick)."""
     picks = np.bincount(pair_user, weights=selected.astype(float), minlength=capacity.size)
-    return InvariantResult("selected per user <= k_u", float(np.max(picks - capacity, initial=0.0)), 0.0)
+    return InvariantResult(name, float(np.max(picks - np.ceil(capacity - 1e-9), initial=0.0)), 0.0)
+
+
+def optional_constraints(problem: AllocationProblem, x: np.ndarray, tolerance: float = 1e-6) -> InvariantResult:
+    """Diversity caps, creator caps and the budget (with capacities and item caps: the problem's
+    own worst excess)."""
+    return InvariantResult("category caps, creator caps, budget", problem.max_violation(x), tolerance)

@@ -52,6 +52,13 @@ class LPSolver:
             slack[item] = solver.NumVar(0.0, infinity, "")
             row.SetCoefficient(slack[item], 1.0)
             floor_rows[item] = row
+        # The optional constraints: rows only where a limit is finite.
+        group, group_cap = problem.pair_groups() if problem.has_category_caps else (None, np.zeros(0))
+        group_rows = {g: solver.Constraint(-infinity, float(c)) for g, c in enumerate(group_cap) if np.isfinite(c)}
+        creator_rows = {c: solver.Constraint(-infinity, float(cap))
+                        for c, cap in enumerate(problem.creator_cap) if np.isfinite(cap)}
+        budget_row = (solver.Constraint(-infinity, problem.exposure_budget)
+                      if np.isfinite(problem.exposure_budget) else None)
         # likes_c - sum_k y_ck = 0: the segments carry exactly the creator's expected new likes.
         like_rows = [solver.Constraint(0.0, 0.0) for _ in range(problem.n_creators)]
         objective = solver.Objective()
@@ -77,6 +84,12 @@ class LPSolver:
             if item in floor_rows:
                 floor_rows[item].SetCoefficient(var, a)
             like_rows[pair_creator[p]].SetCoefficient(var, a * float(problem.pair_like[p]))
+            if group is not None and int(group[p]) in group_rows:
+                group_rows[int(group[p])].SetCoefficient(var, 1.0)
+            if int(pair_creator[p]) in creator_rows:
+                creator_rows[int(pair_creator[p])].SetCoefficient(var, a)
+            if budget_row is not None:
+                budget_row.SetCoefficient(var, a)
 
         built = time.perf_counter()
         code = solver.Solve()
@@ -94,12 +107,10 @@ class LPSolver:
         gain = curve.value(problem.creator_base_likes + new_likes) - curve.value(problem.creator_base_likes)
         seconds = time.perf_counter() - started
         value = objective.Value()
-        status = Status.OPTIMAL if code == pywraplp.Solver.OPTIMAL else Status.MAX_ITER
+        status = Status.OPTIMAL if code == pywraplp.Solver.OPTIMAL else Status.TIME_LIMIT
         bound = value if status is Status.OPTIMAL else objective.BestBound()
         gap = abs(bound - value) / max(1.0, abs(bound))
-        load = np.bincount(problem.pair_user, weights=solution, minlength=problem.n_users)
-        violation = float(max(np.max(load - problem.user_capacity, initial=0.0),
-                              np.max(exposure - problem.item_cap, initial=0.0)))
+        violation = problem.max_violation(solution)
         line = (f"{self.backend}: {problem.n_pairs} pairs, status={status.value}, objective={value:.6g}, "
                 f"build={built - started:.2f}s solve={seconds - (built - started):.2f}s")
         LOG.info(line)

@@ -19,6 +19,7 @@ class Status(enum.StrEnum):
     OPTIMAL = "optimal"
     CONVERGED = "converged"
     MAX_ITER = "max_iter"
+    TIME_LIMIT = "time_limit"
     INFEASIBLE = "infeasible"
     FAILED = "failed"
 
@@ -43,6 +44,14 @@ def _as_index(name: str, values: np.ndarray, upper: int, length: int | None = No
     return array
 
 
+def _as_cap(name: str, values: object, length: int) -> np.ndarray:
+    """An upper limit per row: finite or +inf (no limit), never negative or NaN."""
+    array = np.ascontiguousarray(np.broadcast_to(np.asarray(values, dtype=float), (length,)))
+    if np.isnan(array).any() or (array.size and array.min() < 0):
+        raise InvalidProblemError(f"{name} must be >= 0 (inf for no limit) and not NaN")
+    return array
+
+
 def _require_range(name: str, array: np.ndarray, low: float, high: float = np.inf) -> None:
     if array.size and (array.min() < low or array.max() > high):
         raise InvalidProblemError(
@@ -59,6 +68,12 @@ class AllocationProblem:
     `segment_width`/`segment_slope` (creators x K) are H's chords; build them with `from_arrays`.
     `pair_availability` (default a_u of the pair's user) is the chance the user is there for this
     item: lower than a_u for a live stream that airs outside the user's usual hours.
+
+    The optional constraints of DESIGN.md (each +inf, i.e. off, by default):
+    - diversity: sum of x over one user's items of one category <= `user_category_cap[u]`
+      (`item_category` gives each item's category position);
+    - creator share: sum of expected exposure over a creator's items <= `creator_cap[c]`;
+    - budget: total expected exposure <= `exposure_budget`.
     """
 
     pair_user: np.ndarray
@@ -77,6 +92,10 @@ class AllocationProblem:
     floor_penalty: float
     curve: HappinessCurve = field(default_factory=HappinessCurve)
     pair_availability: np.ndarray | None = None
+    item_category: np.ndarray | None = None
+    user_category_cap: np.ndarray | None = None
+    creator_cap: np.ndarray | None = None
+    exposure_budget: float = np.inf
 
     def __post_init__(self) -> None:
         n_users = np.asarray(self.user_availability).shape[0]
@@ -120,6 +139,20 @@ class AllocationProblem:
             raise InvalidProblemError("segment slopes must be non-increasing: H must be concave")
         set_(self, "segment_width", width)
         set_(self, "segment_slope", slope)
+        set_(self, "user_category_cap", _as_cap("user_category_cap", np.inf if self.user_category_cap is None
+                                                else self.user_category_cap, n_users))
+        if self.item_category is None:
+            if np.isfinite(self.user_category_cap).any():
+                raise InvalidProblemError("user_category_cap needs item_category")
+            set_(self, "item_category", np.zeros(n_items, dtype=np.int64))
+        category = np.asarray(self.item_category)
+        set_(self, "item_category", _as_index("item_category", category, int(category.max(initial=0)) + 1, n_items))
+        set_(self, "creator_cap", _as_cap("creator_cap", np.inf if self.creator_cap is None else self.creator_cap,
+                                          n_creators))
+        budget = float(self.exposure_budget)
+        if np.isnan(budget) or budget < 0:
+            raise InvalidProblemError(f"exposure_budget must be >= 0 (inf for none), got {budget}")
+        set_(self, "exposure_budget", budget)
 
     @classmethod
     def from_arrays(cls, *, curve: HappinessCurve, **arrays: object) -> AllocationProblem:
@@ -157,6 +190,19 @@ class AllocationProblem:
     def n_creators(self) -> int:
         return int(self.creator_base_likes.shape[0])
 
+    @property
+    def has_category_caps(self) -> bool:
+        return bool(np.isfinite(self.user_category_cap).any())
+
+    def pair_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """(group of each pair, cap of each group) for the diversity caps: a group is one user's
+        candidates of one category, so every group lies inside one user."""
+        key = self.pair_user * (int(self.item_category.max(initial=0)) + 1) + self.item_category[self.pair_item]
+        keys, group = np.unique(key, return_inverse=True)
+        first = np.zeros(keys.size, dtype=np.int64)
+        first[group] = self.pair_user
+        return group.astype(np.int64).reshape(-1), self.user_category_cap[first]
+
     def pair_expected_exposure(self, x: np.ndarray) -> np.ndarray:
         return self.pair_availability * x
 
@@ -166,6 +212,20 @@ class AllocationProblem:
     def creator_new_likes(self, x: np.ndarray) -> np.ndarray:
         likes = self.pair_expected_exposure(x) * self.pair_like
         return np.bincount(self.item_creator[self.pair_item], weights=likes, minlength=self.n_creators)
+
+    def creator_exposure(self, x: np.ndarray) -> np.ndarray:
+        return np.bincount(self.item_creator, weights=self.item_exposure(x), minlength=self.n_creators)
+
+    def max_violation(self, x: np.ndarray) -> float:
+        """The worst excess over any hard constraint (capacities, caps, diversity, budget)."""
+        exposure = self.item_exposure(x)
+        excess = [np.bincount(self.pair_user, weights=x, minlength=self.n_users) - self.user_capacity,
+                  exposure - self.item_cap, self.creator_exposure(x) - self.creator_cap,
+                  np.array([exposure.sum() - self.exposure_budget])]
+        if self.has_category_caps:
+            group, cap = self.pair_groups()
+            excess.append(np.bincount(group, weights=x, minlength=cap.size) - cap)
+        return float(max(np.max(e, initial=0.0) for e in excess))
 
     def objective(self, x: np.ndarray) -> float:
         """The true objective (exact H, not its chords) of a plan x."""

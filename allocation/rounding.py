@@ -10,11 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def systematic_rounding(pair_user: np.ndarray, x: np.ndarray, n_users: int, seed: int) -> np.ndarray:
-    """Boolean mask of selected pairs; deterministic for a seed and an input order."""
+def systematic_rounding(pair_user: np.ndarray, x: np.ndarray, n_users: int, seed: int,
+                        pair_group: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of selected pairs; deterministic for a seed and an input order.
+
+    With `pair_group` (groups nested in users, e.g. a user's items of one category) each group's
+    pairs are laid end to end, so a group whose x sums to at most an integer cap gets at most that
+    many picks too: a stretch of length L holds floor or ceil of L points."""
     pair_user = np.asarray(pair_user, dtype=np.int64)
     x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
-    order = np.lexsort((np.arange(x.size), pair_user))
+    group = np.zeros(x.size, dtype=np.int64) if pair_group is None else np.asarray(pair_group, dtype=np.int64)
+    order = np.lexsort((np.arange(x.size), group, pair_user))
     users = pair_user[order]
     cumulative = np.cumsum(x[order])
     # Restart the running sum at each user's first pair.

@@ -11,7 +11,8 @@ process per solve, so one solver's garbage never counts against the next). `spar
 solver with its pairs on Spark local[2] (`jobs.dual_on_spark`): its time includes writing the pair
 blocks, its peak is the Python driver's only (the JVM and Python workers are other processes), its
 violation is the one certified by its last check, and it also prints the Spark passes and the
-median cost of one. Figures, not
+median cost of one. `--constrained` adds DESIGN.md's optional constraints (diversity caps, creator
+caps, a budget), tight enough to bind; the violation then covers them too. Figures, not
 assertions: machines are shared and noisy, so read them as medians and ratios within one run.
 """
 from __future__ import annotations
@@ -30,8 +31,8 @@ import numpy as np
 sys.path.insert(0, {root!r})
 from allocation.instances import realistic_problem
 from allocation import LPSolver, DualSolver
-n, solver, seed, limit, tol = {n}, {solver!r}, {seed}, {limit}, {tol}
-problem = realistic_problem(n, seed=seed)
+n, solver, seed, limit, tol, constrained = {n}, {solver!r}, {seed}, {limit}, {tol}, {constrained}
+problem = realistic_problem(n, seed=seed, constrained=constrained)
 started = time.perf_counter()
 extra = {{}}
 if solver == "spark":
@@ -59,17 +60,15 @@ if solver == "dual":
 else:
     result = LPSolver(backend=solver, time_limit_seconds=limit).solve(problem)
 seconds = time.perf_counter() - started
-load = np.bincount(problem.pair_user, weights=result.x, minlength=problem.n_users)
-violation = max(float(np.max(load - problem.user_capacity, initial=0)),
-                float(np.max(result.item_exposure - problem.item_cap, initial=0)), 0.0)
+violation = problem.max_violation(result.x)
 print(json.dumps(dict(pairs=problem.n_pairs, seconds=seconds, objective=result.objective, bound=result.bound,
                       status=result.status.value, iterations=result.iterations, violation=violation,
                       peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
 """
 
 
-def run_once(n: int, solver: str, seed: int, limit: float, tol: float) -> dict | None:
-    code = WORKER.format(root=ROOT, n=n, solver=solver, seed=seed, limit=limit, tol=tol)
+def run_once(n: int, solver: str, seed: int, limit: float, tol: float, constrained: bool) -> dict | None:
+    code = WORKER.format(root=ROOT, n=n, solver=solver, seed=seed, limit=limit, tol=tol, constrained=constrained)
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=limit + 300)
     except subprocess.TimeoutExpired:
@@ -89,13 +88,15 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=600.0, help="per exact solve, seconds")
     parser.add_argument("--gap", type=float, default=1e-3, help="the dual solver's target gap")
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--constrained", action="store_true",
+                        help="add the optional constraints (diversity caps, creator caps, a budget), binding")
     args = parser.parse_args()
     print(f"{'pairs':>10} {'solver':>9} {'median s':>9} {'objective':>14} {'gap to opt':>11} "
           f"{'dual gap':>9} {'max viol':>9} {'iters':>7} {'peak MB':>8} status")
     for n in args.sizes:
         results: dict[str, list[dict]] = {}
         for solver in args.solvers:
-            runs = [r for r in (run_once(n, solver, args.seed, args.time_limit, args.gap)
+            runs = [r for r in (run_once(n, solver, args.seed, args.time_limit, args.gap, args.constrained)
                                 for _ in range(args.repeats)) if r]
             if runs:
                 results[solver] = runs

@@ -62,7 +62,7 @@ def load_problem(config: Config, ds: str, spark: SparkSession) -> ProblemFrames:
     candidates = read("silver.candidates").toPandas()
     availability = read("silver.user_availability").toPandas()
     eligible = eligible_items(read("silver.item_features"), ds=ds).select(
-        "item_id", "creator_id", "is_new").toPandas()
+        "item_id", "creator_id", "category", "is_new").toPandas()
     creators = read("silver.creator_features").select(
         "creator_id", "trailing_likes", "is_new_creator").toPandas()
     return assemble_problem(config, candidates, availability, eligible, creators)
@@ -88,14 +88,17 @@ def previous_duals(config: Config, ds: str, spark: SparkSession, frames: Problem
         return ids.map(rows).fillna(0.0).to_numpy(float)
 
     items, creators = frames.items["item_id"], frames.creators["creator_id"]
-    return Duals(prices("item_cap", items), prices("item_floor", items), prices("creator_likes", creators))
+    budget = prices("exposure_budget", pd.Series([0]))[0]
+    return Duals(prices("item_cap", items), prices("item_floor", items), prices("creator_likes", creators),
+                 prices("creator_cap", creators), float(budget))
 
 
 def duals_frame(frames: ProblemFrames, duals: Duals, rid: str) -> pd.DataFrame:
     items, creators = frames.items["item_id"].to_numpy(), frames.creators["creator_id"].to_numpy()
     parts = [pd.DataFrame({"kind": kind, "id": ids, "price": values}) for kind, ids, values in (
         ("item_cap", items, duals.item_cap), ("item_floor", items, duals.item_floor),
-        ("creator_likes", creators, duals.creator_likes))]
+        ("creator_likes", creators, duals.creator_likes), ("creator_cap", creators, duals.creator_cap),
+        ("exposure_budget", np.zeros(1, dtype=np.int64), np.array([duals.budget])))]
     return pd.concat(parts, ignore_index=True).assign(run_id=rid)
 
 
@@ -105,12 +108,16 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     result = solver_from_config(config, frames.problem.n_pairs, previous_duals(config, ds, spark, frames)
                                 ).solve(frames.problem)
     problem = frames.problem
-    selected = systematic_rounding(problem.pair_user, result.x, problem.n_users, rounding_seed(config, ds))
+    group, group_cap = problem.pair_groups()
+    selected = systematic_rounding(problem.pair_user, result.x, problem.n_users, rounding_seed(config, ds),
+                                   pair_group=group)
     checks = [
         invariants.probability_range(result.x),
         invariants.user_capacity(problem.pair_user, result.x, problem.user_capacity),
         invariants.item_cap(problem.pair_item, problem.pair_expected_exposure(result.x), problem.item_cap),
         invariants.selected_within_capacity(problem.pair_user, selected, problem.user_capacity),
+        invariants.optional_constraints(problem, result.x),
+        invariants.selected_within_capacity(group, selected, group_cap, "selected per user and category <= cap"),
     ]
     max_violation = max(c.max_violation for c in checks)
     rid = run_id(config, ds)

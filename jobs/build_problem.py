@@ -15,13 +15,34 @@ from jobs.config import Config
 
 
 @dataclass(frozen=True)
+class OptionalLimits:
+    """DESIGN.md's optional constraints as config sets them for one day's users: the most slots of
+    one category per user (None: off), the most expected exposure per creator and in total (inf:
+    off). Shares are of the expected slots, sum of p_active x slot_capacity over the plan's users.
+    Built in one place so that allocate and the publish audit check the same limits."""
+
+    category_cap: np.ndarray | None
+    creator_cap: float
+    budget: float
+
+    @classmethod
+    def from_config(cls, config: Config, p_active: np.ndarray, capacity: np.ndarray) -> OptionalLimits:
+        a = config["allocation"]
+        slots = float(np.dot(p_active, capacity))
+        on = lambda share: share < 1.0  # noqa: E731 - a share of 1 switches a constraint off
+        return cls(np.maximum(1.0, np.floor(a["max_category_share"] * capacity)) if on(a["max_category_share"]) else None,
+                   a["max_creator_share"] * slots if on(a["max_creator_share"]) else np.inf,
+                   a["budget_share"] * slots if on(a["budget_share"]) else np.inf)
+
+
+@dataclass(frozen=True)
 class ProblemFrames:
     """The problem plus the id of every position, to map results back."""
 
     problem: AllocationProblem
     pairs: pd.DataFrame      # user_id, item_id, creator_id, p_like, p_available, user_value (pair order)
     users: pd.DataFrame      # user_id, p_active, slot_capacity (user order)
-    items: pd.DataFrame      # item_id, creator_id, is_new, cap, floor, n_candidates (item order)
+    items: pd.DataFrame      # item_id, creator_id, category, is_new, cap, floor, n_candidates (item order)
     creators: pd.DataFrame   # creator_id, trailing_likes, is_new_creator (creator order)
 
 
@@ -49,17 +70,22 @@ def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.
     if (pair_user < 0).any() or (pair_item < 0).any():
         raise ValueError("silver.candidates: user_id or item_id not among available users / eligible items")
     curve = HappinessCurve(kind=a["happiness"], tau=a["happiness_tau"], n_segments=a["happiness_segments"])
+    capacity = users["slot_capacity"].to_numpy(float)
+    limits = OptionalLimits.from_config(config, users["p_active"].to_numpy(float), capacity)
     problem = AllocationProblem.from_arrays(
         curve=curve,
         pair_user=pair_user, pair_item=pair_item,
         pair_value=pairs["user_value"].to_numpy(float), pair_like=pairs["p_like"].to_numpy(float),
         pair_availability=pairs["p_available"].to_numpy(float),
         user_availability=users["p_active"].to_numpy(float),
-        user_capacity=users["slot_capacity"].to_numpy(float),
+        user_capacity=capacity,
         item_creator=position(creators, "creator_id", items["creator_id"]),
         item_cap=items["cap"].to_numpy(float), item_floor=items["floor"].to_numpy(float),
         creator_base_likes=creators["trailing_likes"].to_numpy(float),
         creator_weight=a["creator_weight"], floor_penalty=a["floor_penalty"],
+        item_category=pd.factorize(items["category"].fillna(""), sort=True)[0],
+        user_category_cap=limits.category_cap, creator_cap=np.full(len(creators), limits.creator_cap),
+        exposure_budget=limits.budget,
     )
     return ProblemFrames(problem, pairs, users, items, creators)
 

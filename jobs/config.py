@@ -58,7 +58,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                              "must be one of log, sqrt, saturating"),
     "allocation.happiness_tau": _positive, "allocation.happiness_segments": _positive,
     "allocation.item_cap": _non_negative, "allocation.new_item_floor": _non_negative,
-    "allocation.floor_penalty": _non_negative, "publish.tolerance": _non_negative,
+    "allocation.floor_penalty": _non_negative, "allocation.max_category_share": _share,
+    "allocation.max_creator_share": _share, "allocation.budget_share": _share, "publish.tolerance": _non_negative,
     "evaluation.reach_threshold": _positive, "evaluation.calibration_bins": _positive,
     "evaluation.creator_weights": (lambda v: all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
                                                  for w in v), "must be a list of numbers >= 0"),

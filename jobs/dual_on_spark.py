@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from allocation.dual import (Certificate, DualOutcome, Duals, DualSolver, PairSums, Sides, cap_shrink,
-                             plan_totals, sum_by,
-                             capped_box_bound, iterate, pair_scores, plan_sums, scale_to_capacity, user_excess)
+from allocation.dual import (Certificate, DualOutcome, Duals, DualSolver, PairSums, Sides, capped_box_bound, iterate,
+                             pair_scores, plan_sums, plan_totals, scale_to_capacity, sum_by, user_excess)
 
 if TYPE_CHECKING:
     from allocation import AllocationProblem
@@ -37,9 +36,10 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-PAIR_COLUMNS = ("user_id", "item", "a", "base", "like", "capacity")
+PAIR_COLUMNS = ("user_id", "item", "a", "base", "like", "capacity", "category", "category_cap")
 """The pairs frame: `item` indexes the items (0..n_items-1); base = a v and like = a p are the
-availability-weighted value and like probability; capacity is the user's k_u on each of its rows."""
+availability-weighted value and like probability; capacity is the user's k_u on each of its rows,
+category the item's category position and category_cap the user's diversity cap (inf: none)."""
 
 _BLOCKS: dict[tuple[str, int], dict[str, np.ndarray]] = {}   # per Python worker: the blocks it holds
 
@@ -59,9 +59,18 @@ def _block(root: str, block: int, item_creator: np.ndarray) -> dict[str, np.ndar
         capacity = np.zeros(users.size)
         capacity[local_user] = arrays["capacity"]
         item = arrays["item"].astype(np.int64)
-        _BLOCKS[key] = {"user_id": users, "user": local_user.astype(np.int64), "user_capacity": capacity,
-                        "item": item, "creator": item_creator[item], "a": arrays["a"].astype(float),
-                        "base": arrays["base"].astype(float), "like": arrays["like"].astype(float)}
+        block = {"user_id": users, "user": local_user.astype(np.int64), "user_capacity": capacity,
+                 "item": item, "creator": item_creator[item], "a": arrays["a"].astype(float),
+                 "base": arrays["base"].astype(float), "like": arrays["like"].astype(float),
+                 "group": None, "group_cap": None}
+        category_cap = arrays["category_cap"].astype(float)
+        if np.isfinite(category_cap).any():     # groups: one user's pairs of one category, local to the block
+            category = arrays["category"].astype(np.int64)
+            keys, group = np.unique(local_user * (int(category.max(initial=0)) + 1) + category, return_inverse=True)
+            group_cap = np.zeros(keys.size)
+            group_cap[group] = category_cap
+            block["group"], block["group_cap"] = group.astype(np.int64).reshape(-1), group_cap
+        _BLOCKS[key] = block
     return _BLOCKS[key]
 
 
@@ -82,7 +91,7 @@ def _plan(b: dict[str, np.ndarray], prices: _Prices) -> tuple[np.ndarray, np.nda
     """(scores, regularised plan, its sums) of one block at the broadcast prices."""
     c = pair_scores(b["base"], b["a"], b["like"], b["item"], b["creator"], prices.item_price, prices.nu)
     sums, x, _ = plan_sums(c, b["a"], b["like"], b["item"], b["creator"], b["user"], b["user_capacity"],
-                           prices.gamma, prices.item_price.shape[0], prices.n_creators)
+                           prices.gamma, prices.item_price.shape[0], prices.n_creators, None, b["group"], b["group_cap"])
     return c, x, sums
 
 
@@ -95,14 +104,14 @@ def _bound_block(block: int, prices: _Prices) -> tuple[float, np.ndarray]:
     """The users' bound and the exposure of the capacity-scaled plan (the repair's first half)."""
     b = _block(prices.root, block, prices.item_creator)
     c, x, _ = _plan(b, prices)
-    bound = capped_box_bound(c, b["user"], b["user_capacity"])[0]
-    scaled = scale_to_capacity(x, b["user"], b["user_capacity"])
+    bound = capped_box_bound(c, b["user"], b["user_capacity"], None, b["group"], b["group_cap"]).bound
+    scaled = scale_to_capacity(x, b["user"], b["user_capacity"], b["group"], b["group_cap"])
     return bound, sum_by(b["item"], b["a"] * scaled, prices.item_price.shape[0])
 
 
 def _repaired(b: dict[str, np.ndarray], prices: _Prices) -> np.ndarray:
     _, x, _ = _plan(b, prices)
-    return scale_to_capacity(x, b["user"], b["user_capacity"]) * prices.shrink[b["item"]]
+    return scale_to_capacity(x, b["user"], b["user_capacity"], b["group"], b["group_cap"]) * prices.shrink[b["item"]]
 
 
 def _repaired_block(block: int, prices: _Prices) -> tuple[float, np.ndarray, np.ndarray, float]:
@@ -110,7 +119,8 @@ def _repaired_block(block: int, prices: _Prices) -> tuple[float, np.ndarray, np.
     x = _repaired(b, prices)
     totals = plan_totals(x, b["base"], b["a"], b["like"], b["item"], b["creator"], prices.shrink.shape[0],
                          prices.n_creators)
-    return totals.value, totals.exposure, totals.likes, user_excess(x, b["user"], b["user_capacity"])
+    return totals.value, totals.exposure, totals.likes, user_excess(x, b["user"], b["user_capacity"], b["group"],
+                                                                    b["group_cap"])
 
 
 def _norm_block(block: int, prices: _Prices) -> tuple[np.ndarray, np.ndarray, float]:
@@ -181,10 +191,10 @@ class SparkPairs:
     def certify(self, item_price: np.ndarray, nu: np.ndarray, gamma: float, plan: object,
                 margin: float) -> Certificate:
         """Two passes: the bound with the capacity-scaled plan's exposure, then the plan with the
-        item caps applied. The plan is recomputed from the prices, never shipped."""
+        item caps, creator caps and budget applied. The plan is recomputed from the prices, never shipped."""
         prices = self._prices(item_price, nu, gamma)
         first = self._run(_bound_block, prices)
-        shrink = cap_shrink(sum(o[1] for o in first), self.sides.item_cap)
+        shrink = self.sides.exposure_shrink(sum(o[1] for o in first))
         self._last = self._prices(item_price, nu, gamma, shrink)
         second = self._run(_repaired_block, self._last)
         return Certificate(sum(o[0] for o in first), sum(o[0] for o in second), sum(o[1] for o in second),
@@ -253,5 +263,7 @@ def pairs_frame(spark: SparkSession, problem: AllocationProblem) -> DataFrame:
     a = problem.pair_availability
     frame = pd.DataFrame({"user_id": problem.pair_user.astype(np.int64), "item": problem.pair_item.astype(np.int64),
                           "a": a, "base": a * problem.pair_value, "like": a * problem.pair_like,
-                          "capacity": problem.user_capacity[problem.pair_user]})
+                          "capacity": problem.user_capacity[problem.pair_user],
+                          "category": problem.item_category[problem.pair_item].astype(np.int64),
+                          "category_cap": problem.user_category_cap[problem.pair_user]})
     return spark.createDataFrame(frame)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from allocation import invariants
 from jobs import io, quality
+from jobs.build_problem import OptionalLimits
 from jobs.config import Config
 from jobs.errors import PublishGateFailed
 from jobs.spark import get_spark
@@ -56,6 +57,7 @@ def _invariant_checks(config: Config, run: str, staged: dict[str, pd.DataFrame],
         invariants.item_cap(item_pos, alloc["expected_exposure"].to_numpy(float), quotas["cap"].to_numpy(float),
                             tolerance),
         invariants.selected_within_capacity(user_pos, alloc["selected"].to_numpy(bool), capacity),
+        *_optional_limit_checks(config, alloc, availability, known_items, tolerance),
     ]
     for check in checks:
         record(check.name, check.success, f"max violation {check.max_violation:.3g}")
@@ -64,6 +66,32 @@ def _invariant_checks(config: Config, run: str, staged: dict[str, pd.DataFrame],
         quotas["quota"].to_numpy(float), atol=max(tolerance, 1e-9) * 10)
     record("item quota = sum of its expected exposures", exposure_matches, "")
     return results
+
+
+def _optional_limit_checks(config: Config, alloc: pd.DataFrame, availability: pd.DataFrame,
+                           known_items: pd.DataFrame, tolerance: float) -> list[invariants.InvariantResult]:
+    """The diversity caps, creator caps and budget config sets, recomputed from the staged plan."""
+    planned = availability[availability["user_id"].isin(alloc["user_id"])].reset_index(drop=True)
+    limits = OptionalLimits.from_config(config, planned["p_active"].to_numpy(float),
+                                        planned["slot_capacity"].to_numpy(float))
+    exposure = alloc["expected_exposure"].to_numpy(float)
+    per_creator = alloc.groupby("creator_id")["expected_exposure"].sum().to_numpy(float)
+    checks = [invariants.InvariantResult("expected exposure per creator <= creator cap",
+                                         float(np.max(per_creator - limits.creator_cap, initial=0.0)), tolerance),
+              invariants.InvariantResult("total expected exposure <= budget",
+                                         max(float(exposure.sum()) - limits.budget, 0.0), tolerance)]
+    if limits.category_cap is not None:
+        cap = pd.Series(limits.category_cap, index=planned["user_id"])
+        category = alloc["item_id"].map(known_items.drop_duplicates("item_id").set_index("item_id")["category"])
+        per_group = alloc.assign(category=category.fillna("")).groupby(["user_id", "category"])
+        x_sum, picks = per_group["x"].sum(), per_group["selected"].sum()
+        group_cap = cap.reindex(x_sum.index.get_level_values("user_id")).to_numpy(float)
+        checks += [invariants.InvariantResult("x per user and category <= its cap",
+                                              float(np.max(x_sum.to_numpy(float) - group_cap, initial=0.0)), tolerance),
+                   invariants.InvariantResult("selected per user and category <= its cap",
+                                              float(np.max(picks.to_numpy(float) - np.ceil(group_cap - 1e-9),
+                                                           initial=0.0)), 0.0)]
+    return checks
 
 
 def _write_ledger(spark: SparkSession, config: Config, ds: str, record: pd.DataFrame) -> int:
@@ -83,6 +111,17 @@ def _write_ledger(spark: SparkSession, config: Config, ds: str, record: pd.DataF
     return io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, merged), ds=ds, run_id=rid)
 
 
+def audit_results(config: Config, ds: str, spark: SparkSession,
+                  staged: dict[str, pd.DataFrame]) -> list[quality.CheckResult]:
+    """Every check the publish gate runs on a staged plan: the quality suites and the model's
+    invariants, recomputed from the tables (not trusted from the solver)."""
+    availability = io.read_table(spark, config, "silver.user_availability", ds=ds).select(
+        "user_id", "p_active", "slot_capacity").toPandas()
+    known_items = io.read_table(spark, config, "silver.item_features", ds=ds).select("item_id", "category").toPandas()
+    results = [r for name, frame in staged.items() for r in quality.validate_gold(name, frame)]
+    return results + _invariant_checks(config, run_id(config, ds), staged, availability, known_items)
+
+
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
     rid = run_id(config, ds)
@@ -91,12 +130,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     record = io.read_table(spark, config, "staging.allocation_runs", ds=ds).toPandas()
     if record.empty or (record["run_id"] != rid).any():
         raise PublishGateFailed(ds, [f"no staged run {rid} for ds={ds}; run `fairshot allocate --ds {ds}` first"])
-    availability = io.read_table(spark, config, "silver.user_availability", ds=ds).select(
-        "user_id", "slot_capacity").toPandas()
-    known_items = io.read_table(spark, config, "silver.item_features", ds=ds).select("item_id").toPandas()
-
-    results = [r for name, frame in staged.items() for r in quality.validate_gold(name, frame)]
-    results += _invariant_checks(config, rid, staged, availability, known_items)
+    results = audit_results(config, ds, spark, staged)
     output = StepOutput("publish", ds)
     quality_frame = pd.DataFrame([{**r.__dict__, "table_name": r.table, "run_id": rid} for r in results])
     output.versions["audit.quality_results"] = io.write_partition(

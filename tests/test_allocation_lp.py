@@ -10,9 +10,15 @@ from allocation import invariants
 
 
 def random_problem(seed: int, n_users: int = 25, n_items: int = 8, n_creators: int = 4, n_pairs: int = 90,
-                   creator_weight: float = 3.0, kind: str = "log") -> AllocationProblem:
+                   creator_weight: float = 3.0, kind: str = "log", constrained: bool = False) -> AllocationProblem:
     rng = np.random.default_rng(seed)
     pairs = rng.choice(n_users * n_items, size=min(n_pairs, n_users * n_items), replace=False)
+    extra = {}
+    if constrained:     # DESIGN.md's optional constraints, tight enough to bind (own draws: same pairs)
+        more = np.random.default_rng(seed + 10_000)
+        extra = {"item_category": more.integers(0, 3, n_items), "user_category_cap": more.choice([0.5, 1.0, np.inf], n_users),
+                 "creator_cap": np.where(more.random(n_creators) < 0.5, more.uniform(0.5, 3.0, n_creators), np.inf),
+                 "exposure_budget": float(more.uniform(2.0, 8.0))}
     return AllocationProblem.from_arrays(
         curve=HappinessCurve(kind=kind, tau=5.0, n_segments=6),
         pair_user=pairs // n_items, pair_item=pairs % n_items,
@@ -21,7 +27,7 @@ def random_problem(seed: int, n_users: int = 25, n_items: int = 8, n_creators: i
         item_creator=rng.integers(0, n_creators, n_items), item_cap=rng.uniform(0.5, 6.0, n_items),
         item_floor=np.where(rng.random(n_items) < 0.5, rng.uniform(0.5, 3.0, n_items), 0.0),
         creator_base_likes=rng.choice([0.0, 2.0, 30.0, 3000.0], n_creators),
-        creator_weight=creator_weight, floor_penalty=1.5,
+        creator_weight=creator_weight, floor_penalty=1.5, **extra,
     )
 
 
@@ -40,8 +46,21 @@ def epigraph_optimum(problem: AllocationProblem) -> float:
         likes[int(problem.item_creator[item])].append(a[p] * problem.pair_like[p] * x[p])
         exposure[item].append(a[p] * x[p])
         per_user[int(problem.pair_user[p])].append(x[p])
+    per_user_category: dict[tuple[int, int], list] = {}
+    for p in range(problem.n_pairs):
+        key = (int(problem.pair_user[p]), int(problem.item_category[problem.pair_item[p]]))
+        per_user_category.setdefault(key, []).append(x[p])
     for u, terms in per_user.items():
         solver.Add(solver.Sum(terms) <= problem.user_capacity[u])
+    for (u, _), terms in per_user_category.items():
+        if np.isfinite(problem.user_category_cap[u]):
+            solver.Add(solver.Sum(terms) <= problem.user_category_cap[u])
+    for c in range(problem.n_creators):
+        terms = [t for i in range(problem.n_items) if problem.item_creator[i] == c for t in exposure[i]]
+        if terms and np.isfinite(problem.creator_cap[c]):
+            solver.Add(solver.Sum(terms) <= problem.creator_cap[c])
+    if np.isfinite(problem.exposure_budget):
+        solver.Add(solver.Sum([t for terms in exposure.values() for t in terms]) <= problem.exposure_budget)
     shortfall = []
     for i, terms in exposure.items():
         solver.Add(solver.Sum(terms) <= problem.item_cap[i])
@@ -68,10 +87,22 @@ def epigraph_optimum(problem: AllocationProblem) -> float:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_lp_matches_independent_epigraph_formulation(seed):
-    problem = random_problem(seed, kind=("log", "sqrt", "saturating")[seed % 3])
+    problem = random_problem(seed, kind=("log", "sqrt", "saturating")[seed % 3], constrained=seed % 2 == 1)
     result = LPSolver("GLOP").solve(problem)
     assert result.status is Status.OPTIMAL
     assert result.objective == pytest.approx(epigraph_optimum(problem), rel=1e-6, abs=1e-6)
+    assert problem.max_violation(result.x) <= 1e-9
+
+
+def test_optional_constraints_lower_the_optimum_and_hold():
+    """The same instance with and without diversity caps, creator caps and a budget: the
+    constrained optimum is lower (they bind), and its plan honours every one of them."""
+    free = random_problem(3, n_users=80, n_items=20, n_pairs=900)
+    limited = random_problem(3, n_users=80, n_items=20, n_pairs=900, constrained=True)
+    assert np.array_equal(free.pair_value, limited.pair_value)
+    unconstrained, constrained = LPSolver().solve(free), LPSolver().solve(limited)
+    assert constrained.objective < unconstrained.objective - 1e-6
+    assert limited.max_violation(constrained.x) <= 1e-9 < limited.max_violation(unconstrained.x)
 
 
 @pytest.mark.parametrize("backend", ["CLP", "PDLP"])

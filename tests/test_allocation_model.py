@@ -71,6 +71,24 @@ def test_rounding_keeps_marginals_and_capacity():
     assert np.array_equal(systematic_rounding(pair_user, x, 50, 7), systematic_rounding(pair_user, x, 50, 7))
 
 
+def test_rounding_keeps_category_caps_when_groups_are_laid_together():
+    """Each user's pairs in 3 shuffled categories, x within a cap of 1 per category and 2 per user:
+    laid out by group, no draw picks two of one category; laid out in input order, some do."""
+    rng = np.random.default_rng(1)
+    pair_user = np.repeat(np.arange(60), 6)
+    group = pair_user * 3 + rng.permuted(np.tile([0, 0, 1, 1, 2, 2], 60).reshape(60, 6), axis=1).ravel()
+    x = rng.uniform(0, 1, pair_user.size)
+    x = x / np.maximum(1.0, np.bincount(group, weights=x)[group])                   # sum x <= 1 per category
+    x = x / np.maximum(1.0, np.bincount(pair_user, weights=x)[pair_user] / 2.0)    # and <= 2 per user
+    grouped = np.array([systematic_rounding(pair_user, x, 60, seed, pair_group=group) for seed in range(2000)])
+    plain = np.array([systematic_rounding(pair_user, x, 60, seed) for seed in range(200)])
+    per_group = lambda draw: np.bincount(group, weights=draw, minlength=180)  # noqa: E731
+    assert max(per_group(d).max() for d in grouped) <= 1
+    assert max(per_group(d).max() for d in plain) > 1
+    assert max(np.bincount(pair_user, weights=d).max() for d in grouped) <= 2
+    assert np.abs(grouped.mean(axis=0) - x).max() < 0.05
+
+
 def test_metrics_on_hand_computed_examples():
     assert metrics.gini(np.array([1.0, 1.0, 1.0, 1.0])) == pytest.approx(0.0)
     assert metrics.gini(np.array([0.0, 0.0, 0.0, 1.0])) == pytest.approx(0.75)

@@ -1,6 +1,8 @@
 """The dual solver with its pairs on Spark (local[2], real executors) against the local mode."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,28 @@ def test_a_later_solve_in_the_same_workdir_sees_its_own_pairs(spark, tmp_path):
         assert solved.outcome.bound >= exact.objective - 1e-6 * max(1.0, abs(exact.objective))
         assert exact.objective - solved.outcome.objective <= TOLERANCE * max(1.0, abs(exact.objective))
         assert solved.plan.count() == small.n_pairs
+
+
+def test_spark_mode_honours_the_optional_constraints(spark, tmp_path):
+    """Diversity caps (on the executors, per user block), creator caps and a budget (on the
+    driver, through the item prices), all binding: the same optimum as the exact LP, and a
+    feasible plan."""
+    capped = realistic_problem(1_500, seed=15, constrained=True)
+    # a budget below what the caps alone leave, so that it binds too
+    limited = dataclasses.replace(capped, exposure_budget=0.8 * float(LPSolver().solve(
+        dataclasses.replace(capped, exposure_budget=np.inf)).item_exposure.sum()))
+    # Warm-started from the local mode's duals, so that the test pays for a few dozen Spark jobs,
+    # not a cold solve's thousand: the executors' bound and repaired plan must still certify.
+    local = DualSolver(gap_tolerance=TOLERANCE).solve(limited)
+    solved = solve_on_spark(spark, pairs_frame(spark, limited), Sides.of(limited), DualSolver(gap_tolerance=TOLERANCE),
+                            str(tmp_path), n_blocks=2, warm_start=local.duals)
+    exact = LPSolver(backend="GLOP").solve(limited)
+    group, cap = limited.pair_groups()
+    assert np.any(np.bincount(group, weights=exact.x, minlength=cap.size) >= cap - 1e-6)
+    assert np.any(limited.creator_exposure(exact.x) >= limited.creator_cap - 1e-6)
+    assert exact.item_exposure.sum() >= limited.exposure_budget - 1e-6
+    scale = max(1.0, abs(exact.objective))
+    assert solved.outcome.status.value == "converged"
+    assert solved.outcome.bound >= exact.objective - 1e-6 * scale
+    assert exact.objective - solved.outcome.objective <= TOLERANCE * scale
+    assert limited.max_violation(plan_as_array(solved, limited)) <= 1e-9

@@ -132,7 +132,7 @@ def test_dual_solver_on_the_real_stack_matches_the_published_exact_plan(spark, w
     for ds in DAYS:
         allocate.run(dual, ds, spark)
     stored = io.read_table(spark, dual, "audit.solver_duals", ds=DAYS[0]).toPandas()
-    assert set(stored["kind"]) == {"item_cap", "item_floor", "creator_likes"}
+    assert set(stored["kind"]) == {"item_cap", "item_floor", "creator_likes", "creator_cap", "exposure_budget"}
     frames = allocate.load_problem(dual, DAYS[-1], spark)
     warm = allocate.previous_duals(dual, DAYS[-1], spark, frames)   # what DAYS[-1]'s solve started from
     assert warm is not None and warm.item_cap.shape == (frames.problem.n_items,)
@@ -142,6 +142,37 @@ def test_dual_solver_on_the_real_stack_matches_the_published_exact_plan(spark, w
     assert staged["bound"] >= exact["objective"] - 1e-6 >= staged["objective"] - 2e-6
     assert staged["max_violation"] <= 1e-9
     assert len(io.read_table(spark, dual, "audit.solver_trace", ds=DAYS[-1]).toPandas()) > 1
+
+
+def test_optional_constraints_reach_the_staged_plan_and_the_publish_audit(spark, world):
+    """Diversity caps, creator caps and a budget from config: the staged plan honours them, they
+    bind (a lower objective than the unconstrained published run), and the publish audit, which
+    recomputes them from the tables, passes it and fails a plan that breaks a diversity cap."""
+    ds = DAYS[-1]
+    limited = world.with_overrides(["allocation.max_category_share=0.5", "allocation.max_creator_share=0.05",
+                                    "allocation.budget_share=0.5"])
+    allocate.run(limited, ds, spark)
+    staged = {name: io.read_table(spark, limited, f"staging.{name}", ds=ds).toPandas() for name in PUBLISHED_TABLES}
+    results = publish.audit_results(limited, ds, spark, staged)
+    assert all(r.success for r in results), [r for r in results if not r.success]
+    names = {r.expectation for r in results}
+    assert {"x per user and category <= its cap", "expected exposure per creator <= creator cap",
+            "total expected exposure <= budget"} <= names
+    free = gold(spark, world, "allocation_runs", ds).iloc[0]
+    record = io.read_table(spark, limited, "staging.allocation_runs", ds=ds).toPandas().iloc[0]
+    assert record["objective"] < free["objective"] - 1e-6 and record["max_violation"] <= 1e-6
+    # a plan that crowds one user's slots into one category is refused
+    plan = staged["allocations"]
+    items = io.read_table(spark, limited, "silver.item_features", ds=ds).toPandas().set_index("item_id")["category"]
+    slots = io.read_table(spark, limited, "silver.user_availability", ds=ds).toPandas().set_index("user_id")
+    sizes = plan.assign(category=plan["item_id"].map(items)).groupby(["user_id", "category"]).size()
+    cap = np.maximum(1, np.floor(0.5 * slots.loc[sizes.index.get_level_values("user_id"), "slot_capacity"].to_numpy()))
+    user, category = (sizes - cap).idxmax()
+    crowded = plan["user_id"].eq(user) & plan["item_id"].map(items).eq(category)
+    assert (sizes - cap).max() > 0
+    broken = {**staged, "allocations": plan.assign(x=np.where(crowded, 1.0, plan["x"]))}
+    failed = {r.expectation for r in publish.audit_results(limited, ds, spark, broken) if not r.success}
+    assert "x per user and category <= its cap" in failed
 
 
 def test_feed_view_serves_only_the_published_run(spark, world):
