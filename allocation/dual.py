@@ -461,7 +461,7 @@ class LocalPairs:
                                    self.s.working_extra)
         candidates, scores, counts = pricing.candidates, pricing.scores, pricing.counts
         # The working set: each user's best ceil(k) + extra pairs. Its last member's score sets
-        # where the next pricing starts looking (users with fewer keep a lower floor).
+        # where the next pricing starts looking (users with fewer keep their floor).
         users = f["user"][candidates]
         starts = np.cumsum(counts) - counts
         depth = np.maximum(np.ceil(self.p.user_capacity - 1e-12).astype(np.int64), 0) + self.s.working_extra
@@ -470,10 +470,9 @@ class LocalPairs:
         # A user whose candidates did not fill its capacity got t = the floor, a loose bound: the
         # next pricing looks at all its positive pairs. Nor may the floor pass a user's level t_u
         # (with category caps the depth-th candidate can lie above it).
-        self.price_threshold = np.where(pricing.filled, np.minimum(np.maximum(floor, 0.0), pricing.level), 0.0)
-        self.price_threshold[full_depth] = np.minimum(scores[starts[full_depth] + depth[full_depth] - 1],
-                                                      pricing.level[full_depth])
-        self.price_threshold[~pricing.filled] = 0.0
+        threshold = np.maximum(floor, 0.0)
+        threshold[full_depth] = scores[starts[full_depth] + depth[full_depth] - 1]
+        self.price_threshold = np.where(pricing.filled, np.minimum(threshold, pricing.level), 0.0)
         # Pairs in today's plan stay in the working set (dropping them would let the iterate cycle
         # between sets); a set that is not much smaller than all pairs is all pairs.
         working = np.union1d(candidates[keep], self.index[np.asarray(plan) > 0])
