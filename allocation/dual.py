@@ -50,12 +50,8 @@ class Duals:
     item_cap: np.ndarray
     item_floor: np.ndarray
     creator_likes: np.ndarray
-    creator_cap: np.ndarray | None = None     # None: zeros (no creator caps priced)
-    budget: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.creator_cap is None:
-            object.__setattr__(self, "creator_cap", np.zeros(np.shape(self.creator_likes)))
+    creator_cap: np.ndarray
+    budget: float
 
     @classmethod
     def zeros(cls, n_items: int, n_creators: int) -> Duals:
@@ -161,12 +157,8 @@ class Sides:
     slope: np.ndarray           # creator weight x happiness segment slopes, creators x K
     width: np.ndarray           # happiness segment widths, creators x K
     floor_penalty: float
-    creator_cap: np.ndarray | None = None    # per creator, inf = none (None: no creator caps)
-    budget: float = np.inf                   # total expected exposure, inf = none
-
-    def __post_init__(self) -> None:
-        if self.creator_cap is None:
-            object.__setattr__(self, "creator_cap", np.full(self.slope.shape[0], np.inf))
+    creator_cap: np.ndarray     # per creator, inf = none
+    budget: float               # total expected exposure, inf = none
 
     @classmethod
     def of(cls, problem: AllocationProblem) -> Sides:
@@ -358,7 +350,7 @@ def capped_box_bound(c: np.ndarray, user: np.ndarray, capacity: np.ndarray,
         bound += float(np.dot(np.where(group_price > 0, group_cap, 0.0), group_price))
         excess = excess - group_price[group[candidates]]
     bound += float(np.sum(np.maximum(excess, 0.0)))
-    if working is not ranked:
+    if grouped:     # the working set lists more than the ranking used
         order, _, counts = _ranks(user[working], c[working], n_users)
     return UserPricing(bound, working[order], c[working][order], counts, t, filled)
 
@@ -549,7 +541,7 @@ def iterate(sides: Sides, pairs: PairSide, settings: DualSolver, warm: Duals | N
     """Accelerated projected gradient on the smoothed dual, with ridge continuation and checks."""
     if warm is not None and (warm.item_cap.shape != (sides.n_items,) or warm.item_floor.shape != (sides.n_items,)
                              or warm.creator_likes.shape != (sides.n_creators,)
-                             or np.shape(warm.creator_cap) != (sides.n_creators,)):
+                             or warm.creator_cap.shape != (sides.n_creators,)):
         raise ValueError("warm-start duals do not match the problem's items and creators")
     return _DualRun(sides, pairs, settings).run(warm or Duals.zeros(sides.n_items, sides.n_creators))
 
@@ -581,11 +573,15 @@ class _DualRun:
         return np.concatenate([d.item_cap, d.item_floor, d.creator_likes, d.creator_cap / self.d_creator,
                                [d.budget / self.d_budget]])
 
+    def _blocks(self, v: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The iterate's five blocks as stored (the last two scaled by d)."""
+        n_i, n_c = self.n_i, self.n_c
+        return (v[:n_i], v[n_i:2 * n_i], v[2 * n_i:2 * n_i + n_c], v[2 * n_i + n_c:2 * n_i + 2 * n_c], v[-1:])
+
     def _split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
         """The prices (lam, mu, nu, rho, beta) at iterate v, unscaled."""
-        n_i, n_c = self.n_i, self.n_c
-        return (v[:n_i], v[n_i:2 * n_i], v[2 * n_i:2 * n_i + n_c],
-                v[2 * n_i + n_c:2 * n_i + 2 * n_c] * self.d_creator, float(v[-1]) * self.d_budget)
+        lam, mu, nu, rho, beta = self._blocks(v)
+        return lam, mu, nu, rho * self.d_creator, float(beta[0]) * self.d_budget
 
     def _duals(self, v: np.ndarray) -> Duals:
         lam, mu, nu, rho, beta = self._split(v)
@@ -601,9 +597,7 @@ class _DualRun:
                 + float(np.dot(rho, self.creator_cap)) + beta * self.budget)
 
     def _project_duals(self, v: np.ndarray) -> np.ndarray:
-        n_i, n_c = self.n_i, self.n_c
-        lam, mu, nu = v[:n_i], v[n_i:2 * n_i], v[2 * n_i:2 * n_i + n_c]
-        rho, beta = v[2 * n_i + n_c:2 * n_i + 2 * n_c], v[-1:]
+        lam, mu, nu, rho, beta = self._blocks(v)
         mu = np.where(self.floored, np.clip(mu, 0.0, self.sides.floor_penalty), 0.0)
         return np.concatenate([np.maximum(lam, 0.0), mu, np.maximum(nu, 0.0),
                                np.where(self.capped, np.maximum(rho, 0.0), 0.0),

@@ -52,6 +52,15 @@ def _as_cap(name: str, values: object, length: int) -> np.ndarray:
     return array
 
 
+def nested_groups(owner: np.ndarray, category: np.ndarray, pair_cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Groups for diversity caps: one owner's (user's) pairs of one category. Returns (group of each
+    pair, cap of each group), where `pair_cap` is the cap on each pair's row (its user's)."""
+    keys, group = np.unique(owner * (int(category.max(initial=0)) + 1) + category, return_inverse=True)
+    group_cap = np.zeros(keys.size)
+    group_cap[group] = pair_cap
+    return group.astype(np.int64).reshape(-1), group_cap
+
+
 def _require_range(name: str, array: np.ndarray, low: float, high: float = np.inf) -> None:
     if array.size and (array.min() < low or array.max() > high):
         raise InvalidProblemError(
@@ -197,11 +206,8 @@ class AllocationProblem:
     def pair_groups(self) -> tuple[np.ndarray, np.ndarray]:
         """(group of each pair, cap of each group) for the diversity caps: a group is one user's
         candidates of one category, so every group lies inside one user."""
-        key = self.pair_user * (int(self.item_category.max(initial=0)) + 1) + self.item_category[self.pair_item]
-        keys, group = np.unique(key, return_inverse=True)
-        first = np.zeros(keys.size, dtype=np.int64)
-        first[group] = self.pair_user
-        return group.astype(np.int64).reshape(-1), self.user_category_cap[first]
+        return nested_groups(self.pair_user, self.item_category[self.pair_item],
+                             self.user_category_cap[self.pair_user])
 
     def pair_expected_exposure(self, x: np.ndarray) -> np.ndarray:
         return self.pair_availability * x

@@ -37,7 +37,6 @@ def main() -> None:
     from allocation import DualSolver
     from jobs import allocate, pipeline
     from jobs.config import load_config
-    from jobs.dates import shift
     from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
     from jobs.spark import get_spark
 
@@ -57,11 +56,12 @@ def main() -> None:
     print(f"{'ds':10} {'pairs':>7} {'items kept':>10} | {'cold it':>7} {'cold s':>6} {'cold gap':>8} | "
           f"{'warm it':>7} {'warm s':>6} {'warm gap':>8} | {'objective warm/cold':>19}")
     saved = []
+    yesterday = allocate.load_problem(config, planned[0], spark).items["item_id"]
     for ds in planned[1:]:
         frames = allocate.load_problem(config, ds, spark)
         warm_duals = allocate.previous_duals(config, ds, spark, frames)
-        yesterday = allocate.load_problem(config, shift(ds, -1), spark).items["item_id"]
         kept = frames.items["item_id"].isin(yesterday).mean()
+        yesterday = frames.items["item_id"]
         cold = DualSolver(**settings).solve(frames.problem)
         warm = DualSolver(**settings).solve(frames.problem, warm_start=warm_duals)
         saved.append(1 - warm.iterations / max(cold.iterations, 1))

@@ -29,6 +29,7 @@ import pandas as pd
 
 from allocation.dual import (Certificate, DualOutcome, Duals, DualSolver, PairSums, Sides, capped_box_bound, iterate,
                              pair_scores, plan_sums, plan_totals, scale_to_capacity, sum_by, user_excess)
+from allocation.problem import nested_groups
 
 if TYPE_CHECKING:
     from allocation import AllocationProblem
@@ -64,12 +65,9 @@ def _block(root: str, block: int, item_creator: np.ndarray) -> dict[str, np.ndar
                  "base": arrays["base"].astype(float), "like": arrays["like"].astype(float),
                  "group": None, "group_cap": None}
         category_cap = arrays["category_cap"].astype(float)
-        if np.isfinite(category_cap).any():     # groups: one user's pairs of one category, local to the block
-            category = arrays["category"].astype(np.int64)
-            keys, group = np.unique(local_user * (int(category.max(initial=0)) + 1) + category, return_inverse=True)
-            group_cap = np.zeros(keys.size)
-            group_cap[group] = category_cap
-            block["group"], block["group_cap"] = group.astype(np.int64).reshape(-1), group_cap
+        if np.isfinite(category_cap).any():     # a user's pairs are all in its block, so its groups are too
+            block["group"], block["group_cap"] = nested_groups(local_user.astype(np.int64),
+                                                               arrays["category"].astype(np.int64), category_cap)
         _BLOCKS[key] = block
     return _BLOCKS[key]
 
