@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocation.errors import AllocationError
 from allocation.problem import AllocationProblem, AllocationResult
 
 USER_SIDE = "user_side"
@@ -24,9 +25,10 @@ FAIRSHOT = "fairshot"
 class PolicyPlan:
     policy: str
     creator_weight: float | None
-    x: np.ndarray
+    x: np.ndarray | None
     seconds: float
     result: AllocationResult | None = None
+    error: str = ""          # why the solver gave no plan for this variant (x is None then)
 
 
 def user_side_top_k(problem: AllocationProblem) -> np.ndarray:
@@ -56,11 +58,19 @@ def with_creator_weight(problem: AllocationProblem, weight: float) -> Allocation
 def run_policies(problem: AllocationProblem, solver: object, sweep_weights: tuple[float, ...] = ()) -> list[PolicyPlan]:
     """The baseline, the linear creator-side plan, fairshot, and fairshot at each sweep weight.
 
-    `solver` is anything with `solve(problem) -> AllocationResult`."""
+    `solver` is anything with `solve(problem) -> AllocationResult`. A variant the solver fails on
+    is returned with its error and no plan, so one bad weight of a sweep costs one row, not the
+    whole comparison."""
     started = time.perf_counter()
     plans = [PolicyPlan(USER_SIDE, None, user_side_top_k(problem), time.perf_counter() - started)]
     for name, variant in ((CREATOR_LINEAR, linear_creator_side(problem)), (FAIRSHOT, problem),
                           *((f"{FAIRSHOT}_w={w:g}", with_creator_weight(problem, w)) for w in sweep_weights)):
-        result = solver.solve(variant)  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        try:
+            result = solver.solve(variant)  # type: ignore[attr-defined]
+        except AllocationError as error:
+            plans.append(PolicyPlan(name, variant.creator_weight, None, time.perf_counter() - started,
+                                    error=f"{type(error).__name__}: {error}"))
+            continue
         plans.append(PolicyPlan(name, variant.creator_weight, result.x, result.seconds, result))
     return plans

@@ -22,6 +22,7 @@ EVENTS = _schema(
 )
 EVENTS_REJECTED = _schema(
     ("source_file", StringType()), ("raw", StringType()), ("column", StringType()), ("rule", StringType()),
+    ("source_line", LongType()),
 )
 ITEMS = _schema(
     ("item_id", LongType()), ("creator_id", LongType()), ("category", StringType()),
@@ -96,6 +97,7 @@ ALLOCATION_RUNS = _schema(
     ("new_item_coverage", DoubleType()), ("creators_with_like_share", DoubleType()),
     ("new_creators_with_like_share", DoubleType()), ("config_hash", StringType()),
     ("code_version", StringType()), ("message", StringType()), ("report_path", StringType()),
+    ("published_at", StringType()), ("superseded_at", StringType()), ("gold_versions", StringType()),
 )
 RETRIEVAL_EVALUATION = _schema(
     ("predicted_for", StringType()), ("retriever", StringType()), ("items", StringType()), ("n", LongType()),
@@ -118,7 +120,7 @@ POLICY_EVALUATION = _schema(
     ("expo_reach", DoubleType()), ("n_new_items", LongType()), ("new_item_coverage", DoubleType()),
     ("creators_with_like_share", DoubleType()), ("new_creators_with_like_share", DoubleType()),
     ("exposure_gini", DoubleType()), ("top1_share", DoubleType()), ("happiness_gain", DoubleType()),
-    ("uac_hit_rate", DoubleType()), ("solve_seconds", DoubleType()),
+    ("uac_hit_rate", DoubleType()), ("solve_seconds", DoubleType()), ("error", StringType()),
 )
 POLICY_ITEM_EXPOSURE = _schema(
     ("run_id", StringType()), ("policy", StringType()), ("item_id", LongType()), ("creator_id", LongType()),

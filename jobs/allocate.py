@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from allocation import Duals, choose_solver, invariants, make_solver, metrics, systematic_rounding
+from allocation import Duals, DualSolver, choose_solver, invariants, make_solver, metrics, systematic_rounding
 from features.retrieval import eligible_items
 from jobs import io
-from jobs.build_problem import ProblemFrames, assemble_problem, result_frames
+from jobs.build_problem import ProblemFrames, assemble_problem, inputs_fingerprint, result_frames
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.spark import get_spark
-from jobs.steps import StepOutput, code_version, run_id
+from jobs.steps import StepOutput, code_version, plan_run_id
 
 if TYPE_CHECKING:
     from allocation import AllocationResult, Solver
@@ -34,14 +34,14 @@ def rounding_seed(config: Config, ds: str) -> int:
     return int(config["seed"]) * 100_003 + dt.date.fromisoformat(ds).toordinal()
 
 
-def run_record(config: Config, ds: str, frames: ProblemFrames, result: AllocationResult,
+def run_record(config: Config, rid: str, frames: ProblemFrames, result: AllocationResult,
                max_violation: float) -> dict[str, object]:
     items, creators = frames.items, frames.creators
     new = items["is_new"].to_numpy(bool)
     likes = result.creator_new_likes
     new_creators = creators["is_new_creator"].to_numpy(bool)
     return {
-        "run_id": run_id(config, ds), "status": "staged", "solver": result.solver,
+        "run_id": rid, "status": "staged", "solver": result.solver,
         "objective": result.objective, "bound": result.bound, "gap": result.gap,
         "true_objective": result.true_objective, "iterations": result.iterations,
         "solve_seconds": result.seconds, "n_pairs": frames.problem.n_pairs, "n_users": frames.problem.n_users,
@@ -53,7 +53,21 @@ def run_record(config: Config, ds: str, frames: ProblemFrames, result: Allocatio
         "creators_with_like_share": metrics.share_at_least(likes, 1.0),
         "new_creators_with_like_share": metrics.share_at_least(likes[new_creators], 1.0),
         "config_hash": config.hash, "code_version": code_version(), "message": "", "report_path": "",
+        "published_at": "", "superseded_at": "", "gold_versions": "",
     }
+
+
+def degenerate_warning(frames: ProblemFrames) -> str:
+    """A plan can be valid and still say little: too few users, items or pairs to spread exposure.
+    It is published (the data are what they are) with this warning in its ledger row."""
+    problem = frames.problem
+    reasons = [text for bad, text in (
+        (problem.n_pairs == 0, "no candidate pairs"),
+        (0 < problem.n_users < 10, f"only {problem.n_users} users with candidates"),
+        (problem.n_items < 2, f"only {problem.n_items} eligible items"),
+        (problem.n_creators < 2, f"only {problem.n_creators} creators"),
+    ) if bad]
+    return ("degenerate plan: " + "; ".join(reasons) + " (check the source's size and its window)") if reasons else ""
 
 
 def load_problem(config: Config, ds: str, spark: SparkSession) -> ProblemFrames:
@@ -105,8 +119,11 @@ def duals_frame(frames: ProblemFrames, duals: Duals, rid: str) -> pd.DataFrame:
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
     frames = load_problem(config, ds, spark)
-    result = solver_from_config(config, frames.problem.n_pairs, previous_duals(config, ds, spark, frames)
-                                ).solve(frames.problem)
+    warm_start = previous_duals(config, ds, spark, frames)
+    solver = solver_from_config(config, frames.problem.n_pairs, warm_start)
+    uses_warm_start = isinstance(solver, DualSolver)
+    rid = plan_run_id(config, ds, inputs_fingerprint(frames, warm_start if uses_warm_start else None))
+    result = solver.solve(frames.problem)
     problem = frames.problem
     group, group_cap = problem.pair_groups()
     selected = systematic_rounding(problem.pair_user, result.x, problem.n_users, rounding_seed(config, ds),
@@ -120,9 +137,12 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
         invariants.selected_within_capacity(group, selected, group_cap, "selected per user and category <= cap"),
     ]
     max_violation = max(c.max_violation for c in checks)
-    rid = run_id(config, ds)
     tables = result_frames(frames, result, selected, rid)
-    tables["allocation_runs"] = pd.DataFrame([run_record(config, ds, frames, result, max_violation)])
+    record = run_record(config, rid, frames, result, max_violation)
+    record["message"] = degenerate_warning(frames)
+    if record["message"]:
+        LOG.warning("allocate ds=%s: %s", ds, record["message"])
+    tables["allocation_runs"] = pd.DataFrame([record])
     output = StepOutput("allocate", ds)
     trace = pd.DataFrame([{**point.__dict__, "run_id": rid, "solver": result.solver} for point in result.trace])
     if isinstance(result.duals, Duals):

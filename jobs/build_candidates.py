@@ -9,7 +9,7 @@ from jobs import io, ranking
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.spark import get_spark
-from jobs.steps import StepOutput, run_id
+from jobs.steps import StepOutput, job_id
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -58,16 +58,16 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
                                       value_weights=weights, optimism_z=c["optimism_z"])
     output = StepOutput("candidates", ds)
     output.figures["heads"] = sorted(models)
-    rid = run_id(config, ds)
+    rid = job_id(config, ds)
     output.versions["silver.candidates"] = io.write_partition(spark, config, "silver.candidates", candidates,
                                                               ds=ds, run_id=rid)
-    if c["ranker"] == "heads":
+    if c["ranker"] == "heads" and c["backtests"]:
         evaluation = ranking.evaluate_heads(contexts, ds)
         if not evaluation.empty:
             output.versions["audit.ranking_evaluation"] = io.write_partition(
                 spark, config, "audit.ranking_evaluation",
                 io.frame_from_pandas(spark, "audit.ranking_evaluation", evaluation), ds=ds, run_id=rid)
-    if config["source"]["kind"] == "synthetic":  # the only source whose truth is known
+    if c["backtests"] and config["source"]["kind"] == "synthetic":  # the only source whose truth is known
         evaluation = _evaluate_against_truth(config, ds, spark, events, item_features, affinity, availability,
                                              contexts)
         output.versions["audit.retrieval_evaluation"] = io.write_partition(

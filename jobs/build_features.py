@@ -12,7 +12,7 @@ from jobs.config import Config
 from jobs.dates import shift
 from jobs.errors import DataContractError
 from jobs.spark import get_spark
-from jobs.steps import StepOutput, run_id
+from jobs.steps import StepOutput, job_id
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -52,7 +52,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
             bronze["creators"], bronze["items"], events, ds=ds, new_creator_days=f["new_creator_days"]),
     }
     output = StepOutput("features", ds)
-    rid = run_id(config, ds)
+    rid = job_id(config, ds)
     for key, frame in outputs.items():
         output.versions[key] = io.write_partition(spark, config, key, frame, ds=ds, run_id=rid)
     evaluation = backtest_availability(config, bronze["users"], activity, ds)

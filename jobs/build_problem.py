@@ -5,6 +5,7 @@ does index arithmetic elsewhere.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +89,19 @@ def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.
         exposure_budget=limits.budget,
     )
     return ProblemFrames(problem, pairs, users, items, creators)
+
+
+def inputs_fingerprint(frames: ProblemFrames, warm_start: object | None = None) -> str:
+    """A digest of everything the solver sees (and of the warm start, which moves the dual solver's
+    answer within its gap): equal fingerprints under one config give equal plans."""
+    digest = hashlib.sha256()
+    for frame in (frames.pairs, frames.users, frames.items, frames.creators):
+        digest.update(",".join(map(str, frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    if warm_start is not None:
+        for value in vars(warm_start).values():
+            digest.update(np.asarray(value, dtype=float).tobytes())
+    return digest.hexdigest()
 
 
 def result_frames(frames: ProblemFrames, result: AllocationResult, selected: np.ndarray,

@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairshot", parents=[common],
                                      description="Creator-side exposure allocation, one nightly run per ds.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("sample", parents=[common], help="generate the synthetic world into the landing area")
+    sample = sub.add_parser("sample", parents=[common], help="generate the synthetic world into the landing area")
+    sample.add_argument("--csv", metavar="FOLDER", help="instead, write it as interactions.csv + items.csv for "
+                        "--source csv (creators named, timestamps in seconds)")
     for name, text in (("ingest", "source files of ds -> bronze"), ("features", "bronze -> silver features"),
                        ("candidates", "features -> candidate pairs"), ("allocate", "candidates -> staged plan"),
                        ("publish", "audit the staged plan, then publish it"),
@@ -69,12 +71,17 @@ def _print_run(config: Config, ds: str) -> None:
     if runs.empty:
         print(f"no run recorded for ds={ds}")
         return
-    run = runs.sort_values("run_id").iloc[-1]
+    # This job's run (the one staged last) if the ledger has it, else the published one.
+    staged = io.read_table(spark, config, "staging.allocation_runs", ds=ds).toPandas()["run_id"].tolist()
+    rank = runs["run_id"].isin(staged).map({True: 0, False: 2}) + runs["status"].ne("published").astype(int)
+    run = runs.assign(_rank=rank).sort_values("_rank").iloc[0]
     print(f"\nplan for {shift(ds, 1)} (ds={ds}), run {run.run_id}: {run.status}")
     print(f"  solver {run.solver}: objective {run.objective:.4f} (bound {run.bound:.4f}, gap {run.gap:.2e}), "
           f"{run.solve_seconds:.2f}s, {run.n_pairs} pairs / {run.n_users} users / {run.n_items} items")
     print(f"  new items reaching >= 1 expected exposure: {run.new_item_coverage:.1%}; "
           f"item exposure Gini {run.exposure_gini:.3f}, top-1% share {run.top1_share:.1%}")
+    if isinstance(run.message, str) and run.message:
+        print(f"  WARNING {run.message}")
     print(f"  creators with >= 1 expected new like: {run.creators_with_like_share:.1%} "
           f"(new creators: {run.new_creators_with_like_share:.1%}); max constraint violation {run.max_violation:.2e}")
     recall = io.read_table(spark, config, "audit.retrieval_evaluation", ds=ds).toPandas()
@@ -119,6 +126,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataContractError, FairshotError) as error:
         print(f"fairshot: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
+    except Exception as error:  # noqa: BLE001 - anything else: one line for the person, the traceback in a file
+        path = _write_traceback(args)
+        first_line = (str(error).strip().splitlines() or [""])[0][:300]
+        print(f"fairshot: unexpected {type(error).__name__}: {first_line}\n"
+              f"  the full traceback is in {path}", file=sys.stderr)
+        return 3
+
+
+def _write_traceback(args: argparse.Namespace) -> str:
+    """The current exception's traceback into $FAIRSHOT_LOG_DIR (default ./logs); returns its path."""
+    import datetime as dt
+    import os
+    import traceback
+
+    folder = os.path.abspath(os.environ.get("FAIRSHOT_LOG_DIR", "logs"))
+    os.makedirs(folder, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    path = os.path.join(folder, f"fairshot-{args.command}-{stamp}-{os.getpid()}.log")
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(f"fairshot {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
+    return path
 
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
@@ -127,7 +155,14 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     from jobs.spark import get_spark
 
     command = args.command
-    if command == "sample":
+    if command == "sample" and args.csv:
+        from jobs.sources.synthetic import write_csv_export
+
+        summary = write_csv_export(generate_world(WorldParams.from_config(config)), args.csv)
+        print(f"CSV world: {summary['interactions']} interactions, {summary['items']} items, "
+              f"{summary['days'][0]} .. {summary['days'][-1]} -> {summary['root']}\n"
+              f"plan its last day: fairshot run --source csv --path {args.csv} --ds {summary['days'][-1]}")
+    elif command == "sample":
         summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
         print(f"sample world: {summary['users']} users, {summary['creators']} creators, {summary['items']} items, "
               f"{summary['events']} events over {len(summary['days'])} days -> {summary['root']}")

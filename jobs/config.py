@@ -2,7 +2,9 @@
 
 base.yaml is the schema: an overlay may only set keys it has, to values of the same type, so a
 typo fails at start-up instead of silently doing nothing. The effective config is hashed; the hash
-goes into every run record, so two runs with the same hash and inputs must agree.
+goes into every run record, so two runs with the same hash and inputs must agree. Only what can
+change an output is hashed: where the tables live, how Spark runs and where reports go are left
+out, so a moved warehouse or a cluster run names the same runs as the laptop.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import yaml
 from jobs.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# Keys that say where things live or how they run, never what is computed: left out of the hash.
+PLACEMENT_KEYS = ("spark", "storage", "report", "source.path")
 
 _positive = (lambda v: v > 0, "must be > 0")
 _non_negative = (lambda v: v >= 0, "must be >= 0")
@@ -28,7 +32,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "storage.engine": (lambda v: v in ("auto", "delta-rs", "delta-spark"),
                        "must be one of auto, delta-rs, delta-spark"),
     "source.kind": (lambda v: v in ("synthetic", "kuairand", "csv"), "must be one of synthetic, kuairand, csv"),
-    "source.csv.time_unit": (lambda v: v in ("ms", "s", "iso"), "must be one of ms, s, iso"),
+    "source.csv.time_unit": (lambda v: v in ("auto", "s", "ms", "us", "iso"), "must be one of auto, s, ms, us, iso"),
     "source.max_rejected_share": _share,
     "sample.n_users": _positive, "sample.n_creators": _positive, "sample.n_categories": _positive,
     "sample.n_days": _positive, "sample.items_per_creator_day": _positive,
@@ -60,6 +64,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "allocation.item_cap": _non_negative, "allocation.new_item_floor": _non_negative,
     "allocation.floor_penalty": _non_negative, "allocation.max_category_share": _share,
     "allocation.max_creator_share": _share, "allocation.budget_share": _share, "publish.tolerance": _non_negative,
+    "storage.retain_superseded_hours": _non_negative,
     "evaluation.reach_threshold": _positive, "evaluation.calibration_bins": _positive,
     "evaluation.creator_weights": (lambda v: all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
                                                  for w in v), "must be a list of numbers >= 0"),
@@ -85,7 +90,15 @@ class Config:
 
     @property
     def hash(self) -> str:
-        canonical = json.dumps(self.values, sort_keys=True, separators=(",", ":"), default=str)
+        """What the outputs depend on: every key except the PLACEMENT_KEYS."""
+        values = copy.deepcopy(dict(self.values))
+        for dotted in PLACEMENT_KEYS:
+            *parents, leaf = dotted.split(".")
+            node = values
+            for part in parents:
+                node = node.get(part, {})
+            node.pop(leaf, None)
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def with_overrides(self, overrides: Iterable[str]) -> Config:

@@ -29,7 +29,7 @@ from jobs.build_problem import ProblemFrames
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.spark import get_spark
-from jobs.steps import StepOutput, run_id
+from jobs.steps import StepOutput, staged_run_id
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -106,17 +106,22 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
     plans = run_policies(problem, solver_from_config(config, problem.n_pairs), tuple(float(w) for w in e["creator_weights"]))
     rows, exposures = [], []
     for plan in plans:
+        row = {"run_id": rid, "predicted_for": predicted_for, "policy": plan.policy,
+               "creator_weight": plan.creator_weight, "truth": scoring.truth,
+               "reach_threshold": float(e["reach_threshold"]), "n_new_items": int(is_new.sum()),
+               "solve_seconds": plan.seconds, "error": plan.error}
+        if plan.x is None:
+            LOG.warning("evaluate: policy %s has no plan (%s); recorded, the rest goes on", plan.policy, plan.error)
+            rows.append(row)
+            continue
         figures = score_plan(problem, plan.x, scoring, is_new_item=is_new, is_new_creator=is_new_creator,
                              reach_threshold=e["reach_threshold"])
-        rows.append({"run_id": rid, "predicted_for": predicted_for, "policy": plan.policy,
-                     "creator_weight": plan.creator_weight, "truth": scoring.truth,
-                     "reach_threshold": float(e["reach_threshold"]), "n_new_items": int(is_new.sum()),
-                     "solve_seconds": plan.seconds, **figures})
+        rows.append({**row, **figures})
         if plan.policy in MAIN_POLICIES:
             exposures.append(frames.items[["item_id", "creator_id", "is_new"]].assign(
                 run_id=rid, policy=plan.policy, exposure=item_exposure_under(problem, plan.x, scoring),
                 creator_trailing_likes=problem.creator_base_likes[problem.item_creator]))
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows)   # a failed variant's figures are NaN
     baseline = float(table.loc[table["policy"] == USER_SIDE, "user_value"].iloc[0])
     table["user_value_kept"] = [user_value_kept(v, baseline) for v in table["user_value"]]
     return table, pd.concat(exposures, ignore_index=True)
@@ -136,7 +141,7 @@ def calibration_frame(frames: ProblemFrames, scoring: Scoring, rid: str, predict
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
-    rid = run_id(config, ds)
+    rid = staged_run_id(spark, config, ds)
     frames = load_problem(config, ds, spark)
     scoring = scoring_for(config, frames, ds, spark)
     predicted_for = shift(ds, 1)
@@ -169,6 +174,9 @@ def policy_table(table: pd.DataFrame) -> str:
     lines = [f"scored against {table['truth'].iloc[0]} for {table['predicted_for'].iloc[0]}; "
              f"{table['n_new_items'].iloc[0]} new items", header]
     for r in table.itertuples():
+        if isinstance(r.error, str) and r.error:
+            lines.append(f"{r.policy:18} no plan: {r.error}")
+            continue
         lines.append(
             f"{r.policy:18} {r.user_value:10.1f} {r.user_value_kept:6.1%} {r.expected_likes:8.1f} "
             f"{r.expected_long_views:10.1f} {r.expected_skips:8.1f} {r.expo_reach:9.0f} {r.new_item_coverage:8.1%} "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from features import schemas
@@ -21,7 +22,7 @@ from jobs.config import Config
 from jobs.dates import shift
 from jobs.sources.base import Source, make_source
 from jobs.spark import get_spark
-from jobs.steps import StepOutput, run_id
+from jobs.steps import StepOutput, job_id
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -43,16 +44,33 @@ def read_catalogue(spark: SparkSession, source: Source, name: str, ds: str) -> D
     if name == "items":
         rules = (("item_type", "one of video, live", lambda: ~F.col("item_type").isin("video", "live")),)
     parsed = parse_against_schema(source.raw_catalogue(spark, name, ds), table, schema, required=required,
-                                  extra_rules=rules)
+                                  extra_rules=rules, passthrough=("source_file", "source_line"))
     valid = raise_on_violations(parsed, table)
+    if name == "items":
+        valid = _one_creator_per_item(valid.dropDuplicates(), table)
     day_end = F.to_utc_timestamp(F.lit(shift(ds, 1)).cast("timestamp"), source.day_timezone)
     return valid.where(F.col(created) < day_end)
+
+
+def _one_creator_per_item(items: DataFrame, table: str) -> DataFrame:
+    """An item listed twice with different creators cannot be credited to either: stop, naming it."""
+    clash = (items.groupBy("item_id").agg(F.countDistinct("creator_id").alias("n"),
+                                          F.sort_array(F.collect_set("creator_id")).alias("creators"))
+             .where(F.col("n") > 1))
+    first = clash.orderBy("item_id").first()
+    if first is not None:
+        raise DataContractError(table, "creator_id", "one creator per item_id",
+                                f"{clash.count()} item(s) have several; e.g. item_id {first['item_id']} -> "
+                                f"creators {list(first['creators'])}")
+    # the same item listed more than once (same creator): keep its earliest record
+    earliest = F.row_number().over(Window.partitionBy("item_id").orderBy(F.col("created_at").asc_nulls_last()))
+    return items.withColumn("_n", earliest).where(F.col("_n") == 1).drop("_n")
 
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
     source = make_source(config)
-    rid = run_id(config, ds)
+    rid = job_id(config, ds)
     output = StepOutput("ingest", ds)
     catalogues = {name: read_catalogue(spark, source, name, ds).cache() for name in CATALOGUES}
 
@@ -60,6 +78,8 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     parsed = parse_events(raw, catalogues["items"], ds, day_timezone=source.day_timezone).cache()
     good, bad = split_violations(parsed)
     total, rejected = parsed.count(), bad.count()
+    by_rule = {f"{r['column']}: {r['rule']}": int(r["count"])
+               for r in bad.groupBy("column", "rule").count().orderBy(F.desc("count"), "column").collect()}
     share = rejected / total if total else 0.0
     origin = f"{source.name} source ({source.day_timezone} days)"
     output.versions["bronze.events_rejected"] = io.write_partition(
@@ -75,10 +95,18 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     for name, frame in catalogues.items():
         output.versions[f"bronze.{name}"] = io.write_partition(spark, config, f"bronze.{name}", frame,
                                                                 ds=ds, run_id=rid)
-    output.versions["bronze.events"] = io.write_partition(spark, config, "bronze.events", good, ds=ds, run_id=rid)
+    # An exact repeat of a logged row is a delivery artefact (a re-sent batch), not a second event.
+    event_columns = [f.name for f in schemas.EVENTS.fields if f.name != "ds"]
+    distinct = good.dropDuplicates(event_columns)
+    kept = distinct.count()
+    output.versions["bronze.events"] = io.write_partition(spark, config, "bronze.events", distinct, ds=ds,
+                                                          run_id=rid)
     parsed.unpersist()
     for frame in catalogues.values():
         frame.unpersist()
-    output.figures.update(events=total - rejected, rejected=rejected)
-    LOG.info("ingest ds=%s: %d events, %d rejected", ds, total - rejected, rejected)
+    output.figures.update(events=kept, rejected=rejected, duplicates=total - rejected - kept,
+                          rejected_by_rule=by_rule)
+    LOG.info("ingest ds=%s: %d events, %d exact duplicates collapsed, %d rejected%s", ds, kept,
+             total - rejected - kept, rejected,
+             "".join(f"\n  rejected by {rule}: {count}" for rule, count in by_rule.items()))
     return output

@@ -1,5 +1,6 @@
-"""All table reads and writes. Every write replaces exactly one `ds` partition in one Delta commit,
-so a reader sees the old partition or the new one, never a mix.
+"""All table reads and writes. Every write replaces exactly one partition -- a `ds`, or a
+(`ds`, `run_id`) for the gold data tables -- in one Delta commit, so a reader sees the old
+partition or the new one, never a mix.
 
 Two engines behind one interface (DESIGN.md, 'Storage'):
 - `delta-spark`: Spark's own Delta writer (`replaceWhere`), where the Delta jars are on Spark's
@@ -11,6 +12,7 @@ Both produce ordinary Delta tables that either engine, and any Delta reader, can
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
+from jobs import failpoints
 from jobs.config import Config
 from jobs.errors import DataContractError, StorageError
 from jobs.tables import TableSpec, table
@@ -55,7 +58,10 @@ class Engine(Protocol):
     name: str
 
     def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
-                        ds: str, run_id: str) -> int: ...
+                        partition: dict[str, str], run_id: str) -> int: ...
+
+    def delete_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, ds: str,
+                          run_ids: list[str]) -> int | None: ...
 
     def read(self, spark: SparkSession, uri: str, spec: TableSpec, where: PartitionFilter,
              version: int | None) -> DataFrame: ...
@@ -67,7 +73,7 @@ class DeltaRsEngine:
     name = "delta-rs"
 
     def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
-                        ds: str, run_id: str) -> int:
+                        partition: dict[str, str], run_id: str) -> int:
         import pyarrow.parquet as pq
         from deltalake import DeltaTable
         from deltalake import Schema as DeltaSchema
@@ -75,12 +81,21 @@ class DeltaRsEngine:
         from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
         from pyspark.sql.pandas.types import to_arrow_schema
 
+        if DeltaTable.is_deltatable(uri):
+            found = DeltaTable(uri).metadata().partition_columns
+            if found != list(spec.partition_by):
+                raise StorageError(
+                    f"table {spec.key} at {uri} is partitioned by {found}, this version of fairshot partitions it by "
+                    f"{list(spec.partition_by)} (runs side by side, so a publish never empties the plan); "
+                    "it was written by an older fairshot: move the table aside or use a fresh warehouse")
         token = f"{run_id}-{uuid.uuid4().hex[:8]}"
         staging = os.path.join(uri, "_staging", token)
-        partition_dir = os.path.join(uri, f"ds={ds}")
+        relative = "/".join(f"{column}={partition[column]}" for column in spec.partition_by)
+        partition_dir = os.path.join(uri, *relative.split("/"))
+        ds = partition["ds"]
         moved: list[str] = []
         try:
-            df.drop("ds").write.mode("error").parquet(staging)
+            df.drop(*spec.partition_by).write.mode("error").parquet(staging)
             os.makedirs(partition_dir, exist_ok=True)
             actions = []
             for name in sorted(os.listdir(staging)):
@@ -92,7 +107,7 @@ class DeltaRsEngine:
                 moved.append(target)
                 stat = os.stat(target)
                 actions.append(AddAction(
-                    path=f"ds={ds}/{target_name}", size=stat.st_size, partition_values={"ds": ds},
+                    path=f"{relative}/{target_name}", size=stat.st_size, partition_values=dict(partition),
                     modification_time=int(stat.st_mtime * 1000), data_change=True,
                     stats=json.dumps({"numRecords": pq.read_metadata(target).num_rows}),
                 ))
@@ -101,7 +116,8 @@ class DeltaRsEngine:
             if DeltaTable.is_deltatable(uri):
                 DeltaTable(uri).create_write_transaction(
                     actions, "overwrite", schema, partition_by=list(spec.partition_by),
-                    partition_filters=[("ds", "=", ds)], commit_properties=commit)
+                    partition_filters=[(column, "=", value) for column, value in partition.items()],
+                    commit_properties=commit)
             else:
                 create_table_with_add_actions(uri, schema, actions, mode="append",
                                               partition_by=list(spec.partition_by), name=spec.name,
@@ -110,10 +126,22 @@ class DeltaRsEngine:
             for path in moved:  # never committed, so invisible; remove them to leave no litter
                 if os.path.exists(path):
                     os.remove(path)
-            raise StorageError(f"table {spec.key}: could not commit ds={ds}: {error}") from error
+            raise StorageError(f"table {spec.key}: could not commit {relative}: {error}") from error
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return DeltaTable(uri).version()
+
+    def delete_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, ds: str,
+                          run_ids: list[str]) -> int | None:
+        from deltalake import DeltaTable
+        from deltalake.transaction import CommitProperties
+
+        if not run_ids or not DeltaTable.is_deltatable(uri):
+            return None
+        table = DeltaTable(uri)
+        table.delete(_run_predicate(ds, run_ids),
+                     commit_properties=CommitProperties(custom_metadata={"ds": ds, "removed_runs": ",".join(run_ids)}))
+        return table.version()
 
     def read(self, spark: SparkSession, uri: str, spec: TableSpec, where: PartitionFilter,
              version: int | None) -> DataFrame:
@@ -141,15 +169,22 @@ class DeltaSparkEngine:
     name = "delta-spark"
 
     def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
-                        ds: str, run_id: str) -> int:
+                        partition: dict[str, str], run_id: str) -> int:
         (df.write.format("delta").mode("overwrite")
-         .option("replaceWhere", f"ds = '{ds}'")
-         .option("userMetadata", json.dumps({"run_id": run_id, "ds": ds, "engine": self.name}))
+         .option("replaceWhere", " AND ".join(f"{column} = '{value}'" for column, value in partition.items()))
+         .option("userMetadata", json.dumps({"run_id": run_id, **partition, "engine": self.name}))
          .partitionBy(*spec.partition_by)
          .save(uri))
         version = self.version(spark, uri)
         assert version is not None
         return version
+
+    def delete_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, ds: str,
+                          run_ids: list[str]) -> int | None:
+        if not run_ids or self.version(spark, uri) is None:
+            return None
+        spark.sql(f"DELETE FROM delta.`{uri}` WHERE {_run_predicate(ds, run_ids)}")
+        return self.version(spark, uri)
 
     def read(self, spark: SparkSession, uri: str, spec: TableSpec, where: PartitionFilter,
              version: int | None) -> DataFrame:
@@ -166,6 +201,11 @@ class DeltaSparkEngine:
         if not os.path.isdir(os.path.join(uri, "_delta_log")):
             return None
         return int(spark.sql(f"DESCRIBE HISTORY delta.`{uri}` LIMIT 1").first()["version"])
+
+
+def _run_predicate(ds: str, run_ids: list[str]) -> str:
+    quoted = ", ".join(f"'{rid}'" for rid in run_ids)
+    return f"ds = '{ds}' AND run_id IN ({quoted})"
 
 
 def delta_jars_available(spark: SparkSession) -> bool:
@@ -190,16 +230,16 @@ def table_uri(config: Config, key: str) -> str:
     return os.path.join(os.path.abspath(config["storage"]["warehouse"]), spec.layer, spec.name)
 
 
-def conform(df: DataFrame, spec: TableSpec, ds: str) -> DataFrame:
+def conform(df: DataFrame, spec: TableSpec, partition: dict[str, str]) -> DataFrame:
     """Cast to the table's schema and column order, stamping the partition; fail on missing columns."""
     from pyspark.sql import functions as F
 
-    missing = [f.name for f in spec.schema.fields if f.name != "ds" and f.name not in df.columns]
+    missing = [f.name for f in spec.schema.fields if f.name not in partition and f.name not in df.columns]
     if missing:
         raise DataContractError(spec.key, ", ".join(missing), "required column present",
                                 f"the output lacks {missing}")
     return df.select(*[
-        (F.lit(ds) if f.name == "ds" else F.col(f.name)).cast(f.dataType).alias(f.name)
+        (F.lit(partition[f.name]) if f.name in partition else F.col(f.name)).cast(f.dataType).alias(f.name)
         for f in spec.schema.fields
     ])
 
@@ -218,12 +258,32 @@ def frame_from_pandas(spark: SparkSession, key: str, frame: pd.DataFrame) -> Dat
 
 def write_partition(spark: SparkSession, config: Config, key: str, df: DataFrame, *, ds: str,
                     run_id: str) -> int:
-    """Replace partition `ds` of table `key` with `df` in one commit; returns the new version."""
+    """Replace partition `ds` of table `key` (for the run-partitioned gold tables: `ds` and
+    `run_id`, leaving other runs' rows alone) with `df` in one commit; returns the new version."""
     spec = table(key)
     engine = resolve_engine(spark, config)
-    version = engine.write_partition(spark, table_uri(config, key), spec, conform(df, spec, ds),
-                                     ds=ds, run_id=run_id)
-    LOG.info("wrote %s ds=%s -> version %s (%s)", key, ds, version, engine.name)
+    partition = {"ds": ds, "run_id": run_id} if "run_id" in spec.partition_by else {"ds": ds}
+    failpoints.before_commit(key)
+    version = engine.write_partition(spark, table_uri(config, key), spec, conform(df, spec, partition),
+                                     partition=partition, run_id=run_id)
+    failpoints.after_commit(key)
+    LOG.info("wrote %s %s -> version %s (%s)", key, " ".join(f"{k}={v}" for k, v in partition.items()),
+             version, engine.name)
+    return version
+
+
+def delete_runs(spark: SparkSession, config: Config, key: str, ds: str, run_ids: list[str]) -> int | None:
+    """Remove the rows of `run_ids` for `ds` from a run-partitioned table in one commit (the files
+    stay for time travel until a VACUUM); returns the new version, or None if nothing was to do."""
+    spec = table(key)
+    if "run_id" not in spec.partition_by:
+        raise ValueError(f"{key} is not partitioned by run_id")
+    failpoints.before_commit(key)
+    version = resolve_engine(spark, config).delete_partitions(spark, table_uri(config, key), spec, ds,
+                                                              sorted(run_ids))
+    if version is not None:
+        failpoints.after_commit(key)
+        LOG.info("removed runs %s of %s ds=%s -> version %s", sorted(run_ids), key, ds, version)
     return version
 
 
@@ -234,6 +294,39 @@ def read_table(spark: SparkSession, config: Config, key: str, *, ds: str | None 
     spec = table(key)
     where = PartitionFilter(ds=ds, since=since, until=until)
     return resolve_engine(spark, config).read(spark, table_uri(config, key), spec, where, version)
+
+
+def read_published(spark: SparkSession, config: Config, key: str, ds: str) -> DataFrame:
+    """The feed's read contract on Spark: the rows of gold table `key` for ds's published run
+    (none if ds has no published run). `jobs.feed_reader` is the same rule without Spark."""
+    from pyspark.sql import functions as F
+
+    ledger = read_table(spark, config, "gold.allocation_runs", ds=ds)
+    runs = [r.run_id for r in ledger.where(F.col("status") == "published").select("run_id").collect()]
+    if len(runs) > 1:
+        raise DataContractError("gold.allocation_runs", "status", "at most one published run per ds",
+                                f"ds={ds} has {len(runs)}: {runs}")
+    rows = read_table(spark, config, key, ds=ds)
+    return rows.where(F.col("run_id") == (runs[0] if runs else None))
+
+
+def run_partitions(config: Config, key: str, ds: str) -> dict[str, dt.datetime]:
+    """The runs a run-partitioned table holds for ds, each with when its files were last written
+    (from the Delta log, whatever engine wrote it: no data is scanned)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    uri = table_uri(config, key)
+    if not DeltaTable.is_deltatable(uri):
+        return {}
+    actions = pa.table(DeltaTable(uri).get_add_actions(flatten=True)).to_pydict()
+    written: dict[str, dt.datetime] = {}
+    for day, rid, stamp in zip(actions["partition.ds"], actions["partition.run_id"], actions["modification_time"]):
+        if day == ds:
+            moment = stamp if isinstance(stamp, dt.datetime) else dt.datetime.fromtimestamp(stamp / 1000, dt.UTC)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+            written[rid] = max(written.get(rid, moment), moment)
+    return written
 
 
 def table_version(spark: SparkSession, config: Config, key: str) -> int | None:

@@ -35,10 +35,10 @@ def _record_timing(config: Config, ds: str, spark: SparkSession, step: str, seco
     import pandas as pd
 
     from jobs import io
-    from jobs.steps import run_id
+    from jobs.steps import job_id
 
     key = "audit.step_timings"
-    rid = run_id(config, ds)
+    rid = job_id(config, ds)
     rows = io.read_table(spark, config, key, ds=ds).toPandas()
     rows = rows[~((rows["run_id"] == rid) & (rows["step"] == step))].drop(columns="ds")
     finished = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -5,9 +5,22 @@ Write -> audit -> publish. The audit is the great-expectations suites plus the m
 results land in `audit.quality_results` either way. A failed audit raises PublishGateFailed and
 leaves every gold data table exactly as it was; the run ledger (`gold.allocation_runs`) gains a row
 for the failed attempt, and the run already published for that ds stays the one the feed reads.
+
+A passing run is made visible in three moves, so that no reader and no crash ever sees an empty
+or mixed plan:
+1. its rows are written to the gold data tables in its own (ds, run_id) partitions, beside the
+   published run, which nothing touches;
+2. one commit to the ledger marks it published (and the previous run superseded), recording the
+   Delta version each gold table had after step 1 -- this commit is the switch the feed follows;
+3. runs nobody can still be reading are removed: never the published run nor the one it replaced,
+   and nothing superseded or written less than `storage.retain_superseded_hours` ago.
+A kill between any two commits leaves the previous plan published and whole; rerunning publish
+finishes the job (docs/feed_contract.md).
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -20,7 +33,7 @@ from jobs.build_problem import OptionalLimits
 from jobs.config import Config
 from jobs.errors import PublishGateFailed
 from jobs.spark import get_spark
-from jobs.steps import StepOutput, run_id
+from jobs.steps import StepOutput, staged_run_id
 from jobs.tables import PUBLISHED_TABLES
 
 if TYPE_CHECKING:
@@ -94,43 +107,86 @@ def _optional_limit_checks(config: Config, alloc: pd.DataFrame, availability: pd
     return checks
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _write_ledger(spark: SparkSession, config: Config, ds: str, record: pd.DataFrame) -> int:
-    """The run ledger of a ds. Publishing run R drops R's earlier rows and marks any other published
-    run 'superseded', so each ds has at most one published run. A failed audit only replaces R's
-    earlier failure: the run the feed reads stays published."""
+    """The run ledger of a ds, rewritten in one commit. Publishing run R drops R's earlier rows and
+    marks any other published run 'superseded', so each ds has at most one published run. A failed
+    audit only replaces R's earlier failure: the run the feed reads stays published."""
     key = "gold.allocation_runs"
     rid, status = str(record["run_id"].iloc[0]), str(record["status"].iloc[0])
     ledger = io.read_table(spark, config, key, ds=ds).toPandas()
     same_run = ledger["run_id"] == rid
     if status == "published":
         ledger = ledger[~same_run].copy()
-        ledger.loc[ledger["status"] == "published", "status"] = "superseded"
+        replaced = ledger["status"] == "published"
+        ledger.loc[replaced, "status"] = "superseded"
+        ledger.loc[replaced, "superseded_at"] = record["published_at"].iloc[0]
     else:
         ledger = ledger[~(same_run & (ledger["status"] == status))]
     merged = pd.concat([ledger, record], ignore_index=True)
     return io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, merged), ds=ds, run_id=rid)
 
 
-def audit_results(config: Config, ds: str, spark: SparkSession,
-                  staged: dict[str, pd.DataFrame]) -> list[quality.CheckResult]:
+def stale_runs(ledger: pd.DataFrame, written_at: dict[str, dt.datetime], now: dt.datetime,
+               retain_hours: float) -> list[str]:
+    """Runs whose gold rows no reader can need any more. Kept: the published run, the run it
+    replaced (the feed's fallback), and every run superseded -- or, never published, written --
+    within `retain_hours`, since a reader that looked at the ledger just before a flip may still be
+    reading it, and a run written but not yet flipped may be a publish in progress."""
+    published = set(ledger.loc[ledger["status"] == "published", "run_id"])
+    superseded = ledger[ledger["status"] == "superseded"].sort_values("superseded_at")
+    keep = published | set(superseded["run_id"].tail(1))
+    superseded_at = {r.run_id: dt.datetime.fromisoformat(r.superseded_at).replace(tzinfo=dt.UTC)
+                     for r in superseded.itertuples() if r.superseded_at}
+    horizon = now - dt.timedelta(hours=retain_hours)
+    stale = []
+    for rid, written in written_at.items():
+        last_readable = max(written, superseded_at.get(rid, written))
+        if rid not in keep and last_readable < horizon:
+            stale.append(rid)
+    return sorted(stale)
+
+
+def remove_stale_runs(spark: SparkSession, config: Config, ds: str) -> dict[str, list[str]]:
+    """Delete stale runs' rows from each gold data table (one commit per table that has any)."""
+    ledger = io.read_table(spark, config, "gold.allocation_runs", ds=ds).toPandas()
+    now = dt.datetime.now(dt.UTC)
+    removed: dict[str, list[str]] = {}
+    for name in PUBLISHED_TABLES:
+        key = f"gold.{name}"
+        stale = stale_runs(ledger, io.run_partitions(config, key, ds), now,
+                           config["storage"]["retain_superseded_hours"])
+        if stale:
+            io.delete_runs(spark, config, key, ds, stale)
+            removed[key] = stale
+    return removed
+
+
+def audit_results(config: Config, ds: str, spark: SparkSession, staged: dict[str, pd.DataFrame],
+                  rid: str | None = None) -> list[quality.CheckResult]:
     """Every check the publish gate runs on a staged plan: the quality suites and the model's
     invariants, recomputed from the tables (not trusted from the solver)."""
     availability = io.read_table(spark, config, "silver.user_availability", ds=ds).select(
         "user_id", "p_active", "slot_capacity").toPandas()
     known_items = io.read_table(spark, config, "silver.item_features", ds=ds).select("item_id", "category").toPandas()
     results = [r for name, frame in staged.items() for r in quality.validate_gold(name, frame)]
-    return results + _invariant_checks(config, run_id(config, ds), staged, availability, known_items)
+    rid = rid or staged_run_id(spark, config, ds)
+    return results + _invariant_checks(config, rid, staged, availability, known_items)
 
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
-    rid = run_id(config, ds)
+    record = io.read_table(spark, config, "staging.allocation_runs", ds=ds).toPandas()
+    if len(record) != 1:
+        raise PublishGateFailed(ds, [f"staging.allocation_runs holds {len(record)} runs for ds={ds} (expected one); "
+                                     f"run `fairshot allocate --ds {ds}` first"])
+    rid = str(record["run_id"].iloc[0])
     staged_frames = {name: io.read_table(spark, config, f"staging.{name}", ds=ds) for name in PUBLISHED_TABLES}
     staged = {name: frame.toPandas() for name, frame in staged_frames.items()}
-    record = io.read_table(spark, config, "staging.allocation_runs", ds=ds).toPandas()
-    if record.empty or (record["run_id"] != rid).any():
-        raise PublishGateFailed(ds, [f"no staged run {rid} for ds={ds}; run `fairshot allocate --ds {ds}` first"])
-    results = audit_results(config, ds, spark, staged)
+    results = audit_results(config, ds, spark, staged, rid)
     output = StepOutput("publish", ds)
     quality_frame = pd.DataFrame([{**r.__dict__, "table_name": r.table, "run_id": rid} for r in results])
     output.versions["audit.quality_results"] = io.write_partition(
@@ -141,10 +197,17 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
         record = record.assign(status="audit_failed", message="; ".join(failed)[:4000])
         output.versions["gold.allocation_runs"] = _write_ledger(spark, config, ds, record)
         raise PublishGateFailed(ds, failed)
-    for name, frame in staged_frames.items():
-        output.versions[f"gold.{name}"] = io.write_partition(spark, config, f"gold.{name}", frame, ds=ds, run_id=rid)
-    # Last: marking the run published is what makes it visible to the feed.
-    output.versions["gold.allocation_runs"] = _write_ledger(spark, config, ds, record.assign(status="published"))
-    output.figures.update(checks=len(results), rows={name: len(frame) for name, frame in staged.items()})
+    # 1. The run's rows, in partitions of its own: invisible to the feed until the ledger says so.
+    written = {f"gold.{name}": io.write_partition(spark, config, f"gold.{name}", frame, ds=ds, run_id=rid)
+               for name, frame in staged_frames.items()}
+    output.versions.update(written)
+    # 2. The switch: one ledger commit makes the run the feed's plan.
+    published = record.assign(status="published", published_at=_now(), superseded_at="",
+                              gold_versions=json.dumps(written, sort_keys=True))
+    output.versions["gold.allocation_runs"] = _write_ledger(spark, config, ds, published)
+    # 3. Rows no reader can still need.
+    removed = remove_stale_runs(spark, config, ds)
+    output.figures.update(run_id=rid, checks=len(results), rows={name: len(frame) for name, frame in staged.items()},
+                          removed_runs=sorted({r for runs in removed.values() for r in runs}))
     LOG.info("publish ds=%s: %d checks passed, run %s published", ds, len(results), rid)
     return output

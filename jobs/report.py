@@ -20,7 +20,7 @@ from jobs.dates import shift
 from jobs.errors import FairshotError
 from jobs.evaluate import in_display_order, policy_table
 from jobs.spark import get_spark
-from jobs.steps import StepOutput, run_id
+from jobs.steps import StepOutput, job_id, staged_run_id
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,8 +47,8 @@ def reports_root(config: Config) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(config["storage"]["warehouse"])), "reports")
 
 
-def report_path(config: Config, ds: str) -> str:
-    return os.path.join(reports_root(config), ds, f"{run_id(config, ds)}.html")
+def report_path(config: Config, ds: str, rid: str) -> str:
+    return os.path.join(reports_root(config), ds, f"{rid}.html")
 
 
 def _format(column: str, value: object) -> str:
@@ -164,11 +164,11 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
 
 
 def gather(config: Config, ds: str, spark: SparkSession) -> dict[str, pd.DataFrame]:
-    rid = run_id(config, ds)
+    rid = staged_run_id(spark, config, ds)
 
-    def read(key: str) -> pd.DataFrame:
+    def read(key: str, run: str = rid) -> pd.DataFrame:
         frame = io.read_table(spark, config, key, ds=ds).toPandas()
-        return frame[frame["run_id"] == rid].reset_index(drop=True) if "run_id" in frame.columns else frame
+        return frame[frame["run_id"] == run].reset_index(drop=True) if "run_id" in frame.columns else frame
 
     run = read("gold.allocation_runs")
     if run.empty:
@@ -179,7 +179,7 @@ def gather(config: Config, ds: str, spark: SparkSession) -> dict[str, pd.DataFra
     return {"run": run, "policies": in_display_order(read("audit.policy_evaluation")), "exposure": read("audit.policy_item_exposure"),
             "calibration": read("audit.availability_calibration"), "backtest": read("audit.availability_evaluation"),
             "trace": read("audit.solver_trace").sort_values("iteration"), "quality": read("audit.quality_results"),
-            "timings": read("audit.step_timings")}
+            "timings": read("audit.step_timings", job_id(config, ds))}
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -190,11 +190,10 @@ def _write_atomically(path: str, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _record_path(config: Config, ds: str, spark: SparkSession, path: str) -> int:
+def _record_path(config: Config, ds: str, spark: SparkSession, rid: str, path: str) -> int:
     """Point the run's ledger rows at the report (one commit; other runs' rows untouched)."""
     key = "gold.allocation_runs"
     ledger = io.read_table(spark, config, key, ds=ds).toPandas()
-    rid = run_id(config, ds)
     ledger.loc[ledger["run_id"] == rid, "report_path"] = path
     return io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, ledger), ds=ds, run_id=rid)
 
@@ -202,10 +201,11 @@ def _record_path(config: Config, ds: str, spark: SparkSession, path: str) -> int
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
     tables = gather(config, ds, spark)
-    path = report_path(config, ds)
+    rid = str(tables["run"]["run_id"].iloc[0])
+    path = report_path(config, ds, rid)
     _write_atomically(path, render(config, ds, tables))
     output = StepOutput("report", ds)
-    output.versions["gold.allocation_runs"] = _record_path(config, ds, spark, path)
+    output.versions["gold.allocation_runs"] = _record_path(config, ds, spark, rid, path)
     output.figures["report"] = path
     if not tables["policies"].empty:
         output.figures["policies"] = policy_table(tables["policies"])

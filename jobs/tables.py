@@ -2,6 +2,10 @@
 
 Staging copies of the gold tables sit in their own layer so an allocation can be audited before it
 is published (write -> audit -> publish); the feed and analysts only ever read `gold`.
+
+The gold data tables are partitioned by run as well as by day: writing a run adds or replaces only
+that run's rows, so the run the ledger (`gold.allocation_runs`) calls published stays whole while
+the next one is written beside it. Publishing is then one commit to the ledger.
 """
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ _SPECS = [
     TableSpec("ranking_evaluation", "audit", schemas.RANKING_EVALUATION),
     *(TableSpec(name, "staging", schema) for name, schema in _GOLD_OUTPUTS.items()),
     TableSpec("allocation_runs", "staging", schemas.ALLOCATION_RUNS),
-    *(TableSpec(name, "gold", schema) for name, schema in _GOLD_OUTPUTS.items()),
+    *(TableSpec(name, "gold", schema, ("ds", "run_id")) for name, schema in _GOLD_OUTPUTS.items()),
     TableSpec("allocation_runs", "gold", schemas.ALLOCATION_RUNS),
     TableSpec("quality_results", "audit", schemas.QUALITY_RESULTS),
     TableSpec("solver_trace", "audit", schemas.SOLVER_TRACE),

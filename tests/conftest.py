@@ -30,3 +30,23 @@ def spark(tmp_path_factory):
 @pytest.fixture
 def config(tmp_path):
     return make_config(str(tmp_path / "warehouse"))
+
+
+PIPELINE_DAYS = ("2026-04-13", "2026-04-14")
+
+
+@pytest.fixture(scope="session")
+def published_world(spark, tmp_path_factory):
+    """The tiny world with every day ingested and the nightly job run for its last two days.
+    Shared by the modules that need a published plan; a module that changes it works on a copy
+    (tests/test_publish_safety.py) or knows the order of its own tests (tests/test_pipeline.py)."""
+    from jobs import pipeline
+    from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+
+    config = make_config(str(tmp_path_factory.mktemp("pipeline") / "warehouse"))
+    summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+    for ds in summary["days"][:-2]:
+        pipeline.run_day(config, ds, spark, steps=("ingest",))
+    for ds in PIPELINE_DAYS:
+        pipeline.run_day(config, ds, spark)
+    return config

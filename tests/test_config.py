@@ -33,3 +33,14 @@ def test_bad_config_is_refused_with_the_key_named(override, message):
 def test_unknown_environment_is_refused():
     with pytest.raises(ConfigError, match="no overlay for environment 'prod'"):
         load_config("prod")
+
+
+def test_the_hash_ignores_where_tables_live_and_how_spark_runs():
+    """The run id follows the hash: a moved warehouse or a cluster must name the same plan."""
+    here = load_config("local", ["storage.warehouse=./warehouse"])
+    there = load_config("local", ["storage.warehouse=/mnt/elsewhere/wh", "spark.master=spark://10.0.0.1:7077",
+                                  "spark.driver_memory=16g", "report.path=/srv/reports", "source.path=/data/x",
+                                  "storage.retain_superseded_hours=1.0"])
+    assert here.hash == there.hash
+    assert load_config("local", ["allocation.item_cap=10.0"]).hash != here.hash
+    assert load_config("local", ["candidates.users_per_item=10"]).hash != here.hash

@@ -108,3 +108,21 @@ def test_calibration_bins_by_hand():
     assert [b["bin"] for b in bins] == [0, 1, 9]
     assert bins[1]["n"] == 2 and bins[1]["mean_predicted"] == pytest.approx(0.135)
     assert bins[1]["observed_rate"] == 0.5
+
+
+def test_a_variant_the_solver_fails_on_costs_one_row_not_the_comparison():
+    """The real LP, asked to fail where a sweep weight makes it fail (here: a time limit of zero for
+    one weight, as a solver that ends abnormally would): that variant comes back with its error."""
+    from allocation.errors import SolverFailedError
+
+    class FailsAtWeightFour(LPSolver):
+        def solve(self, problem):
+            if problem.creator_weight == 4.0:
+                raise SolverFailedError("GLOP ended abnormal")
+            return super().solve(problem)
+
+    plans = run_policies(small_problem(), FailsAtWeightFour(), (1.0, 4.0, 8.0))
+    by_name = {plan.policy: plan for plan in plans}
+    assert by_name["fairshot_w=4"].x is None and "GLOP ended abnormal" in by_name["fairshot_w=4"].error
+    assert all(plan.x is not None and plan.error == "" for name, plan in by_name.items() if name != "fairshot_w=4")
+    assert {USER_SIDE, CREATOR_LINEAR, FAIRSHOT, "fairshot_w=1", "fairshot_w=8"} <= set(by_name)

@@ -48,7 +48,7 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     assert set(policies.index) == {"user_side", "creator_linear", "fairshot", "fairshot_w=4"}
     assert (policies["truth"] == "next-day logs").all()
     came = set(logs.loc[shanghai_day.dt.strftime("%Y-%m-%d") == "2022-04-30", "user_id"])
-    plan = io.read_table(spark, config, "gold.allocations", ds=DS).toPandas()
+    plan = io.read_published(spark, config, "gold.allocations", DS).toPandas()
     hit = float((plan["x"] * plan["user_id"].isin(came)).sum() / plan["x"].sum())
     assert policies.loc["fairshot", "uac_hit_rate"] == pytest.approx(hit)
 
@@ -69,7 +69,8 @@ def test_mapped_csv_source_ingests_foreign_column_names(spark, tmp_path):
                          *[f"source.csv.columns.{k}={v}" for k, v in mapping.items()])
     day = pd.Timestamp(1_700_000_000, unit="s").strftime("%Y-%m-%d")
     output = ingest.run(config, day, spark)
-    assert output.figures == {"events": 3, "rejected": 1}            # item 99 is in no catalogue
+    assert (output.figures["events"], output.figures["rejected"]) == (3, 1)     # item 99 is in no catalogue
+    assert output.figures["rejected_by_rule"] == {"item_id: item_id in bronze.items": 1}
     events = io.read_table(spark, config, "bronze.events", ds=day).toPandas().sort_values(["user_id", "item_id"])
     assert events["item_id"].tolist() == [10, 11, 10] and events["is_like"].tolist() == [1, 0, 0]
     assert events["is_long_view"].tolist() == [0, 0, 0]              # absent columns become 0
