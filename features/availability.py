@@ -12,6 +12,8 @@ by p_active. Two estimates, on the same per-day activity:
 """
 from __future__ import annotations
 
+import logging
+
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import StandardScaler, VectorAssembler
@@ -22,6 +24,10 @@ from pyspark.sql import functions as F
 
 MODEL_FEATURES = ("share_active_1", "share_active_3", "share_active_7", "share_active_28", "smoothed_rate",
                   "recency", "log_requests", "next_is_weekend", "log_observable_days")
+
+
+LOG = logging.getLogger(__name__)
+MIN_CLASS_ROWS = 5  # rows of each label (active / not active next day) before the model may be fitted
 
 
 def daily_activity(events: DataFrame) -> DataFrame:
@@ -129,5 +135,14 @@ def training_anchors(ds: str, training_days: int) -> list[str]:
 
 def fit_if_possible(training: DataFrame, *, reg_param: float) -> PipelineModel | None:
     """A model needs both outcomes in its training set; a brand-new warehouse may not have them."""
-    labels = {r.label for r in training.select("label").distinct().collect()}
-    return fit_availability_model(training, reg_param=reg_param) if labels == {0.0, 1.0} else None
+    counts = {r.label: r["count"] for r in training.groupBy("label").count().collect()}
+    if min(counts.get(0.0, 0), counts.get(1.0, 0)) < MIN_CLASS_ROWS:
+        LOG.warning("availability model: %s rows per label, too few to learn from; p_active is the smoothed "
+                    "frequency for every user", counts or "no")
+        return None
+    try:
+        return fit_availability_model(training, reg_param=reg_param)
+    except Exception as error:  # noqa: BLE001 - Spark ML raises JVM errors as generic ones
+        LOG.warning("availability model could not be fitted (%s); p_active is the smoothed frequency",
+                    str(error).strip().splitlines()[0][:200])
+        return None

@@ -18,6 +18,7 @@ from features.errors import DataContractError
 
 TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
 VIOLATION = "_violation"
+ENCODING_ERROR = "\ufffd"
 
 Rule = tuple[str, str, Callable[[], Column]]  # (column, rule, condition that marks a violation)
 
@@ -41,7 +42,9 @@ def parse_against_schema(raw: DataFrame, table: str, schema: StructType, require
         *[F.col(f.name).alias(f"_raw_{f.name}") for f in columns],
         *[F.col(name) for name in passthrough if name in raw.columns],
     )
-    rules: list[Rule] = []
+    # A reader replaces bytes that are invalid in the file's encoding by U+FFFD: such a row was
+    # misread, whatever its columns now parse as.
+    rules: list[Rule] = [("raw", "valid text in the file's encoding", lambda: F.col("raw").contains(ENCODING_ERROR))]
     for f in columns:
         if f.name in required:
             rules.append((f.name, "not null", lambda n=f.name: F.col(f"_raw_{n}").isNull()))
@@ -57,18 +60,28 @@ def split_violations(parsed: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(good rows without helper columns, bad rows as raw/column/rule and source_file if known)."""
     good = parsed.where(F.col(VIOLATION).isNull()).drop(VIOLATION, "raw")
     origin = F.col("source_file") if "source_file" in parsed.columns else F.lit(None).cast("string")
+    line = F.col("source_line") if "source_line" in parsed.columns else F.lit(None).cast("long")
+    good = good.drop("source_line")
     bad = parsed.where(F.col(VIOLATION).isNotNull()).select(
         "raw", origin.alias("source_file"),
         F.split(VIOLATION, r"\|").getItem(0).alias("column"),
         F.split(VIOLATION, r"\|").getItem(1).alias("rule"),
+        line.cast("long").alias("source_line"),
     )
     return good, bad
 
 
 def raise_on_violations(parsed: DataFrame, table: str) -> DataFrame:
-    """For inputs where any bad row is fatal (catalogues): fail naming the first broken rule."""
-    first = parsed.where(F.col(VIOLATION).isNotNull()).select("raw", VIOLATION).first()
+    """For inputs where any bad row is fatal (catalogues): fail naming the first broken rule, how
+    many rows break it, and where the first one came from."""
+    broken = parsed.where(F.col(VIOLATION).isNotNull())
+    first = broken.select("raw", VIOLATION, *[c for c in ("source_file", "source_line") if c in parsed.columns]).first()
     if first is not None:
-        column, rule = first[VIOLATION].split("|", 1)
-        raise DataContractError(table, column, rule, f"first offending row {first['raw']}")
-    return parsed.drop(VIOLATION, "raw")
+        row = first.asDict()
+        column, rule = row[VIOLATION].split("|", 1)
+        where = ""
+        if row.get("source_file"):
+            where = f" in {row['source_file']}" + (f" (record {row['source_line']})" if row.get("source_line") else "")
+        count = broken.count()
+        raise DataContractError(table, column, rule, f"{count} row(s) break it; the first{where}: {first['raw']}")
+    return parsed.drop(VIOLATION, "raw", "source_line").drop("source_file")

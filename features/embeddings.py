@@ -12,6 +12,7 @@ the cross-domain transfer of Moment&Cross), so it can still find an audience on 
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from pyspark.ml.recommendation import ALS
@@ -20,6 +21,7 @@ from pyspark.sql import functions as F
 
 from features.users import is_skip
 
+LOG = logging.getLogger(__name__)
 FEEDBACK_WEIGHTS = {"is_click": 0.5, "is_long_view": 1.0, "is_like": 2.0, "is_follow": 3.0, "skip": -1.0}
 
 
@@ -32,17 +34,53 @@ def implicit_ratings(events: DataFrame, weights: Mapping[str, float] = FEEDBACK_
 
 def fit_embeddings(ratings: DataFrame, *, rank: int, reg_param: float, alpha: float, max_iter: int,
                    seed: int) -> tuple[DataFrame, DataFrame]:
-    """(user_factors: user_id, factors), (item_factors: item_id, factors)."""
-    # One block each: ALS sums Gram matrices across blocks in task-completion order, which makes
-    # factors differ in the last bits between identical runs; one block keeps reruns identical.
-    als = ALS(rank=rank, maxIter=max_iter, regParam=reg_param, alpha=alpha, implicitPrefs=True,
-              userCol="user_id", itemCol="item_id", ratingCol="rating", seed=seed, nonnegative=False,
-              coldStartStrategy="drop", numUserBlocks=1, numItemBlocks=1)
-    model = als.fit(ratings.withColumn("user_id", F.col("user_id").cast("int"))
-                    .withColumn("item_id", F.col("item_id").cast("int")))
-    users = model.userFactors.select(F.col("id").cast("long").alias("user_id"), F.col("features").alias("factors"))
-    items = model.itemFactors.select(F.col("id").cast("long").alias("item_id"), F.col("features").alias("factors"))
-    return users, items
+    """(user_factors: user_id, factors), (item_factors: item_id, factors).
+
+    Spark's ALS wants int ids, so the fit runs on dense positions and maps back (source ids may be
+    64-bit hashes). Data too small or too degenerate for the rank (ALS then fails to factor a
+    singular matrix) is fitted again at half the rank, down to 1; if even that fails the factors
+    are empty, every item takes the cold-start path and the heads read no ALS score -- with a
+    warning, not a crash."""
+    from pyspark.sql import Window
+
+    spark = ratings.sparkSession
+    empty = (spark.createDataFrame([], "user_id long, factors array<float>"),
+             spark.createDataFrame([], "item_id long, factors array<float>"))
+    users = ratings.select("user_id").distinct()
+    items = ratings.select("item_id").distinct()
+    n_users, n_items = users.count(), items.count()
+    if min(n_users, n_items) < 2:
+        LOG.warning("ALS: %d users x %d items is too little to factor; no embeddings", n_users, n_items)
+        return empty
+    user_pos = users.withColumn("_u", F.row_number().over(Window.orderBy("user_id")) - 1)
+    item_pos = items.withColumn("_i", F.row_number().over(Window.orderBy("item_id")) - 1)
+    dense = (ratings.join(user_pos, "user_id").join(item_pos, "item_id")
+             .select(F.col("_u").cast("int").alias("user_id"), F.col("_i").cast("int").alias("item_id"), "rating")
+             ).localCheckpoint()
+    rank_now = max(1, min(rank, n_users, n_items))
+    while True:
+        # One block each: ALS sums Gram matrices across blocks in task-completion order, which makes
+        # factors differ in the last bits between identical runs; one block keeps reruns identical.
+        als = ALS(rank=rank_now, maxIter=max_iter, regParam=reg_param, alpha=alpha, implicitPrefs=True,
+                  userCol="user_id", itemCol="item_id", ratingCol="rating", seed=seed, nonnegative=False,
+                  coldStartStrategy="drop", numUserBlocks=1, numItemBlocks=1)
+        try:
+            model = als.fit(dense)
+            break
+        except Exception as error:  # noqa: BLE001 - Spark raises its JVM errors (SingularMatrixException) as generic ones
+            message = str(error).strip().splitlines()[0][:200]
+            if rank_now == 1:
+                LOG.warning("ALS failed even at rank 1 (%s); no embeddings, cold-start and affinity only", message)
+                return empty
+            LOG.warning("ALS at rank %d failed (%s); retrying at rank %d", rank_now, message, rank_now // 2)
+            rank_now //= 2
+    pad = [F.lit(0.0).cast("float")] * (rank - rank_now)
+    factors = F.concat(F.col("features"), F.array(*pad)) if pad else F.col("features")
+    user_factors = model.userFactors.join(user_pos, F.col("id") == F.col("_u")).select(
+        "user_id", factors.alias("factors"))
+    item_factors = model.itemFactors.join(item_pos, F.col("id") == F.col("_i")).select(
+        "item_id", factors.alias("factors"))
+    return user_factors, item_factors
 
 
 def _mean_vector(column: str, rank: int) -> Column:

@@ -8,6 +8,7 @@ class DataContractError(ValueError):
     def __init__(self, table: str, column: str, rule: str, detail: str = "") -> None:
         self.table, self.column, self.rule = table, column, rule
         message = f"table {table!r}, column {column!r}: rule {rule!r} broken"
+        detail = " ".join(detail.split("\n"))   # one line, whatever a raw row held
         super().__init__(f"{message}: {detail}" if detail else message)
 
 

@@ -8,6 +8,8 @@ from features import schemas
 from features.contracts import Rule, parse_against_schema
 
 SURFACES = ("video", "live")
+# Outside these a timestamp is a unit or clock error, not an event of any day (UTC, [from, until)).
+PLAUSIBLE_FROM, PLAUSIBLE_UNTIL = "2000-01-01 00:00:00", "2100-01-01 00:00:00"
 
 
 def parse_events(raw: DataFrame, known_items: DataFrame, ds: str, day_timezone: str = "UTC") -> DataFrame:
@@ -15,6 +17,11 @@ def parse_events(raw: DataFrame, known_items: DataFrame, ds: str, day_timezone: 
     item catalogue as of ds; an event for an item nobody has heard of cannot be allocated against."""
     known = known_items.select(F.col("item_id").alias("_known_item"), F.lit(True).alias("_is_known")).distinct()
     rules: tuple[Rule, ...] = (
+        ("user_id", "user_id >= 0", lambda: F.col("user_id") < 0),
+        ("item_id", "item_id >= 0", lambda: F.col("item_id") < 0),
+        ("ts", f"within the plausible years {PLAUSIBLE_FROM[:4]}..{PLAUSIBLE_UNTIL[:4]}",
+         lambda: (F.col("ts") < F.lit(PLAUSIBLE_FROM).cast("timestamp"))
+         | (F.col("ts") >= F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))),
         ("ts", f"falls on ds ({day_timezone})",
          lambda: F.to_date(F.from_utc_timestamp("ts", day_timezone)) != F.lit(ds).cast("date")),
         ("surface", f"one of {', '.join(SURFACES)}", lambda: ~F.col("surface").isin(*SURFACES)),
@@ -24,7 +31,7 @@ def parse_events(raw: DataFrame, known_items: DataFrame, ds: str, day_timezone: 
     )
     parsed = parse_against_schema(raw, "bronze.events", schemas.EVENTS,
                                   required=("user_id", "item_id", "ts", "surface", *schemas.FLAG_COLUMNS),
-                                  passthrough=("source_file",))
+                                  passthrough=("source_file", "source_line"))
     with_known = parsed.join(known, parsed["item_id"] == known["_known_item"], "left")
     # Type rules first (already in _violation), then the content rules in order.
     content = F.coalesce(*[F.when(condition(), F.lit(f"{column}|{rule}")) for column, rule, condition in rules])

@@ -10,6 +10,8 @@ to check that this holds on the next day.
 """
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Mapping
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -23,6 +25,9 @@ from features.embeddings import dot
 from features.users import is_skip
 
 HEADS = ("click", "long_view", "like", "follow", "skip")
+LOG = logging.getLogger(__name__)
+# A head needs this many rows of each label before it may replace the heuristic.
+MIN_CLASS_ROWS = 5
 FEATURES = ("logit_click", "logit_long_view", "logit_like", "logit_follow", "logit_skip", "affinity_feature",
             "video_affinity_feature", "als_score", "log_item_exposures", "log_user_exposures", "user_skip_rate",
             "log_creator_likes", "is_live_feature")
@@ -82,7 +87,11 @@ def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineMod
     positives = training.agg(*[F.sum(f"_y_{h}").alias(h) for h in HEADS], F.count(F.lit(1)).alias("_n")).first()
     models = {}
     for head in HEADS:
-        if positives[head] in (None, 0) or positives[head] == positives["_n"]:
+        positive, rows = positives[head] or 0, positives["_n"]
+        if min(positive, rows - positive) < MIN_CLASS_ROWS:
+            if rows:
+                LOG.warning("ranking head %s: %d of %d training rows positive, too few to learn from; "
+                            "the heuristic scores this objective", head, positive, rows)
             continue
         labelled = training.withColumn("label", F.col(f"_y_{head}"))
         stages = [VectorAssembler(inputCols=list(FEATURES), outputCol="_raw_features"),
@@ -90,7 +99,11 @@ def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineMod
                   LogisticRegression(featuresCol="_features", labelCol="label", regParam=reg_param, maxIter=100,
                                      probabilityCol="_probability", rawPredictionCol="_raw",
                                      predictionCol="_predicted")]
-        models[head] = Pipeline(stages=stages).fit(labelled)
+        try:
+            models[head] = Pipeline(stages=stages).fit(labelled)
+        except Exception as error:  # noqa: BLE001 - Spark ML raises JVM errors as generic ones
+            LOG.warning("ranking head %s could not be fitted (%s); the heuristic scores this objective", head,
+                        str(error).strip().splitlines()[0][:200])
     return models
 
 

@@ -29,12 +29,14 @@ def test_bad_rows_go_to_events_rejected_with_their_rule(spark, config, landed):
     pd.concat([events, bad]).to_csv(landed, index=False)
 
     output = ingest.run(config, DS, spark)
-    assert output.figures == {"events": len(events), "rejected": 3}
+    assert output.figures["events"] + output.figures["duplicates"] == len(events) and output.figures["rejected"] == 3
+    assert output.figures["rejected_by_rule"] == {"item_id: item_id in bronze.items": 1, "ts: falls on ds (UTC)": 1,
+                                                  "watch_time_ms: watch_time_ms >= 0": 1}
     rejected = io.read_table(spark, config, "bronze.events_rejected", ds=DS).toPandas()
     assert sorted(zip(rejected["column"], rejected["rule"])) == [
         ("item_id", "item_id in bronze.items"), ("ts", "falls on ds (UTC)"), ("watch_time_ms", "watch_time_ms >= 0")]
     assert rejected["raw"].str.contains("999999").any()
-    assert io.read_table(spark, config, "bronze.events", ds=DS).count() == len(events)
+    assert io.read_table(spark, config, "bronze.events", ds=DS).count() == output.figures["events"]
 
 
 def test_a_missing_column_stops_ingest_naming_it(spark, config, landed):

@@ -1,28 +1,78 @@
 """Bring your own data: an interactions CSV and an item -> creator CSV, with a column mapping.
 
-`source.csv.columns` maps each fairshot column to a column of your files ("" = you do not have it:
-flags become 0, watch time unknown). Creators and users are derived from what is there: a
-creator is born at its first item, a user at their first interaction.
+`source.csv.columns` maps each fairshot column to a column of your files. Five are required
+(user_id, item_id and the timestamp in the interactions; creator_id and category in the items);
+the rest are optional: a mapped column your file does not have is treated as absent (flags 0,
+watch time unknown) and named once in the log. Creators and users are derived from what is there:
+a creator is born at their first item, a user at their first interaction; an item with no
+`created_at` is born at its first interaction, or, never shown, at the first logged moment.
+
+Ids may be anything: integers are kept, any other text (a director's name, a UUID) becomes
+`xxhash64(text)` with the sign bit cleared -- stable across runs and machines, and computable in
+Spark SQL (`xxhash64('Jane Campion') & 9223372036854775807`) to find an id again.
+
+The files are read once per process (a catch-up of many days reads them once), as RFC 4180 CSV
+(quoted fields may hold commas, quotes and newlines) in `source.csv.encoding`. Each row keeps its
+file and record number, which `bronze.events_rejected` shows for a rejected row.
 """
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import os
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from features.columns import require_columns
+from features.contracts import ENCODING_ERROR
 from features.errors import DataContractError
-from jobs.sources.base import read_csv_strings
+from features.events import PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from jobs.config import Config
 
+LOG = logging.getLogger(__name__)
 FLAGS = ("is_click", "is_long_view", "is_like", "is_follow", "is_share", "is_comment", "is_hate")
 STAMP = "yyyy-MM-dd HH:mm:ss"
+REQUIRED = {"interactions": ("user_id", "item_id", "ts"), "items": ("item_id", "creator_id", "category")}
+OPTIONAL = {"interactions": (*FLAGS, "watch_time_ms"), "items": ("created_at",)}
+# seconds since the epoch, by unit: the magnitudes of timestamps between 2000 and 2100
+UNIT_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6}
+_READ_CACHE: dict[tuple, DataFrame] = {}
+
+
+def stable_id(raw: Column) -> Column:
+    """Integer ids as they are; other text as a non-negative 64-bit hash (null stays null)."""
+    text = F.trim(raw)
+    hashed = F.xxhash64(text).bitwiseAND(F.lit(0x7FFFFFFFFFFFFFFF)).cast("string")
+    return (F.when(text.isNull() | (text == ""), F.lit(None).cast("string"))
+            .when(text.rlike(r"^[0-9]{1,18}$") | text.contains(ENCODING_ERROR), text)   # misread text stays, to be
+            .otherwise(hashed))                                                       # rejected under its rule
+
+
+def read_csv_records(spark: SparkSession, path: str, table: str, encoding: str) -> DataFrame:
+    """Every column as a string plus `source_file` and `source_line` (the record number, 1 = the
+    first row under the header); cached, so a catch-up reads each file once. An empty file, or one
+    with a header and no rows, stops here naming the file."""
+    if not os.path.exists(path):
+        raise DataContractError(table, "*", "source file exists", f"no file at {path}")
+    stat = os.stat(path)
+    key = (spark.sparkContext.applicationId, path, stat.st_mtime_ns, stat.st_size, encoding)
+    if key in _READ_CACHE:
+        return _READ_CACHE[key]
+    frame = (spark.read.option("header", True).option("inferSchema", False).option("multiLine", True)
+             .option("escape", '"').option("encoding", encoding).option("mode", "PERMISSIVE").csv(path))
+    if not frame.columns or frame.limit(1).count() == 0:
+        raise DataContractError(table, "*", "file has data rows", f"{path} has no rows under its header")
+    names = frame.columns
+    numbered = frame.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1] + 1))
+    records = spark.createDataFrame(numbered, frame.schema.add("source_line", "long")).withColumn(
+        "source_file", F.lit(path)).select(*names, "source_line", "source_file").cache()
+    _READ_CACHE[key] = records
+    return records
 
 
 class MappedCsvSource:
@@ -34,64 +84,130 @@ class MappedCsvSource:
         self.day_timezone = config["source"]["timezone"] or "UTC"
         self.columns = dict(settings["columns"])
         self.time_unit = settings["time_unit"]
-        self.interactions = os.path.join(self.root, settings["interactions_file"])
-        self.items = os.path.join(self.root, settings["items_file"])
-        for key in ("user_id", "item_id", "ts", "creator_id", "category"):
-            if not self.columns[key]:
-                raise DataContractError("source csv", f"source.csv.columns.{key}", "mapped to a column",
-                                        "this column is required")
+        self.encoding = settings["encoding"]
+        self.files = {"interactions": os.path.join(self.root, settings["interactions_file"]),
+                      "items": os.path.join(self.root, settings["items_file"])}
+        unmapped = [key for keys in REQUIRED.values() for key in keys if not self.columns[key]]
+        if unmapped:
+            raise DataContractError("source csv", ", ".join(f"source.csv.columns.{k}" for k in unmapped),
+                                    "mapped to a column", "these columns are required")
 
-    def _column(self, frame: DataFrame, key: str, default: str | None, file: str) -> Column:
+    # -- reading -------------------------------------------------------------------------------
+    def _raw(self, spark: SparkSession, kind: str) -> DataFrame:
+        path = self.files[kind]
+        frame = read_csv_records(spark, path, f"source csv {os.path.basename(path)}", self.encoding)
+        missing = [f"{key} (mapped to {self.columns[key]!r})" for key in REQUIRED[kind]
+                   if self.columns[key] not in frame.columns]
+        if missing:
+            raise DataContractError(
+                f"source csv {os.path.basename(path)}", ", ".join(missing), "required column present",
+                f"the file has {frame.columns}; map yours with --set source.csv.columns.<fairshot column>=<your column>")
+        absent = [key for key in OPTIONAL[kind] if self.columns[key] and self.columns[key] not in frame.columns]
+        if absent:
+            LOG.info("source csv %s: optional columns not in the file, treated as absent: %s",
+                     os.path.basename(path), ", ".join(f"{k} ({self.columns[k]!r})" for k in absent))
+        return frame
+
+    def _column(self, frame: DataFrame, key: str, default: str | None) -> Column:
         name = self.columns[key]
-        if not name:
+        if not name or name not in frame.columns:
             return F.lit(default).cast("string").alias(key)
-        require_columns(frame, f"source csv {os.path.basename(file)}", [name])
         return F.col(name).alias(key)
 
-    def _utc_text(self, raw: Column) -> Column:
-        """The source's time as 'YYYY-MM-DD HH:MM:SS' UTC; unparsable values keep their text."""
-        if self.time_unit == "iso":
-            return raw
-        seconds = raw.try_cast("double") / (1000.0 if self.time_unit == "ms" else 1.0)
-        return F.coalesce(F.date_format(F.timestamp_seconds(seconds), STAMP), raw)
+    def _seconds_scale(self, raw: DataFrame) -> float | None:
+        """Seconds per unit of the numeric timestamps (None: ISO text). `auto` reads the median
+        magnitude; a set unit is checked against it, so seconds read as ms stop with the fix named."""
+        column = self.columns["ts"]
+        numbers = raw.select(F.trim(F.col(column)).try_cast("double").alias("v")).where(F.col("v").isNotNull())
+        median = numbers.agg(F.percentile_approx("v", 0.5).alias("m")).first()["m"]
+        if median is None:
+            if self.time_unit not in ("auto", "iso"):
+                raise DataContractError(f"source csv {os.path.basename(self.files['interactions'])}", column,
+                                        f"numeric timestamps in {self.time_unit}",
+                                        "no value is a number; set source.csv.time_unit=iso for 'YYYY-MM-DD HH:MM:SS'")
+            return None
+        low = dt.datetime.fromisoformat(PLAUSIBLE_FROM).replace(tzinfo=dt.UTC).timestamp()
+        high = dt.datetime.fromisoformat(PLAUSIBLE_UNTIL).replace(tzinfo=dt.UTC).timestamp()
+        fits = [unit for unit, scale in UNIT_SCALE.items() if low <= median / scale < high]
+        if self.time_unit == "auto":
+            if not fits:
+                raise DataContractError(f"source csv {os.path.basename(self.files['interactions'])}", column,
+                                        f"timestamps between {PLAUSIBLE_FROM[:4]} and {PLAUSIBLE_UNTIL[:4]}",
+                                        f"median value {median:.0f} fits no unit (s, ms, us)")
+            return 1.0 / UNIT_SCALE[fits[0]]
+        if self.time_unit == "iso" or self.time_unit not in fits:
+            hint = f"; it looks like {fits[0]}: set source.csv.time_unit={fits[0]}" if fits else ""
+            raise DataContractError(f"source csv {os.path.basename(self.files['interactions'])}", column,
+                                    f"timestamps in {self.time_unit} between {PLAUSIBLE_FROM[:4]} and "
+                                    f"{PLAUSIBLE_UNTIL[:4]}", f"median value {median:.0f}{hint}")
+        return 1.0 / UNIT_SCALE[self.time_unit]
 
     def _events(self, spark: SparkSession) -> DataFrame:
-        raw = read_csv_strings(spark, self.interactions, "bronze.events")
-        return raw.select(
-            self._column(raw, "user_id", None, self.interactions), self._column(raw, "item_id", None, self.interactions),
-            self._utc_text(F.col(self.columns["ts"])).alias("ts") if self.columns["ts"] in raw.columns
-            else self._column(raw, "ts", None, self.interactions),
-            F.lit("video").alias("surface"),
-            *[self._column(raw, flag, "0", self.interactions) for flag in FLAGS],
-            self._column(raw, "watch_time_ms", None, self.interactions),
-            F.lit("0").alias("is_rand"), F.lit(self.interactions).alias("source_file"))
+        stat = os.stat(self.files["interactions"]) if os.path.exists(self.files["interactions"]) else None
+        key = (spark.sparkContext.applicationId, "events", self.files["interactions"],
+               stat and (stat.st_mtime_ns, stat.st_size), self.time_unit, self.encoding,
+               tuple(sorted(self.columns.items())))
+        if key in _READ_CACHE:
+            return _READ_CACHE[key]
+        raw = self._raw(spark, "interactions")
+        scale = self._seconds_scale(raw)
+        ts = F.col(self.columns["ts"])
+        text = ts if scale is None else F.coalesce(
+            F.date_format(F.timestamp_seconds(F.trim(ts).try_cast("double") * F.lit(scale)), STAMP), ts)
+        events = raw.select(
+            stable_id(F.col(self.columns["user_id"])).alias("user_id"),
+            stable_id(F.col(self.columns["item_id"])).alias("item_id"),
+            text.alias("ts"), F.lit("video").alias("surface"),
+            *[self._column(raw, flag, "0") for flag in FLAGS],
+            self._column(raw, "watch_time_ms", None),
+            F.lit("0").alias("is_rand"), "source_file", "source_line").cache()
+        _READ_CACHE[key] = events
+        return events
 
+    # -- the Source protocol -------------------------------------------------------------------
     def raw_events(self, spark: SparkSession, ds: str) -> DataFrame:
+        """ds's rows, plus every row that belongs to no plausible day (unparsable or implausible
+        time), so that ingest files each of those under its rule instead of losing it."""
         events = self._events(spark)
         parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
         local_day = F.date_format(F.from_utc_timestamp(parsed, self.day_timezone), "yyyy-MM-dd")
-        return events.where((local_day == ds) | parsed.isNull())
+        implausible = (parsed < F.lit(PLAUSIBLE_FROM).cast("timestamp")) | (
+            parsed >= F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
+        return events.where((local_day == ds) | parsed.isNull() | implausible)
 
     def available_days(self, spark: SparkSession) -> list[str]:
         parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
+        plausible = (parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp")) & (
+            parsed < F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
         day = F.date_format(F.from_utc_timestamp(parsed, self.day_timezone), "yyyy-MM-dd")
-        return sorted(r.day for r in self._events(spark).select(day.alias("day")).distinct().collect()
+        return sorted(r.day for r in self._events(spark).where(plausible).select(day.alias("day")).distinct().collect()
                       if r.day is not None)
 
     def raw_catalogue(self, spark: SparkSession, name: str, ds: str) -> DataFrame:
-        first_seen = F.date_format(F.min(F.try_to_timestamp(F.col("ts"), F.lit(STAMP))), STAMP)
+        events = self._events(spark)
+        parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
+        plausible = (parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp")) & (
+            parsed < F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
+        first_seen = F.date_format(F.min(F.when(plausible, parsed)), STAMP)
         if name == "users":
-            return self._events(spark).groupBy("user_id").agg(first_seen.alias("registered_at"))
-        raw = read_csv_strings(spark, self.items, "bronze.items")
-        items = raw.select(self._column(raw, "item_id", None, self.items),
-                           self._column(raw, "creator_id", None, self.items),
-                           self._column(raw, "category", None, self.items),
-                           self._column(raw, "created_at", None, self.items))
-        if not self.columns["created_at"]:
-            seen = self._events(spark).groupBy("item_id").agg(first_seen.alias("_seen"))
-            items = items.join(seen, "item_id", "left").withColumn("created_at", F.col("_seen")).drop("_seen")
+            # users are derived from the interactions: only from ids that mapped cleanly (a misread
+            # row is rejected at ingest; it must not invent a user, nor stop the day)
+            return (events.where(F.col("user_id").rlike(r"^[0-9]{1,18}$")).groupBy("user_id")
+                    .agg(first_seen.alias("registered_at"))
+                    .where(F.col("registered_at").isNotNull()))
+        raw = self._raw(spark, "items")
+        items = raw.select(stable_id(F.col(self.columns["item_id"])).alias("item_id"),
+                           stable_id(F.col(self.columns["creator_id"])).alias("creator_id"),
+                           self._column(raw, "category", None), self._column(raw, "created_at", None),
+                           "source_file", "source_line")
+        seen = events.groupBy("item_id").agg(first_seen.alias("_seen"))
+        start = events.agg(first_seen.alias("_start"))
+        items = (items.join(seen, "item_id", "left").crossJoin(start)
+                 .withColumn("created_at", F.coalesce(F.col("created_at"), F.col("_seen"), F.col("_start")))
+                 .drop("_seen", "_start"))
         if name == "creators":
             return items.groupBy("creator_id").agg(F.min("created_at").alias("created_at")).withColumn(
                 "followers", F.lit(None).cast("string"))
         return items.select("item_id", "creator_id", "category", F.lit("video").alias("item_type"), "created_at",
-                            *[F.lit(None).cast("string").alias(c) for c in ("duration_s", "live_start", "live_end")])
+                            *[F.lit(None).cast("string").alias(c) for c in ("duration_s", "live_start", "live_end")],
+                            "source_file", "source_line")

@@ -276,6 +276,27 @@ def write_landing(world: World, root: str) -> dict[str, Any]:
             "days": sorted(events["ds"].unique().tolist())}
 
 
+def write_csv_export(world: World, folder: str) -> dict[str, Any]:
+    """The world as someone bringing their own data would have it, for `--source csv`: one
+    interactions file (epoch seconds, no live streams) and one items file whose creators are names,
+    not numbers. The column names are the CSV source's defaults."""
+    os.makedirs(folder, exist_ok=True)
+    videos = world.items[world.items["item_type"] == "video"]
+    events = world.events[world.events["item_id"].isin(videos["item_id"])]
+    interactions = pd.DataFrame({
+        "user_id": events["user_id"], "item_id": events["item_id"],
+        "timestamp": (events["ts"] - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1),
+        **{flag: events[flag] for flag in ("is_click", "is_long_view", "is_like", "is_follow")},
+    })
+    items = pd.DataFrame({"item_id": videos["item_id"], "creator_id": "creator-" + videos["creator_id"].astype(str),
+                          "category": videos["category"]})
+    interactions.to_csv(os.path.join(folder, "interactions.csv"), index=False)
+    items.to_csv(os.path.join(folder, "items.csv"), index=False)
+    days = pd.to_datetime(interactions["timestamp"], unit="s").dt.strftime("%Y-%m-%d")
+    return {"root": os.path.abspath(folder), "interactions": len(interactions), "items": len(items),
+            "days": sorted(days.unique().tolist())}
+
+
 class SyntheticSource:
     """The generated world's landing files: one events CSV per UTC day, catalogue snapshots."""
 
@@ -297,9 +318,12 @@ class SyntheticSource:
         return raw.withColumn("source_file", F.lit(path))
 
     def raw_catalogue(self, spark, name: str, ds: str):  # noqa: ANN001, ANN201
+        from pyspark.sql import functions as F
+
         from jobs.sources.base import read_csv_strings
 
-        return read_csv_strings(spark, os.path.join(self.root, f"{name}.csv"), f"bronze.{name}")
+        path = os.path.join(self.root, f"{name}.csv")
+        return read_csv_strings(spark, path, f"bronze.{name}").withColumn("source_file", F.lit(path))
 
     def available_days(self, spark) -> list[str]:  # noqa: ANN001 - SparkSession
         folder = os.path.join(self.root, "events")
