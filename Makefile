@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/fairshot demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 clean:
 	rm -rf warehouse reports spark-warehouse metastore_db .pytest_cache

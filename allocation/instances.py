@@ -16,7 +16,7 @@ def realistic_problem(n_pairs: int, *, seed: int = 0, pairs_per_user: int = 50, 
                       n_segments: int = 12, creator_weight: float = 1.0, floor_penalty: float = 2.0,
                       item_cap: float = 50.0, new_item_floor: float = 5.0,
                       constrained: bool = False) -> AllocationProblem:
-    """`constrained` adds DESIGN.md's optional constraints, tight enough to bind, on the same pairs:
+    """`constrained` adds docs/DESIGN.md's optional constraints, tight enough to bind, on the same pairs:
     8 categories with at most half a user's slots (at least 1) from one, no creator above 10% of the
     expected slots, and a budget of 60% of them."""
     rng = np.random.default_rng(seed)

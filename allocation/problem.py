@@ -78,7 +78,7 @@ class AllocationProblem:
     `pair_availability` (default a_u of the pair's user) is the chance the user is there for this
     item: lower than a_u for a live stream that airs outside the user's usual hours.
 
-    The optional constraints of DESIGN.md (each +inf, i.e. off, by default):
+    The optional constraints of docs/DESIGN.md (each +inf, i.e. off, by default):
     - diversity: sum of x over one user's items of one category <= `user_category_cap[u]`
       (`item_category` gives each item's category position);
     - creator share: sum of expected exposure over a creator's items <= `creator_cap[c]`;

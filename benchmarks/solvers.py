@@ -11,7 +11,7 @@ process per solve, so one solver's garbage never counts against the next). `spar
 solver with its pairs on Spark local[2] (`jobs.dual_on_spark`): its time includes writing the pair
 blocks, its peak is the Python driver's only (the JVM and Python workers are other processes), its
 violation is the one certified by its last check, and it also prints the Spark passes and the
-median cost of one. `--constrained` adds DESIGN.md's optional constraints (diversity caps, creator
+median cost of one. `--constrained` adds docs/DESIGN.md's optional constraints (diversity caps, creator
 caps, a budget), tight enough to bind; the violation then covers them too. Figures, not
 assertions: machines are shared and noisy, so read them as medians and ratios within one run.
 """

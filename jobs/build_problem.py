@@ -17,7 +17,7 @@ from jobs.config import Config
 
 @dataclass(frozen=True)
 class OptionalLimits:
-    """DESIGN.md's optional constraints as config sets them for one day's users: the most slots of
+    """docs/DESIGN.md's optional constraints as config sets them for one day's users: the most slots of
     one category per user (None: off), the most expected exposure per creator and in total (inf:
     off). Shares are of the expected slots, sum of p_active x slot_capacity over the plan's users.
     Built in one place so that allocate and the publish audit check the same limits."""

@@ -161,7 +161,8 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         summary = write_csv_export(generate_world(WorldParams.from_config(config)), args.csv)
         print(f"CSV world: {summary['interactions']} interactions, {summary['items']} items, "
               f"{summary['days'][0]} .. {summary['days'][-1]} -> {summary['root']}\n"
-              f"plan its last day: fairshot run --source csv --path {args.csv} --ds {summary['days'][-1]}")
+              f"plan its last day: fairshot run{'' if config.env == 'local' else f' --env {config.env}'} "
+              f"--source csv --path {args.csv} --ds {summary['days'][-1]}")
     elif command == "sample":
         summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
         print(f"sample world: {summary['users']} users, {summary['creators']} creators, {summary['items']} items, "

@@ -2,7 +2,7 @@
 (`ds`, `run_id`) for the gold data tables -- in one Delta commit, so a reader sees the old
 partition or the new one, never a mix.
 
-Two engines behind one interface (DESIGN.md, 'Storage'):
+Two engines behind one interface (docs/DESIGN.md, 'Storage'):
 - `delta-spark`: Spark's own Delta writer (`replaceWhere`), where the Delta jars are on Spark's
   classpath (a cluster, or a machine that can fetch them);
 - `delta-rs`: Spark writes plain Parquet, the files move into the table folder (invisible until

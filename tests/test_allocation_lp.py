@@ -14,7 +14,7 @@ def random_problem(seed: int, n_users: int = 25, n_items: int = 8, n_creators: i
     rng = np.random.default_rng(seed)
     pairs = rng.choice(n_users * n_items, size=min(n_pairs, n_users * n_items), replace=False)
     extra = {}
-    if constrained:     # DESIGN.md's optional constraints, tight enough to bind (own draws: same pairs)
+    if constrained:     # docs/DESIGN.md's optional constraints, tight enough to bind (own draws: same pairs)
         more = np.random.default_rng(seed + 10_000)
         extra = {"item_category": more.integers(0, 3, n_items), "user_category_cap": more.choice([0.5, 1.0, np.inf], n_users),
                  "creator_cap": np.where(more.random(n_creators) < 0.5, more.uniform(0.5, 3.0, n_creators), np.inf),

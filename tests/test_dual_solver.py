@@ -17,7 +17,7 @@ TOLERANCE = 1e-3
 
 def random_problem(seed: int, *, n_users: int, n_items: int, density: float, unavailable: bool = False,
                    huge_floors: bool = False, empty_item: bool = False, constrained: bool = False) -> AllocationProblem:
-    """`constrained` adds DESIGN.md's optional constraints: diversity caps per user and category
+    """`constrained` adds docs/DESIGN.md's optional constraints: diversity caps per user and category
     (integral and fractional), creator exposure caps and a global budget, each on for some rows."""
     rng = np.random.default_rng(seed)
     mask = rng.random((n_users, n_items)) < density
