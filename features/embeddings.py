@@ -46,17 +46,25 @@ def fit_embeddings(ratings: DataFrame, *, rank: int, reg_param: float, alpha: fl
     spark = ratings.sparkSession
     empty = (spark.createDataFrame([], "user_id long, factors array<float>"),
              spark.createDataFrame([], "item_id long, factors array<float>"))
-    users = ratings.select("user_id").distinct()
-    items = ratings.select("item_id").distinct()
-    n_users, n_items = users.count(), items.count()
+    stats = ratings.agg(F.countDistinct("user_id").alias("n_users"), F.countDistinct("item_id").alias("n_items"),
+                        F.least(F.min("user_id"), F.min("item_id")).alias("low"),
+                        F.greatest(F.max("user_id"), F.max("item_id")).alias("high")).first()
+    n_users, n_items = stats["n_users"], stats["n_items"]
     if min(n_users, n_items) < 2:
         LOG.warning("ALS: %d users x %d items is too little to factor; no embeddings", n_users, n_items)
         return empty
-    user_pos = users.withColumn("_u", F.row_number().over(Window.orderBy("user_id")) - 1)
-    item_pos = items.withColumn("_i", F.row_number().over(Window.orderBy("item_id")) - 1)
-    dense = (ratings.join(user_pos, "user_id").join(item_pos, "item_id")
-             .select(F.col("_u").cast("int").alias("user_id"), F.col("_i").cast("int").alias("item_id"), "rating")
-             ).localCheckpoint()
+    if 0 <= stats["low"] and stats["high"] < 2**31:      # ids ALS can take as they are
+        user_pos = ratings.select("user_id", F.col("user_id").alias("_u")).distinct()
+        item_pos = ratings.select("item_id", F.col("item_id").alias("_i")).distinct()
+        dense = ratings.select(F.col("user_id").cast("int"), F.col("item_id").cast("int"), "rating")
+    else:                                                  # hashed text ids: fit on dense positions
+        user_pos = ratings.select("user_id").distinct().withColumn(
+            "_u", F.row_number().over(Window.orderBy("user_id")) - 1)
+        item_pos = ratings.select("item_id").distinct().withColumn(
+            "_i", F.row_number().over(Window.orderBy("item_id")) - 1)
+        dense = (ratings.join(user_pos, "user_id").join(item_pos, "item_id")
+                 .select(F.col("_u").cast("int").alias("user_id"), F.col("_i").cast("int").alias("item_id"), "rating")
+                 ).localCheckpoint()
     rank_now = max(1, min(rank, n_users, n_items))
     while True:
         # One block each: ALS sums Gram matrices across blocks in task-completion order, which makes

@@ -129,9 +129,9 @@ def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path, capsys, monkey
 
 
 def test_a_small_csv_world_with_named_creators_publishes_a_valid_plan(spark, tmp_path):
-    """40 users, 8 creators over 5 days, exported as plain CSV with names for creators and
+    """40 users, 8 creators over 4 days, exported as plain CSV with names for creators and
     timestamps in seconds (detected): ALS, the heads and the availability model must cope."""
-    config = make_config(str(tmp_path / "warehouse"), "sample.n_users=40", "sample.n_creators=8", "sample.n_days=5")
+    config = make_config(str(tmp_path / "warehouse"), "sample.n_users=40", "sample.n_creators=8", "sample.n_days=4")
     summary = write_csv_export(generate_world(WorldParams.from_config(config)), str(tmp_path / "mine"))
     csv = config.with_overrides(["source.kind=csv", f"source.path={tmp_path / 'mine'}", "candidates.backtests=false"])
     ds = summary["days"][-1]

@@ -10,7 +10,7 @@ def test_demo_publishes_and_says_where(tmp_path, capsys, spark):
     warehouse = tmp_path / "warehouse"
     # the command is under test here, not the heads (tests/test_pipeline.py runs those)
     assert main(["demo", "--env", "test", "--set", f"storage.warehouse={warehouse}",
-                 "--set", "candidates.ranker=heuristic"]) == 0
+                 "--set", "candidates.ranker=heuristic", "--set", "candidates.backtests=false"]) == 0
     out = capsys.readouterr().out
     assert "published" in out and str(warehouse) in out
     runs = DeltaTable(str(warehouse / "gold" / "allocation_runs")).to_pandas()

@@ -150,7 +150,7 @@ def _run_cli(config, step, ds, crash_at=None, timeout=300):
 # read creator_weight); allocate and publish plan a second run beside the published one.
 CRASH_POINTS = {
     "ingest": [f"commit#{n}" for n in range(1, 7)],
-    "features": ["commit#3"],
+    "features": ["commit#2"],
     "candidates": ["commit#1"],
     "allocate": [f"commit#{n}" for n in range(1, 7)],
     "publish": [f"commit#{n}" for n in range(1, 7)],
