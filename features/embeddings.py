@@ -53,9 +53,8 @@ def fit_embeddings(ratings: DataFrame, *, rank: int, reg_param: float, alpha: fl
     if min(n_users, n_items) < 2:
         LOG.warning("ALS: %d users x %d items is too little to factor; no embeddings", n_users, n_items)
         return empty
+    user_pos = item_pos = None
     if 0 <= stats["low"] and stats["high"] < 2**31:      # ids ALS can take as they are
-        user_pos = ratings.select("user_id", F.col("user_id").alias("_u")).distinct()
-        item_pos = ratings.select("item_id", F.col("item_id").alias("_i")).distinct()
         dense = ratings.select(F.col("user_id").cast("int"), F.col("item_id").cast("int"), "rating")
     else:                                                  # hashed text ids: fit on dense positions
         user_pos = ratings.select("user_id").distinct().withColumn(
@@ -84,11 +83,16 @@ def fit_embeddings(ratings: DataFrame, *, rank: int, reg_param: float, alpha: fl
             rank_now //= 2
     pad = [F.lit(0.0).cast("float")] * (rank - rank_now)
     factors = F.concat(F.col("features"), F.array(*pad)) if pad else F.col("features")
-    user_factors = model.userFactors.join(user_pos, F.col("id") == F.col("_u")).select(
-        "user_id", factors.alias("factors"))
-    item_factors = model.itemFactors.join(item_pos, F.col("id") == F.col("_i")).select(
-        "item_id", factors.alias("factors"))
-    return user_factors, item_factors
+    return (_source_ids(model.userFactors, user_pos, "user_id", "_u", factors),
+            _source_ids(model.itemFactors, item_pos, "item_id", "_i", factors))
+
+
+def _source_ids(fitted: DataFrame, positions: DataFrame | None, name: str, position: str,
+                factors: Column) -> DataFrame:
+    """ALS's factor rows under the source's ids: the ids themselves, or looked up by position."""
+    if positions is None:
+        return fitted.select(F.col("id").cast("long").alias(name), factors.alias("factors"))
+    return fitted.join(positions, F.col("id") == F.col(position)).select(name, factors.alias("factors"))
 
 
 def _mean_vector(column: str, rank: int) -> Column:

@@ -72,8 +72,10 @@ def read_published_plan(warehouse: str, ds: str, *, at_recorded_versions: bool =
     """ds's published plan, or None if no run of ds was ever published."""
     from deltalake import DeltaTable
 
-    ledger_version = DeltaTable(_uri(warehouse, "allocation_runs")).version() \
-        if DeltaTable.is_deltatable(_uri(warehouse, "allocation_runs")) else None
+    ledger = _uri(warehouse, "allocation_runs")
+    if not DeltaTable.is_deltatable(ledger):
+        return None
+    ledger_version = DeltaTable(ledger).version()   # one ledger snapshot for the whole read
     run = published_run(warehouse, ds, ledger_version)
     if run is None:
         return None

@@ -47,7 +47,7 @@ def read_catalogue(spark: SparkSession, source: Source, name: str, ds: str) -> D
                                   extra_rules=rules, passthrough=("source_file", "source_line"))
     valid = raise_on_violations(parsed, table)
     if name == "items":
-        valid = _one_creator_per_item(valid.dropDuplicates(), table)
+        valid = _one_creator_per_item(valid, table)
     day_end = F.to_utc_timestamp(F.lit(shift(ds, 1)).cast("timestamp"), source.day_timezone)
     return valid.where(F.col(created) < day_end)
 
@@ -77,9 +77,9 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     raw = source.raw_events(spark, ds)
     parsed = parse_events(raw, catalogues["items"], ds, day_timezone=source.day_timezone).cache()
     good, bad = split_violations(parsed)
-    total, rejected = parsed.count(), bad.count()
     by_rule = {f"{r['column']}: {r['rule']}": int(r["count"])
                for r in bad.groupBy("column", "rule").count().orderBy(F.desc("count"), "column").collect()}
+    total, rejected = parsed.count(), sum(by_rule.values())
     share = rejected / total if total else 0.0
     origin = f"{source.name} source ({source.day_timezone} days)"
     output.versions["bronze.events_rejected"] = io.write_partition(

@@ -91,7 +91,7 @@ class DeltaRsEngine:
         token = f"{run_id}-{uuid.uuid4().hex[:8]}"
         staging = os.path.join(uri, "_staging", token)
         relative = "/".join(f"{column}={partition[column]}" for column in spec.partition_by)
-        partition_dir = os.path.join(uri, *relative.split("/"))
+        partition_dir = os.path.join(uri, relative)
         ds = partition["ds"]
         moved: list[str] = []
         try:
