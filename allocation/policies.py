@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,22 +56,27 @@ def with_creator_weight(problem: AllocationProblem, weight: float) -> Allocation
     return dataclasses.replace(problem, creator_weight=float(weight))
 
 
-def run_policies(problem: AllocationProblem, solver: object, sweep_weights: tuple[float, ...] = ()) -> list[PolicyPlan]:
+def run_policies(problem: AllocationProblem, solver: object, sweep_weights: tuple[float, ...] = (), *,
+                 weight: float | None = None, lambda_of: Callable[[float], float] = float) -> list[PolicyPlan]:
     """The baseline, the linear creator-side plan, fairshot, and fairshot at each sweep weight.
 
-    `solver` is anything with `solve(problem) -> AllocationResult`. A variant the solver fails on
-    is returned with its error and no plan, so one bad weight of a sweep costs one row, not the
-    whole comparison."""
+    Weights are in the config's units (`weight` is the one `problem` was built with); `lambda_of`
+    turns one into the objective's lambda (by default they are lambdas). Plans are labelled with
+    the weight, so a reader sees the number they configured. `solver` is anything with
+    `solve(problem) -> AllocationResult`. A variant the solver fails on is returned with its error
+    and no plan, so one bad weight of a sweep costs one row, not the whole comparison."""
     started = time.perf_counter()
+    main_weight = problem.creator_weight if weight is None else float(weight)
     plans = [PolicyPlan(USER_SIDE, None, user_side_top_k(problem), time.perf_counter() - started)]
-    for name, variant in ((CREATOR_LINEAR, linear_creator_side(problem)), (FAIRSHOT, problem),
-                          *((f"{FAIRSHOT}_w={w:g}", with_creator_weight(problem, w)) for w in sweep_weights)):
+    for name, label, variant in (
+            (CREATOR_LINEAR, 0.0, linear_creator_side(problem)), (FAIRSHOT, main_weight, problem),
+            *((f"{FAIRSHOT}_w={w:g}", float(w), with_creator_weight(problem, lambda_of(w))) for w in sweep_weights)):
         started = time.perf_counter()
         try:
             result = solver.solve(variant)  # type: ignore[attr-defined]
         except AllocationError as error:
-            plans.append(PolicyPlan(name, variant.creator_weight, None, time.perf_counter() - started,
+            plans.append(PolicyPlan(name, label, None, time.perf_counter() - started,
                                     error=f"{type(error).__name__}: {error}"))
             continue
-        plans.append(PolicyPlan(name, variant.creator_weight, result.x, result.seconds, result))
+        plans.append(PolicyPlan(name, label, result.x, result.seconds, result))
     return plans

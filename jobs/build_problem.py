@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from allocation import AllocationProblem, AllocationResult, HappinessCurve
+from allocation.happiness import creator_lambda
 from jobs.config import Config
 
 
@@ -83,7 +84,8 @@ def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.
         item_creator=position(creators, "creator_id", items["creator_id"]),
         item_cap=items["cap"].to_numpy(float), item_floor=items["floor"].to_numpy(float),
         creator_base_likes=creators["trailing_likes"].to_numpy(float),
-        creator_weight=a["creator_weight"], floor_penalty=a["floor_penalty"],
+        creator_weight=creator_lambda(a["creator_weight"], curve, pairs["user_value"].to_numpy(float)),
+        floor_penalty=a["floor_penalty"],
         item_category=pd.factorize(items["category"].fillna(""), sort=True)[0],
         user_category_cap=limits.category_cap, creator_cap=np.full(len(creators), limits.creator_cap),
         exposure_budget=limits.budget,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from allocation import metrics
+from allocation.happiness import creator_lambda
 from allocation.evaluation import Scoring, item_exposure_under, score_plan, user_value_kept
 from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, run_policies
 from jobs import io
@@ -103,7 +104,9 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
     problem = frames.problem
     is_new = frames.items["is_new"].to_numpy(bool)
     is_new_creator = frames.creators["is_new_creator"].to_numpy(bool)
-    plans = run_policies(problem, solver_from_config(config, problem.n_pairs), tuple(float(w) for w in e["creator_weights"]))
+    plans = run_policies(problem, solver_from_config(config, problem.n_pairs), tuple(float(w) for w in e["creator_weights"]),
+                         weight=config["allocation"]["creator_weight"],
+                         lambda_of=lambda w: creator_lambda(w, problem.curve, problem.pair_value))
     rows, exposures = [], []
     for plan in plans:
         row = {"run_id": rid, "predicted_for": predicted_for, "policy": plan.policy,

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 POLICY_COLUMNS = {
-    "policy": "policy", "creator_weight": "λ", "user_value": "user value", "user_value_kept": "kept",
+    "policy": "policy", "creator_weight": "creator weight w", "user_value": "user value", "user_value_kept": "kept",
     "expected_likes": "likes", "expected_long_views": "long views", "expected_skips": "skips",
     "expo_reach": "ExpoReach-E", "new_item_coverage": "new-item coverage",
     "creators_with_like_share": "creators ≥1 like", "new_creators_with_like_share": "new creators ≥1 like",

@@ -54,7 +54,7 @@ def trade_off(policies: pd.DataFrame) -> str:
         axis.plot(sweep["user_value_kept"] * 100, sweep[column], color="#1b9e77", marker="o", alpha=0.6,
                   label="fairshot, creator weight sweep")
         for row in sweep.itertuples():
-            axis.annotate(f"λ={row.creator_weight:g}", (row.user_value_kept * 100, getattr(row, column)),
+            axis.annotate(f"w={row.creator_weight:g}", (row.user_value_kept * 100, getattr(row, column)),
                           fontsize=7, xytext=(3, 3), textcoords="offset points")
         for row in main.itertuples():
             axis.scatter(row.user_value_kept * 100, getattr(row, column), s=70, color=COLOURS[row.policy],

@@ -126,3 +126,30 @@ def test_a_variant_the_solver_fails_on_costs_one_row_not_the_comparison():
     assert by_name["fairshot_w=4"].x is None and "GLOP ended abnormal" in by_name["fairshot_w=4"].error
     assert all(plan.x is not None and plan.error == "" for name, plan in by_name.items() if name != "fairshot_w=4")
     assert {USER_SIDE, CREATOR_LINEAR, FAIRSHOT, "fairshot_w=1", "fairshot_w=8"} <= set(by_name)
+
+
+@pytest.mark.parametrize("kind,tau", [("log", 10.0), ("saturating", 1.0), ("sqrt", 10.0)])
+def test_creator_weight_in_median_pair_values(kind, tau):
+    from allocation.happiness import HappinessCurve, creator_lambda
+
+    curve = HappinessCurve(kind, tau)
+    values = np.array([0.1, 0.4, 0.5, 2.0])
+    lam = creator_lambda(3.0, curve, values)
+    assert lam * (curve.value(np.array([1.0]))[0] - curve.value(np.array([0.0]))[0]) == pytest.approx(3.0 * 0.45)
+    assert creator_lambda(0.0, curve, values) == 0.0
+    # no positive value to compare with: one unit of user value stands in
+    assert creator_lambda(2.0, curve, np.array([-0.2, -0.1])) == pytest.approx(2.0 / (curve.value(np.array([1.0]))[0]))
+
+
+def test_sweep_weights_are_labelled_in_config_units_and_solved_at_their_lambda():
+    seen = []
+
+    class Recording(LPSolver):
+        def solve(self, problem):
+            seen.append(problem.creator_weight)
+            return super().solve(problem)
+
+    plans = run_policies(small_problem(), Recording(), (2.0,), weight=1.0, lambda_of=lambda w: 10.0 * w)
+    by_name = {plan.policy: plan for plan in plans}
+    assert by_name["fairshot"].creator_weight == 1.0 and by_name["fairshot_w=2"].creator_weight == 2.0
+    assert seen[-1] == 20.0 and by_name[CREATOR_LINEAR].creator_weight == 0.0
