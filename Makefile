@@ -10,7 +10,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 export TZ := UTC
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-fast lint venv clean
 
 venv: $(STAMP)
 
@@ -24,8 +24,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/fairshot demo
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q --durations=25
+
+# no Spark: the solvers, the model, metrics, config, the DAG file, the simulation's world and feed
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not spark" --durations=5
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf warehouse reports spark-warehouse metastore_db .pytest_cache

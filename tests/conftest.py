@@ -51,3 +51,11 @@ def published_world(spark, tmp_path_factory):
     pipeline.run_day(config, PIPELINE_DAYS[0], spark, steps=("ingest", "features", "candidates", "allocate", "publish"))
     pipeline.run_day(config, PIPELINE_DAYS[-1], spark)
     return config
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that asks for the Spark session is marked `spark`; `make test-fast` runs the rest
+    (pure numpy, pandas, OR-Tools, config and DAG tests) in about a minute."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)

@@ -119,7 +119,7 @@ def test_a_typed_source_rejects_an_unparsable_id_per_row(spark, tmp_path, publis
     assert bad["column"].tolist() == ["user_id"] and bad["rule"].tolist() == ["parses as bigint"]
 
 
-def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path, capsys, monkeypatch):
+def test_an_unexpected_error_is_one_line_and_a_log_file(spark, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FAIRSHOT_LOG_DIR", str(tmp_path / "logs"))
     code = main(["--env", "test", "--set", f"storage.warehouse={tmp_path / 'w'}", "sql", str(tmp_path / "none.sql")])
     err = capsys.readouterr().err.strip().splitlines()
