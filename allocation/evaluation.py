@@ -45,12 +45,15 @@ def score_plan(problem: AllocationProblem, x: np.ndarray, scoring: Scoring, *, i
     """The field's figures for plan x (DualRec's ExpoReach-E among them), under `scoring`'s truth.
 
     Exposure of a pair = x * P(user active) * P(seen | active); likes, long views and skips are
-    exposures times their rates; creator happiness gain is H(L0 + likes) - H(L0), summed."""
+    exposures times their rates; creator happiness gain is H(L0 + likes) - H(L0), summed. The share
+    of creators with a like is the expected share, each exposure's like an independent chance."""
     x = np.asarray(x, dtype=float)
     exposure = x * scoring.user_active[problem.pair_user] * scoring.pair_seen_if_active
     item_exposure = np.bincount(problem.pair_item, weights=exposure, minlength=problem.n_items)
     likes = exposure * scoring.pair_like
-    creator_likes = np.bincount(problem.item_creator[problem.pair_item], weights=likes, minlength=problem.n_creators)
+    pair_creator = problem.item_creator[problem.pair_item]
+    creator_likes = np.bincount(pair_creator, weights=likes, minlength=problem.n_creators)
+    liked = metrics.chance_of_at_least_one(likes, pair_creator, problem.n_creators)
     base = problem.creator_base_likes
     gain = problem.curve.value(base + creator_likes) - problem.curve.value(base)
     new_items = np.asarray(is_new_item, dtype=bool)
@@ -63,8 +66,8 @@ def score_plan(problem: AllocationProblem, x: np.ndarray, scoring: Scoring, *, i
         "expected_skips": float(np.dot(exposure, scoring.pair_skip)),
         "expo_reach": float(metrics.reach_count(item_exposure[new_items], reach_threshold)),
         "new_item_coverage": metrics.share_at_least(item_exposure[new_items], 1.0),
-        "creators_with_like_share": metrics.share_at_least(creator_likes, 1.0),
-        "new_creators_with_like_share": metrics.share_at_least(creator_likes[new_creators], 1.0),
+        "creators_with_like_share": float(liked.mean()) if liked.size else 0.0,
+        "new_creators_with_like_share": float(liked[new_creators].mean()) if new_creators.any() else 0.0,
         "exposure_gini": metrics.gini(item_exposure),
         "top1_share": metrics.top_share(item_exposure, 0.01),
         "happiness_gain": float(gain.sum()),

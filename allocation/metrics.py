@@ -33,6 +33,14 @@ def share_at_least(values: np.ndarray, threshold: float) -> float:
     return float(np.mean(v >= threshold)) if v.size else 0.0
 
 
+def chance_of_at_least_one(event_probability: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group, the chance that at least one of its independent events happens: 1 - prod(1 - p).
+    For creators and likes this is what a creator experiences; a threshold on expected likes counts
+    a creator with 0.99 expected likes as having none and one with 1.0 as sure of one."""
+    p = np.minimum(np.asarray(event_probability, dtype=float), 1.0 - 1e-12)
+    return 1.0 - np.exp(np.bincount(np.asarray(group), weights=np.log1p(-p), minlength=n_groups))
+
+
 def _clipped(p: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
 

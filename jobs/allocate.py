@@ -38,7 +38,9 @@ def run_record(config: Config, rid: str, frames: ProblemFrames, result: Allocati
                max_violation: float) -> dict[str, object]:
     items, creators = frames.items, frames.creators
     new = items["is_new"].to_numpy(bool)
-    likes = result.creator_new_likes
+    problem = frames.problem
+    pair_likes = problem.pair_expected_exposure(result.x) * problem.pair_like
+    liked = metrics.chance_of_at_least_one(pair_likes, problem.item_creator[problem.pair_item], problem.n_creators)
     new_creators = creators["is_new_creator"].to_numpy(bool)
     return {
         "run_id": rid, "status": "staged", "solver": result.solver,
@@ -50,8 +52,8 @@ def run_record(config: Config, rid: str, frames: ProblemFrames, result: Allocati
         "exposure_gini": metrics.gini(result.item_exposure),
         "top1_share": metrics.top_share(result.item_exposure, 0.01),
         "new_item_coverage": metrics.share_at_least(result.item_exposure[new], 1.0),
-        "creators_with_like_share": metrics.share_at_least(likes, 1.0),
-        "new_creators_with_like_share": metrics.share_at_least(likes[new_creators], 1.0),
+        "creators_with_like_share": float(liked.mean()) if liked.size else 0.0,
+        "new_creators_with_like_share": float(liked[new_creators].mean()) if new_creators.any() else 0.0,
         "config_hash": config.hash, "code_version": code_version(), "message": "", "report_path": "",
         "published_at": "", "superseded_at": "", "gold_versions": "",
     }

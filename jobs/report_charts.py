@@ -18,7 +18,8 @@ import pandas as pd  # noqa: E402
 from allocation.metrics import lorenz_curve  # noqa: E402
 
 COLOURS = {"user_side": "#d95f02", "creator_linear": "#7570b3", "fairshot": "#1b9e77"}
-LABELS = {"user_side": "user-side baseline", "creator_linear": "creator-side, linear", "fairshot": "fairshot"}
+LABELS = {"user_side": "user-side top-k of the candidates", "creator_linear": "creator-side, linear (no floors)",
+          "fairshot": "fairshot"}
 SIZE_BUCKETS = ((0, 1, "0"), (1, 10, "1-9"), (10, 100, "10-99"), (100, 1000, "100-999"), (1000, np.inf, "1000+"))
 
 
@@ -50,11 +51,12 @@ def trade_off(policies: pd.DataFrame) -> str:
     main = policies[policies["policy"].isin(COLOURS)]
     figure, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for axis, column, title in ((axes[0], "happiness_gain", "total creator happiness gain"),
-                                (axes[1], "creators_with_like_share", "creators with >= 1 expected like")):
+                                (axes[1], "creators_with_like_share", "creators with a like (expected share)")):
         axis.plot(sweep["user_value_kept"] * 100, sweep[column], color="#1b9e77", marker="o", alpha=0.6,
                   label="fairshot, creator weight sweep")
         for row in sweep.itertuples():
-            axis.annotate(f"w={row.creator_weight:g}", (row.user_value_kept * 100, getattr(row, column)),
+            label = "w=0 (floors only)" if row.creator_weight == 0 else f"w={row.creator_weight:g}"
+            axis.annotate(label, (row.user_value_kept * 100, getattr(row, column)),
                           fontsize=7, xytext=(3, 3), textcoords="offset points")
         for row in main.itertuples():
             axis.scatter(row.user_value_kept * 100, getattr(row, column), s=70, color=COLOURS[row.policy],

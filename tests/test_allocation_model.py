@@ -96,6 +96,9 @@ def test_metrics_on_hand_computed_examples():
     assert metrics.top_share(np.array([5.0] + [1.0] * 99), 0.01) == pytest.approx(5.0 / 104.0)
     assert metrics.reach_count(np.array([0.0, 2.0, 5.0, 10.0]), 5.0) == 2
     assert metrics.share_at_least(np.array([0.5, 1.0, 2.0, 0.0]), 1.0) == pytest.approx(0.5)
+    # group 0: two half chances (0.75); group 1: a sure event (1); group 2: nothing (0)
+    chance = metrics.chance_of_at_least_one(np.array([0.5, 0.5, 1.0]), np.array([0, 0, 1]), 3)
+    assert chance == pytest.approx([0.75, 1.0, 0.0])
 
 
 def test_allocation_package_imports_only_numpy_and_ortools():

@@ -50,7 +50,9 @@ def test_score_plan_by_hand():
     assert figures["expected_skips"] == pytest.approx(0.1)
     assert figures["expo_reach"] == 0.0             # new items 1 and 2 got nothing
     assert figures["new_item_coverage"] == 0.0
-    assert figures["creators_with_like_share"] == 0.0  # 0.5 of a like is not one like
+    # creator 0's one exposure is liked with chance 0.5; creator 1 got nothing: 0.25 expected share
+    assert figures["creators_with_like_share"] == pytest.approx(0.25)
+    assert figures["new_creators_with_like_share"] == 0.0
     assert figures["happiness_gain"] == pytest.approx(np.log1p(100.5) - np.log1p(100.0))
     assert figures["exposure_gini"] == pytest.approx(2.0 / 3.0)  # one of three items holds everything
     assert figures["top1_share"] == 1.0
