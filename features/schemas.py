@@ -134,6 +134,24 @@ SOLVER_TRACE = _schema(
     ("run_id", StringType()), ("solver", StringType()), ("iteration", LongType()), ("seconds", DoubleType()),
     ("objective", DoubleType()), ("bound", DoubleType()), ("gap", DoubleType()), ("max_violation", DoubleType()),
 )
+SIMULATION_COUNTS = ("active_users", "exposures", "plan_exposures", "active_creators", "new_creators_posting",
+                     "creators_joined", "creators_quit", "items_posted")
+SIMULATION_FIGURES = (
+    "creators_with_like", "creators_with_like_share", "new_creators_with_like", "new_creators_with_like_share",
+    "new_item_coverage", "exposure_gini", "top1_share", "discovery", "median_hours_to_first_like",
+    "liked_within_48h_share", "likes", "long_views", "skips", "user_value", "new_creator_retention_7d",
+    "new_creator_retention_14d", "new_creator_retention_28d", "likes_per_active_user", "long_views_per_active_user",
+    "skips_per_active_user", "user_value_per_active_user",
+)
+SIMULATION_DAILY = _schema(   # one row per simulation, seed, arm and simulated day (ds: the first simulated day)
+    ("run_id", StringType()), ("seed", LongType()), ("arm", StringType()), ("day_index", IntegerType()),
+    ("date", StringType()), ("plan_published", BooleanType()),
+    *((name, LongType()) for name in SIMULATION_COUNTS), *((name, DoubleType()) for name in SIMULATION_FIGURES),
+)
+SIMULATION_SUMMARY = _schema(  # one row per simulation, seed and metric: control, treatment, ratio
+    ("run_id", StringType()), ("seed", LongType()), ("metric", StringType()), ("control", DoubleType()),
+    ("treatment", DoubleType()), ("ratio", DoubleType()), ("days", IntegerType()),
+)
 STEP_TIMINGS = _schema(
     ("run_id", StringType()), ("step", StringType()), ("seconds", DoubleType()), ("finished_at", StringType()),
 )

@@ -55,12 +55,13 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     rid = job_id(config, ds)
     for key, frame in outputs.items():
         output.versions[key] = io.write_partition(spark, config, key, frame, ds=ds, run_id=rid)
-    evaluation = backtest_availability(config, bronze["users"], activity, ds)
-    output.versions["audit.availability_evaluation"] = io.write_partition(
-        spark, config, "audit.availability_evaluation",
-        io.frame_from_pandas(spark, "audit.availability_evaluation", evaluation), ds=ds, run_id=rid)
-    output.figures["availability_backtest"] = evaluation.set_index("estimator")[
-        ["auc", "log_loss", "calibration_error", "hit_rate"]].round(4).to_dict("index")
+    if f["backtests"]:
+        evaluation = backtest_availability(config, bronze["users"], activity, ds)
+        output.versions["audit.availability_evaluation"] = io.write_partition(
+            spark, config, "audit.availability_evaluation",
+            io.frame_from_pandas(spark, "audit.availability_evaluation", evaluation), ds=ds, run_id=rid)
+        output.figures["availability_backtest"] = evaluation.set_index("estimator")[
+            ["auc", "log_loss", "calibration_error", "hit_rate"]].round(4).to_dict("index")
     events.unpersist()
     activity.unpersist()
     return output

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--ds", type=_ds, help="bound to :ds in the file")
     sql.add_argument("--limit", type=int, default=50)
     sub.add_parser("tables", parents=[common], help="list the tables with their versions and row counts")
+    simulate = sub.add_parser("simulate", parents=[common], help="closed-loop A/B on the synthetic world: the "
+                              "user-side feed against the same feed serving fairshot's nightly plan")
+    simulate.add_argument("--days", type=int, help="simulated days (default simulation.days)")
+    simulate.add_argument("--seeds", type=int, help="how many seeds, from the config's seed on (default simulation.seeds)")
     return parser
 
 
@@ -82,7 +86,7 @@ def _print_run(config: Config, ds: str) -> None:
           f"item exposure Gini {run.exposure_gini:.3f}, top-1% share {run.top1_share:.1%}")
     if isinstance(run.message, str) and run.message:
         print(f"  WARNING {run.message}")
-    print(f"  creators with >= 1 expected new like: {run.creators_with_like_share:.1%} "
+    print(f"  creators with a new like (expected share): {run.creators_with_like_share:.1%} "
           f"(new creators: {run.new_creators_with_like_share:.1%}); max constraint violation {run.max_violation:.2e}")
     recall = io.read_table(spark, config, "audit.retrieval_evaluation", ds=ds).toPandas()
     for items, group in recall.groupby("items", sort=False):
@@ -204,7 +208,33 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         run_sql_file(get_spark(config), config, args.file, params).show(args.limit, truncate=False)
     elif command == "tables":
         _print_tables(config)
+    elif command == "simulate":
+        _simulate(config, args.days, args.seeds)
     return 0
+
+
+def _simulate(config: Config, days: int | None, seeds: int | None) -> None:
+    import pandas as pd
+
+    from jobs.simulation import loop
+    from jobs.simulation.report import also_read_rows, target_rows
+    from jobs.spark import get_spark
+
+    output = loop.run(config, get_spark(config), days=days, n_seeds=seeds)
+    print(f"\nsimulation {output.sim_id}: {output.daily['day_index'].max()} days, seeds "
+          f"{sorted(output.daily['seed'].unique().tolist())}, {output.seconds:.0f} s "
+          f"(nightly job median {pd.Series(output.nightly_seconds).median():.1f} s per day)")
+    print("targets, treatment against control (median of seeds):")
+    for r in target_rows(output.summary).itertuples():
+        change = "" if pd.isna(r.change) else f" ({r.change:+.1%})"
+        print(f"  {r.target:60} control {r.control:10.3f}  treatment {r.treatment:10.3f}{change}  "
+              f"{'met' if r.met else 'not met'}")
+    print("also read:")
+    for r in also_read_rows(output.summary).itertuples():
+        change = "" if pd.isna(r.change) else f" ({r.change:+.1%})"
+        print(f"  {r.figure:60} control {r.control:10.3f}  treatment {r.treatment:10.3f}{change}")
+    print(f"tables: audit.simulation_daily, audit.simulation_summary (run_id = {output.sim_id})\n"
+          f"report: {output.report_path}")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,16 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "allocation.floor_penalty": _non_negative, "allocation.max_category_share": _share,
     "allocation.max_creator_share": _share, "allocation.budget_share": _share, "publish.tolerance": _non_negative,
     "storage.retain_superseded_hours": _non_negative,
+    "simulation.days": _positive, "simulation.seeds": _positive, "simulation.creators_joining_per_day": _non_negative,
+    "simulation.posting_lift_at_10_likes": _non_negative, "simulation.response_window_days": _positive,
+    "simulation.quit_after_days": _positive, "simulation.quit_probability": _share,
+    "simulation.user_value_elasticity": _non_negative, "simulation.feed_temperature": _positive,
+    "simulation.feed_popularity_weight": _non_negative,
+    "simulation.feed_interest_weight": _non_negative, "simulation.feed_freshness_days": _positive,
+    "simulation.feed_engagement_prior": _positive,
+    "simulation.nightly_steps": (lambda v: list(v)[:1] == ["ingest"] and set(v) <= {
+        "ingest", "features", "candidates", "allocate", "publish"} and "publish" in v,
+        "must start with ingest, end up publishing, and name only ingest, features, candidates, allocate, publish"),
     "evaluation.reach_threshold": _positive, "evaluation.calibration_bins": _positive,
     "evaluation.creator_weights": (lambda v: all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
                                                  for w in v), "must be a list of numbers >= 0"),

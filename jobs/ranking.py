@@ -8,7 +8,9 @@ unbiased test the dataset was made for. New items (as of the day before) are rep
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -56,19 +58,46 @@ def features_as_of(config: Config, spark: SparkSession, day: str) -> dict[str, D
                                                     item_factors, rank=c["als_rank"])}
 
 
+_KEPT: dict[tuple[str, str], dict[str, dict[str, DataFrame] | None]] | None = None
+_KEPT_DAYS = 2
+
+
+@contextlib.contextmanager
+def feature_contexts_kept_across_nights() -> Iterator[None]:
+    """Within the block, candidates steps of one warehouse and config share their feature contexts,
+    so night ds reuses the context of ds-1 that night ds-1 built (one ALS fit a night, not two).
+    Only for loops that never rewrite a bronze day once ingested, such as the simulation; a normal
+    run rebuilds every context from bronze, because a backfill may have changed it."""
+    global _KEPT
+    previous, _KEPT = _KEPT, {}
+    try:
+        yield
+    finally:
+        _KEPT = previous
+
+
 class FeatureContexts:
     """One materialised feature context per day for the length of a step: training, evaluation and
     scoring all read the same few days, and each context holds an ALS fit."""
 
     def __init__(self, config: Config, spark: SparkSession) -> None:
         self.config, self.spark = config, spark
-        self._days: dict[str, dict[str, DataFrame] | None] = {}
+        shared = _KEPT is not None
+        key = (str(config["storage"]["warehouse"]), config.hash)
+        self._days: dict[str, dict[str, DataFrame] | None] = _KEPT.setdefault(key, {}) if shared else {}
+        self._shared = shared
 
     def get(self, day: str) -> dict[str, DataFrame] | None:
-        if day not in self._days:
-            context = features_as_of(self.config, self.spark, day)
-            self._days[day] = None if context is None else {k: v.localCheckpoint() for k, v in context.items()}
-        return self._days[day]
+        if day in self._days:
+            return self._days[day]
+        context = features_as_of(self.config, self.spark, day)
+        kept = None if context is None else {k: v.localCheckpoint() for k, v in context.items()}
+        self._days[day] = kept
+        if self._shared:  # the newest days only; a step's own older days stay in its local references
+            for old in sorted(self._days)[:-_KEPT_DAYS]:
+                if old != day:
+                    del self._days[old]
+        return kept
 
 
 def labelled_exposures(contexts: FeatureContexts, day: str, *, random_only: bool = False) -> DataFrame | None:

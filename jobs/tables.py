@@ -61,6 +61,8 @@ _SPECS = [
     TableSpec("policy_item_exposure", "audit", schemas.POLICY_ITEM_EXPOSURE),
     TableSpec("availability_calibration", "audit", schemas.AVAILABILITY_CALIBRATION),
     TableSpec("step_timings", "audit", schemas.STEP_TIMINGS),
+    TableSpec("simulation_daily", "audit", schemas.SIMULATION_DAILY, ("ds", "run_id")),
+    TableSpec("simulation_summary", "audit", schemas.SIMULATION_SUMMARY, ("ds", "run_id")),
 ]
 REGISTRY: dict[str, TableSpec] = {spec.key: spec for spec in _SPECS}
 

@@ -80,6 +80,16 @@ def test_evaluation_scores_every_policy_against_the_kept_truth(spark, world):
     assert (exposure.groupby("policy").size() == len(quotas)).all()
 
 
+def test_the_configured_creator_weight_prices_a_first_like_in_median_pair_values(spark, world):
+    """allocation.creator_weight = w: the plan's objective values a zero-like creator's first like
+    at w x the median candidate pair's user value."""
+    frames = allocate.load_problem(world, DAYS[-1], spark)
+    problem = frames.problem
+    first_like = problem.curve.value(np.array([1.0]))[0] - problem.curve.value(np.array([0.0]))[0]
+    median = float(np.median(frames.pairs["user_value"]))
+    assert problem.creator_weight * first_like == pytest.approx(world["allocation"]["creator_weight"] * median)
+
+
 def test_report_is_self_contained_and_listed_in_the_ledger(spark, world):
     ds = DAYS[-1]
     runs = gold(spark, world, "allocation_runs", ds)
@@ -103,6 +113,19 @@ def test_ranking_heads_score_the_candidates_and_beat_chance(spark, world):
     candidates = io.read_table(spark, world, "silver.candidates", ds=ds).toPandas()
     assert candidates[["p_click", "p_long_view", "p_like", "p_follow", "p_skip"]].apply(
         lambda column: column.between(0, 1).all()).all()
+
+
+def test_feature_contexts_are_shared_across_nights_only_inside_the_simulation_block(spark, world):
+    """Inside the block a later step's context for a day is the one an earlier step built (the
+    simulation's one ALS fit a night); outside, every step builds its own from bronze."""
+    from jobs.ranking import FeatureContexts, feature_contexts_kept_across_nights
+
+    ds = DAYS[-1]
+    with feature_contexts_kept_across_nights():
+        first = FeatureContexts(world, spark).get(ds)
+        assert first is not None and FeatureContexts(world, spark).get(ds) is first
+        assert FeatureContexts(world.with_overrides(["candidates.als_rank=4"]), spark)._days == {}  # other config
+    assert FeatureContexts(world, spark)._days == {}
 
 
 def test_published_plan_respects_every_constraint(spark, world):

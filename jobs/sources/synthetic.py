@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,9 @@ class World:
     truth_items: pd.DataFrame
     truth_activity: pd.DataFrame
     params: WorldParams
+    # The generator's arrays by name (0-based positions), so the simulation can carry the world on
+    # from its last logged day: interests, rhythms, creators' quality and audiences, items.
+    latent: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -212,7 +215,14 @@ def generate_world(params: WorldParams) -> World:
         "quality": item_quality, "creator_id": item_creator + 1,
         "creator_is_new": is_new_creator[item_creator],
     })
-    return World(users, creators, items, events, truth_users, truth_items, truth_activity, params)
+    latent = dict(interest=interest, base_activity=base_activity, request_rate=request_rate, peak_hour=peak_hour,
+                  register_day=register_day, popularity=popularity, followers=followers,
+                  creator_quality=creator_quality, main_category=main_category, creator_day=creator_day,
+                  is_new_creator=is_new_creator, item_creator=item_creator, item_day=item_day,
+                  item_category=item_category, item_quality=item_quality, is_live=is_live,
+                  created_seconds=created_seconds, live_day=live_day, live_start_seconds=live_start_seconds,
+                  live_length=live_length, duration=duration, active=active)
+    return World(users, creators, items, events, truth_users, truth_items, truth_activity, params, latent)
 
 
 def _outcomes(rng: np.random.Generator, date: dt.date, user: np.ndarray, item: np.ndarray,

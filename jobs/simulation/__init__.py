@@ -1,0 +1,1 @@
+"""The closed-loop simulation: the synthetic world day by day, control feed against fairshot's plan."""

@@ -1,0 +1,114 @@
+"""The world's feed: a user-side ranker over every item on the shelf, and fairshot's share of it.
+
+The control arm is what an ordinary feed does: each request gets the items it scores best, old and
+new together, by the feed's own estimates (never the truth): the item's observed engagement rate,
+smoothed towards the global rate; the user's profile (their share of engagements per category); the creator's
+audience (popular creators' items are shown more, which is where new items starve); freshness.
+Requests sample from that ranking without replacement (Gumbel top-k at a temperature), as real
+feeds add exploration noise, and never repeat an item the user has seen.
+
+The treatment arm is the same feed, except that up to `slot_share` of a user's requests are served
+from fairshot's published plan for the day, in the plan's order; the feed fills the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from jobs.simulation.world import PAIR_KEY, Today, WorldState, stream
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    temperature: float          # softness of the ranking: larger spreads exposure further down the list
+    interest_weight: float      # weight of log(the user's engagement share in the category, x categories)
+    popularity_weight: float    # weight of log(1 + creator followers) in the score
+    freshness_days: float       # the score falls by 1 for each of these days of age
+    engagement_prior: float     # pseudo-exposures behind every observed engagement rate
+    slot_share: float           # treatment: most of a user's requests served from fairshot's plan
+
+
+@dataclass(frozen=True)
+class Served:
+    user: np.ndarray            # positions
+    item: np.ndarray
+    from_plan: np.ndarray       # bool: the slot was fairshot's
+
+
+def plan_positions(feed_plan: pd.DataFrame | None) -> pd.DataFrame:
+    """The published plan's selected pairs as (user, item) positions in the plan's per-user order."""
+    if feed_plan is None or feed_plan.empty:
+        return pd.DataFrame({"user": np.zeros(0, np.int64), "item": np.zeros(0, np.int64)})
+    chosen = feed_plan[feed_plan["selected"]].sort_values(["user_id", "user_rank", "item_id"])
+    return pd.DataFrame({"user": chosen["user_id"].to_numpy(np.int64) - 1,
+                         "item": chosen["item_id"].to_numpy(np.int64) - 1})
+
+
+def feed_scores(state: WorldState, users: np.ndarray, shelf: np.ndarray, settings: FeedSettings) -> np.ndarray:
+    """Log-scores (users x shelf) by the feed's own counters."""
+    m = settings.engagement_prior
+    overall = max(state.item_engaged.sum(), 1.0) / max(state.item_exposures.sum(), 1.0)
+    item_rate = (state.item_engaged[shelf] + m * overall) / (state.item_exposures[shelf] + m)
+    engaged = state.user_category_engaged[users]
+    n_k = engaged.shape[1]
+    profile = (engaged + 1.0) / (engaged.sum(axis=1, keepdims=True) + n_k) * n_k   # 1 = no preference
+    age = state.day - state.item_day[shelf]
+    item_score = (np.log(item_rate) + settings.popularity_weight * np.log1p(state.followers[state.item_creator[shelf]])
+                  - age / settings.freshness_days + np.where(state.is_live[shelf], np.log(3.0), 0.0))
+    return settings.interest_weight * np.log(profile[:, state.item_category[shelf]]) + item_score[None, :]
+
+
+def _sample_top(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each row's `counts[row]` largest finite keys, best first."""
+    if keys.size == 0 or counts.max(initial=0) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    width = int(min(counts.max(), keys.shape[1]))
+    top = np.argpartition(-keys, width - 1, axis=1)[:, :width]
+    order = np.argsort(-np.take_along_axis(keys, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    take = (np.arange(width)[None, :] < counts[:, None]) & np.isfinite(np.take_along_axis(keys, top, axis=1))
+    rows = np.broadcast_to(np.arange(keys.shape[0])[:, None], top.shape)
+    return rows[take], top[take]
+
+
+def serve(state: WorldState, today: Today, settings: FeedSettings, plan: pd.DataFrame | None) -> Served:
+    """Every request of the day. `plan` (positions, from `plan_positions`) is None in the control arm."""
+    shelf = state.shelf(today.day)
+    users, requests = today.users, today.requests
+    if shelf.size == 0 or users.size == 0:
+        empty = np.zeros(0, np.int64)
+        return Served(empty, empty, np.zeros(0, bool))
+    keys = feed_scores(state, users, shelf, settings) / settings.temperature
+    keys += stream(state.seed, today.day, "feed").gumbel(size=keys.shape)
+    pair_keys = users[:, None].astype(np.int64) * PAIR_KEY + shelf[None, :]
+    keys[np.isin(pair_keys, state.seen)] = -np.inf
+
+    planned_rows = planned_cols = np.zeros(0, np.int64)
+    if plan is not None and len(plan):
+        row_of = np.full(state.n_users, -1, np.int64)
+        row_of[users] = np.arange(users.size)
+        col_of = np.full(state.n_items, -1, np.int64)
+        col_of[shelf] = np.arange(shelf.size)
+        rows = row_of[plan["user"].to_numpy()]
+        cols = np.where(plan["item"].to_numpy() < state.n_items, col_of[np.minimum(plan["item"].to_numpy(),
+                                                                                   state.n_items - 1)], -1)
+        usable = (rows >= 0) & (cols >= 0)
+        rows, cols = rows[usable], cols[usable]
+        usable = np.isfinite(keys[rows, cols])            # not seen by the user already
+        rows, cols = rows[usable], cols[usable]
+        slots = np.ceil(settings.slot_share * requests).astype(np.int64)
+        first = np.r_[0, np.flatnonzero(np.diff(rows)) + 1] if rows.size else np.zeros(0, np.int64)
+        rank = np.arange(rows.size) - np.repeat(first, np.diff(np.r_[first, rows.size]))
+        keep = rank < slots[rows]
+        planned_rows, planned_cols = rows[keep], cols[keep]
+        keys[planned_rows, planned_cols] = -np.inf
+
+    remaining = requests - np.bincount(planned_rows, minlength=users.size)
+    feed_rows, feed_cols = _sample_top(keys, remaining)
+    row = np.r_[planned_rows, feed_rows]
+    col = np.r_[planned_cols, feed_cols]
+    from_plan = np.r_[np.ones(planned_rows.size, bool), np.zeros(feed_rows.size, bool)]
+    order = np.lexsort((col, row))
+    return Served(users[row[order]], shelf[col[order]], from_plan[order])

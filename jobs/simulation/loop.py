@@ -1,0 +1,210 @@
+"""`fairshot simulate`: the synthetic world as a closed loop, control against treatment, per seed.
+
+Both arms start from the same generated history and the same random streams. Every simulated day:
+1. creators join and post, users come (`world.open_day`);
+2. the feed serves every request (`feed.serve`): in the control arm the user-side feed alone; in the
+   treatment arm the same feed with its creator-side share taken from fairshot's plan published the
+   night before, read through the feed contract (`jobs.feed_reader`), as the online feed would;
+3. outcomes are drawn from the truth; creators and users respond (`world.serve_and_observe`,
+   `world.close_day`); the day's figures are recorded (`metrics.day_metrics`);
+4. treatment only: the day's logs and catalogue land as the synthetic source's files and the real
+   nightly job (ingest -> features -> candidates -> allocate -> publish, backtests off) runs on them
+   in this Spark session (each night reusing the feature context of ds-1 that the night before
+   built), so tomorrow's feed reads a plan made from what today's feed did.
+Each seed's treatment warehouse sits under `<warehouse>/simulation/<sim id>/seed=<seed>/`; the
+figures land in the main warehouse's `audit.simulation_daily` and `audit.simulation_summary`.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from jobs import io
+from jobs.config import Config
+from jobs.errors import FairshotError
+from jobs.feed_reader import read_published_plan
+from jobs.ranking import feature_contexts_kept_across_nights
+from jobs.simulation.feed import FeedSettings, plan_positions, serve
+from jobs.simulation.metrics import day_metrics, summarize
+from jobs.simulation.world import Dynamics, WorldState, close_day, open_day, serve_and_observe, state_after_history
+from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+LOG = logging.getLogger(__name__)
+ARMS = ("control", "treatment")
+STAMP = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass
+class SimulationOutput:
+    sim_id: str
+    daily: pd.DataFrame
+    summary: pd.DataFrame
+    nightly_seconds: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    report_path: str = ""
+
+
+def dynamics_from_config(config: Config) -> Dynamics:
+    s, sample = config["simulation"], config["sample"]
+    joining = s["creators_joining_per_day"] or sample["new_creator_share"] * sample["n_creators"] / sample["n_days"]
+    weights = config["allocation"]["value_weights"]
+    return Dynamics(
+        creators_joining_per_day=float(joining), items_per_creator_day=sample["items_per_creator_day"],
+        posting_lift_at_10_likes=s["posting_lift_at_10_likes"], response_window_days=s["response_window_days"],
+        quit_after_days=s["quit_after_days"], quit_probability=s["quit_probability"],
+        user_value_elasticity=s["user_value_elasticity"], live_share=sample["live_share"],
+        value_weights=tuple(float(weights[k]) for k in ("click", "long_view", "like", "follow", "skip")))
+
+
+def feed_from_config(config: Config) -> FeedSettings:
+    s = config["simulation"]
+    return FeedSettings(temperature=s["feed_temperature"], interest_weight=s["feed_interest_weight"],
+                        popularity_weight=s["feed_popularity_weight"],
+                        freshness_days=s["feed_freshness_days"], engagement_prior=s["feed_engagement_prior"],
+                        slot_share=config["features"]["slot_share"])
+
+
+def simulation_id(config: Config, days: int, seeds: list[int]) -> str:
+    """Same config, days and seeds: same id, so a rerun replaces its rows instead of adding more."""
+    digest = hashlib.sha256(f"{config.hash}|{days}|{seeds}".encode()).hexdigest()[:10]
+    return f"sim-{digest}"
+
+
+def seeds_of(config: Config, n_seeds: int) -> list[int]:
+    return [int(config["seed"]) + k for k in range(n_seeds)]
+
+
+def _arm_config(config: Config, root: str, seed: int) -> Config:
+    return config.with_overrides([f"seed={seed}", f"storage.warehouse={root}", "source.path=",
+                                  "features.backtests=false", "candidates.backtests=false"])
+
+
+def _catalogue(state: WorldState) -> dict[str, pd.DataFrame]:
+    """Creators and items as the source's snapshot files hold them at the end of `state.day`."""
+    base = np.datetime64(state.start.isoformat(), "s")
+
+    def at(day: np.ndarray, seconds: np.ndarray) -> pd.Series:
+        return pd.Series(base + (np.asarray(day) * 86_400 + np.asarray(seconds)).astype("timedelta64[s]"))
+
+    creators = np.flatnonzero(state.creator_start <= state.day)
+    items = np.flatnonzero(state.item_day <= state.day)
+    live = state.is_live[items]
+    live_day = state.item_day[items] + 1
+    start = at(live_day, state.live_start_seconds[items])
+    end = at(live_day, state.live_start_seconds[items] + state.live_length[items])
+    return {
+        "creators": pd.DataFrame({"creator_id": creators + 1,
+                                  "created_at": at(state.creator_start[creators], np.zeros(creators.size, np.int64)),
+                                  "followers": state.followers[creators]}),
+        "items": pd.DataFrame({"item_id": items + 1, "creator_id": state.item_creator[items] + 1,
+                               "category": state.categories[state.item_category[items]],
+                               "item_type": np.where(live, "live", "video"),
+                               "created_at": at(state.item_day[items], state.created_seconds[items]),
+                               "duration_s": state.duration[items], "live_start": start.where(live),
+                               "live_end": end.where(live)}),
+    }
+
+
+def land_day(state: WorldState, events: pd.DataFrame, root: str) -> None:
+    """The day's logs and catalogue snapshots, as the synthetic source drops them."""
+    ds = state.date(state.day).isoformat()
+    folder = os.path.join(root, "events", f"ds={ds}")
+    os.makedirs(folder, exist_ok=True)
+    events.assign(ts=events["ts"].dt.strftime(STAMP)).to_csv(os.path.join(folder, "events.csv"), index=False)
+    for name, frame in _catalogue(state).items():
+        frame.to_csv(os.path.join(root, f"{name}.csv"), index=False, date_format=STAMP)
+
+
+def _nightly(config: Config, ds: str, spark: SparkSession, steps: tuple[str, ...]) -> float:
+    from jobs import pipeline
+
+    started = time.perf_counter()
+    pipeline.run_day(config, ds, spark, steps=steps)
+    return time.perf_counter() - started
+
+
+def simulate_seed(config: Config, spark: SparkSession, seed: int, days: int, root: str,
+                  sim_id: str) -> tuple[pd.DataFrame, list[float]]:
+    """One seed: both arms over `days` simulated days. Returns the daily figures and the nightly
+    job's seconds per day."""
+    shutil.rmtree(root, ignore_errors=True)
+    arm_config = _arm_config(config, root, seed)
+    params = WorldParams.from_config(arm_config)
+    world = generate_world(params)
+    dynamics, feed = dynamics_from_config(arm_config), feed_from_config(arm_config)
+    landing = landing_root(arm_config)
+    write_landing(world, landing)
+    history = [(params.start + pd.Timedelta(days=d)).isoformat() for d in range(params.n_days)]
+    steps = tuple(config["simulation"]["nightly_steps"])
+    for ds in history[:-1]:
+        _nightly(arm_config, ds, spark, ("ingest",))
+    nightly = [_nightly(arm_config, history[-1], spark, steps)]
+    start_state = state_after_history(world, dynamics)
+    states = {arm: start_state.fork() for arm in ARMS}
+    f = config["features"]
+    rows = []
+    for index in range(1, days + 1):
+        for arm in ARMS:
+            state = states[arm]
+            today = open_day(state, dynamics)
+            plan = None
+            if arm == "treatment":
+                published = read_published_plan(arm_config["storage"]["warehouse"],
+                                                 state.date(state.day - 1).isoformat())
+                plan = plan_positions(published.feed_plan() if published is not None else None)
+            served = serve(state, today, feed, plan)
+            events = serve_and_observe(state, dynamics, served.user, served.item)
+            quits = close_day(state, dynamics)
+            figures = day_metrics(state, today, served, dynamics, quits=quits,
+                                  new_creator_days=f["new_creator_days"],
+                                  reach_threshold=config["evaluation"]["reach_threshold"], first_day=0)
+            rows.append({"run_id": sim_id, "seed": seed, "arm": arm, "day_index": index,
+                         "date": state.date(state.day).isoformat(), "plan_published": plan is not None and len(plan) > 0,
+                         **figures})
+            if arm == "treatment" and index < days:
+                land_day(state, events, landing)
+                nightly.append(_nightly(arm_config, state.date(state.day).isoformat(), spark, steps))
+        LOG.info("simulate seed %s day %d/%d (control | treatment): %s", seed, index, days, {
+            name: " | ".join(f"{r[name]:.3g}" for r in rows[-2:]) for name in (
+                "creators_with_like", "new_creators_posting", "new_item_coverage", "exposure_gini",
+                "user_value_per_active_user", "plan_exposures")})
+    return pd.DataFrame(rows), nightly
+
+
+def run(config: Config, spark: SparkSession, *, days: int | None = None, n_seeds: int | None = None) -> SimulationOutput:
+    """Simulate every seed, then write the figures (and the report page) in one go."""
+    if config["source"]["kind"] != "synthetic":
+        raise FairshotError("simulate runs the synthetic world only (source.kind=synthetic): "
+                            "real logs cannot say what users would have done under another feed")
+    started = time.perf_counter()
+    days = int(days or config["simulation"]["days"])
+    seeds = seeds_of(config, int(n_seeds or config["simulation"]["seeds"]))
+    sim_id = simulation_id(config, days, seeds)
+    base = os.path.join(os.path.abspath(config["storage"]["warehouse"]), "simulation", sim_id)
+    frames, nightly = [], []
+    for seed in seeds:
+        with feature_contexts_kept_across_nights():  # the loop never rewrites an ingested day
+            daily, seconds = simulate_seed(config, spark, seed, days, os.path.join(base, f"seed={seed}"), sim_id)
+        frames.append(daily)
+        nightly.extend(seconds)
+    daily = pd.concat(frames, ignore_index=True)
+    summary = summarize(daily).assign(run_id=sim_id, days=days)
+    fork_ds = str(daily["date"].min())
+    for key, frame in (("audit.simulation_daily", daily), ("audit.simulation_summary", summary)):
+        io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, frame), ds=fork_ds, run_id=sim_id)
+    output = SimulationOutput(sim_id, daily, summary, nightly, time.perf_counter() - started)
+    from jobs.simulation.report import write_report
+
+    output.report_path = write_report(config, output)
+    return output

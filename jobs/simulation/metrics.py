@@ -1,0 +1,113 @@
+"""What a creator-ecosystem team reads off each simulated day, and off the whole run.
+
+Outcomes are expected values under the world's true probabilities at the pairs actually served
+(likes, long views, skips, user value): the draws drive the world, the expectations keep the
+comparison between arms free of coin-flip noise. "Creators with >= 1 like" is the expected number
+sum_c 1 - prod_i (1 - p_like), what creators experience, not a count of expected likes >= 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from allocation import metrics
+from jobs.simulation.feed import Served
+from jobs.simulation.world import Dynamics, Today, WorldState, exposure_value, true_outcome_rates
+
+RETENTION_DAYS = (7, 14, 28)
+DISCOVERY_TOP_SHARE = 0.1   # "the truly best new items": the top tenth of a day's new items by true quality
+
+
+def _share(part: float, whole: float) -> float:
+    return float(part / whole) if whole > 0 else float("nan")
+
+
+def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynamics, *, quits: int,
+                new_creator_days: int, reach_threshold: float, first_day: int) -> dict[str, float]:
+    """The day's figures; call after the day's outcomes are observed. `first_day` is the first day of
+    the generator's window: creators who joined from then on are the new-creator cohort."""
+    day = state.day
+    user, item = served.user, served.item
+    rates = true_outcome_rates(state, user, item)
+    value = exposure_value(rates, dynamics.value_weights)
+    creator = state.item_creator[item]
+    none_liked = np.exp(np.bincount(creator, weights=np.log1p(-np.minimum(rates["like"], 1 - 1e-12)),
+                                    minlength=state.n_creators))
+    with_like = 1.0 - none_liked
+    posting = state.posting(day)
+    new_creator = posting & (state.creator_start > day - new_creator_days)
+    shelf = state.shelf(day)
+    exposure_today = np.bincount(item, minlength=state.n_items)
+    fresh = np.flatnonzero(state.item_day == day - 1)
+    matured = np.flatnonzero(state.item_day == day - 2)     # their first two days on the shelf are done
+    n_active = today.users.size
+    row: dict[str, float] = {
+        "active_users": n_active, "exposures": item.size, "plan_exposures": int(served.from_plan.sum()),
+        "active_creators": int(posting.sum()), "new_creators_posting": int((posting & state.creator_is_new
+                                                                          & (state.creator_start >= first_day)).sum()),
+        "creators_joined": today.joined, "creators_quit": quits, "items_posted": today.new_items.size,
+        "creators_with_like": float(with_like[posting].sum()),
+        "creators_with_like_share": _share(with_like[posting].sum(), posting.sum()),
+        "new_creators_with_like": float(with_like[new_creator].sum()),
+        "new_creators_with_like_share": _share(with_like[new_creator].sum(), new_creator.sum()),
+        "new_item_coverage": _share(np.count_nonzero(exposure_today[fresh]), fresh.size),
+        "exposure_gini": metrics.gini(exposure_today[shelf]),
+        "top1_share": metrics.top_share(exposure_today[shelf], 0.01),
+        "discovery": _discovery(state, matured, reach_threshold),
+        "median_hours_to_first_like": _median_hours(state.first_like_hours[matured]),
+        "liked_within_48h_share": _share(np.count_nonzero(state.first_like_hours[matured] <= 48.0), matured.size),
+        "likes": float(rates["like"].sum()), "long_views": float(rates["long_view"].sum()),
+        "skips": float(rates["skip"].sum()), "user_value": float(value.sum()),
+    }
+    for k in RETENTION_DAYS:
+        cohort = state.creator_is_new & (state.creator_start >= first_day) & (state.creator_start <= day - k)
+        row[f"new_creator_retention_{k}d"] = _share(np.count_nonzero(cohort & posting), cohort.sum())
+    for name in ("likes", "long_views", "skips", "user_value"):
+        row[f"{name}_per_active_user"] = _share(row[name], n_active)
+    return row
+
+
+def _discovery(state: WorldState, items: np.ndarray, reach_threshold: float) -> float:
+    """Share of the best of these items (true quality) with >= E exposures in their first two days."""
+    if items.size == 0:
+        return float("nan")
+    best = items[np.argsort(-state.item_quality[items], kind="stable")[:max(1, int(round(DISCOVERY_TOP_SHARE
+                                                                                         * items.size)))]]
+    return float(np.mean(state.early_exposures[best] >= reach_threshold))
+
+
+def _median_hours(hours: np.ndarray) -> float:
+    """Median time to the first like; an item never liked counts as later than any that was."""
+    if hours.size == 0:
+        return float("nan")
+    value = float(np.median(np.where(np.isnan(hours), np.inf, hours)))
+    return value if np.isfinite(value) else float("nan")
+
+
+SUMMARY_LAST_DAY = ("active_creators", "new_creators_posting", *(f"new_creator_retention_{k}d" for k in RETENTION_DAYS))
+SUMMARY_MEAN = ("creators_with_like", "creators_with_like_share", "new_creators_with_like",
+                "new_creators_with_like_share", "new_item_coverage", "exposure_gini", "top1_share", "discovery",
+                "median_hours_to_first_like", "liked_within_48h_share", "active_users", "items_posted")
+SUMMARY_PER_ACTIVE_USER = ("likes", "long_views", "skips", "user_value")
+
+
+def summarize(daily: pd.DataFrame) -> pd.DataFrame:
+    """One row per (seed, metric): control, treatment, their ratio. Stocks are read on the last day,
+    flows averaged over the days, and per-active-user outcomes pooled over the whole period."""
+    rows = []
+    for seed, one in daily.groupby("seed"):
+        by_arm = {arm: frame.sort_values("day_index") for arm, frame in one.groupby("arm")}
+        figures: dict[str, dict[str, float]] = {}
+        for arm, frame in by_arm.items():
+            f = {name: float(frame[name].iloc[-1]) for name in SUMMARY_LAST_DAY}
+            f |= {name: float(frame[name].mean()) for name in SUMMARY_MEAN}
+            f |= {f"{name}_per_active_user": _share(frame[name].sum(), frame["active_users"].sum())
+                  for name in SUMMARY_PER_ACTIVE_USER}
+            f["items_posted_total"] = float(frame["items_posted"].sum())
+            figures[arm] = f
+        control, treatment = figures.get("control", {}), figures.get("treatment", {})
+        for name in control:
+            c, t = control[name], treatment.get(name, float("nan"))
+            rows.append({"seed": int(seed), "metric": name, "control": c, "treatment": t,
+                         "ratio": t / c if c not in (0.0,) and np.isfinite(c) else float("nan")})
+    return pd.DataFrame(rows)

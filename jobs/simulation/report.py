@@ -1,0 +1,153 @@
+"""The simulation's page: the summary against the targets, and each figure's time series per arm.
+
+One self-contained HTML file (charts embedded) at `<reports>/simulation/<sim id>.html`. Lines are
+the median over seeds, bands their range, so a reader sees at once whether an effect outlives the
+seed; the difference panel shows treatment minus control per seed.
+"""
+from __future__ import annotations
+
+import html
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from jobs.config import Config  # noqa: E402
+from jobs.report import STYLE, _image, _section, _write_atomically, reports_root  # noqa: E402
+from jobs.report_charts import _png  # noqa: E402
+
+ARM_COLOURS = {"control": "#d95f02", "treatment": "#1b9e77"}
+ARM_LABELS = {"control": "user-side feed (control)", "treatment": "feed + fairshot plan (treatment)"}
+CHARTS = (
+    ("creators_with_like", "expected creators with >= 1 like"),
+    ("new_creators_with_like_share", "new creators with >= 1 like (expected share)"),
+    ("new_creators_posting", "new creators still posting"),
+    ("creators_quit", "creators who stopped posting"),
+    ("active_creators", "creators posting"),
+    ("new_item_coverage", "new-item coverage (items posted yesterday with >= 1 exposure)"),
+    ("exposure_gini", "exposure Gini (all items on the shelf)"),
+    ("discovery", "discovery: best new items with >= E exposures in 2 days"),
+    ("user_value_per_active_user", "user value per active user"),
+    ("active_users", "active users"),
+)
+# (metric, the change of treatment against control it must reach (>=) or stay under (<=), the target's words)
+TARGETS = (
+    ("new_creators_posting", ">=", +0.25, "new creators still posting at the last day: +25%"),
+    ("creators_with_like", ">=", +0.50, "expected creators with >= 1 like per day: +50%"),
+    ("exposure_gini", "<=", -0.30, "exposure Gini over all items: -30%"),
+    ("user_value_per_active_user", ">=", -0.02, "value per active user over the period: >= 98% of control"),
+)
+TARGET_COVERAGE = 0.90
+# Not targets, but what the creator-ecosystem team reads next: printed under the targets.
+ALSO_READ = (
+    ("new_creators_with_like_share", "new creators with >= 1 like per day (expected share)"),
+    ("new_creator_retention_14d", "new creators still posting 14 days after joining (share)"),
+    ("items_posted_total", "items posted over the period"),
+    ("discovery", "best new items with >= E exposures in their first 2 days (share)"),
+    ("active_users", "active users per day"),
+)
+
+
+def target_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """Median over seeds of each targeted ratio, and whether it meets the target."""
+    median = summary.groupby("metric")[["control", "treatment", "ratio"]].median()
+    rows = []
+    for metric, direction, change, text in TARGETS:
+        if metric not in median.index:
+            continue
+        ratio = float(median.loc[metric, "ratio"])
+        met = ratio - 1 >= change if direction == ">=" else ratio - 1 <= change
+        rows.append({"target": text, "control": median.loc[metric, "control"],
+                     "treatment": median.loc[metric, "treatment"], "change": ratio - 1, "met": met})
+    if "new_item_coverage" in median.index:
+        value = float(median.loc["new_item_coverage", "treatment"])
+        rows.append({"target": "new-item coverage >= 90%", "control": median.loc["new_item_coverage", "control"],
+                     "treatment": value, "change": float("nan"), "met": value >= TARGET_COVERAGE})
+    return pd.DataFrame(rows)
+
+
+def also_read_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """Median over seeds of the ALSO_READ figures (those the run has)."""
+    median = summary.groupby("metric")[["control", "treatment", "ratio"]].median()
+    return pd.DataFrame([{"figure": text, "control": median.loc[m, "control"], "treatment": median.loc[m, "treatment"],
+                          "change": median.loc[m, "ratio"] - 1} for m, text in ALSO_READ if m in median.index])
+
+
+def _series_chart(daily: pd.DataFrame, metric: str, title: str) -> str:
+    figure, (axis, diff) = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [3, 2]})
+    for arm, frame in daily.groupby("arm"):
+        by_day = frame.groupby("day_index")[metric]
+        axis.plot(by_day.median().index, by_day.median().to_numpy(), color=ARM_COLOURS.get(arm),
+                  label=ARM_LABELS.get(arm, arm), linewidth=2)
+        axis.fill_between(by_day.min().index, by_day.min().to_numpy(), by_day.max().to_numpy(),
+                          color=ARM_COLOURS.get(arm), alpha=0.15)
+    wide = daily.pivot_table(index=["seed", "day_index"], columns="arm", values=metric).reset_index()
+    if {"control", "treatment"} <= set(wide.columns):
+        for seed, frame in wide.groupby("seed"):
+            diff.plot(frame["day_index"], frame["treatment"] - frame["control"], color="#555", alpha=0.7,
+                      linewidth=1, label=f"seed {seed}")
+    diff.axhline(0, color="#999", linestyle=":")
+    axis.set_title(title, fontsize=10)
+    diff.set_title("treatment - control, per seed", fontsize=10)
+    for a in (axis, diff):
+        a.set_xlabel("simulated day")
+    axis.legend(fontsize=8, loc="best")
+    return _png(figure)
+
+
+def _fmt(value: object, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "met" if value else "not met"
+    if percent:
+        return f"{float(value):+.1%}"
+    return f"{float(value):,.3f}" if abs(float(value)) < 10 else f"{float(value):,.1f}"
+
+
+def render(output) -> str:  # noqa: ANN001 - loop.SimulationOutput (imported lazily by the loop)
+    daily, summary = output.daily, output.summary
+    targets = target_rows(summary)
+    target_html = "<table><thead><tr><th>target (median of seeds)</th><th>control</th><th>treatment</th>" \
+                  "<th>change</th><th>verdict</th></tr></thead><tbody>" + "".join(
+                      f"<tr><td>{html.escape(r.target)}</td><td>{_fmt(r.control)}</td><td>{_fmt(r.treatment)}</td>"
+                      f"<td>{_fmt(r.change, True)}</td><td>{_fmt(bool(r.met))}</td></tr>" for r in targets.itertuples())
+    target_html += "</tbody></table>"
+    target_html += "<table><thead><tr><th>also read (median of seeds)</th><th>control</th><th>treatment</th>" \
+                   "<th>change</th></tr></thead><tbody>" + "".join(
+                       f"<tr><td>{html.escape(r.figure)}</td><td>{_fmt(r.control)}</td><td>{_fmt(r.treatment)}</td>"
+                       f"<td>{_fmt(r.change, True)}</td></tr>" for r in also_read_rows(summary).itertuples()) \
+        + "</tbody></table>"
+    spread = summary.groupby("metric").agg(control=("control", "median"), treatment=("treatment", "median"),
+                                           ratio=("ratio", "median"), ratio_min=("ratio", "min"),
+                                           ratio_max=("ratio", "max"))
+    summary_html = "<table><thead><tr><th>metric</th><th>control</th><th>treatment</th><th>treatment / control" \
+                   "</th><th>range over seeds</th></tr></thead><tbody>" + "".join(
+                       f"<tr><td>{html.escape(m)}</td><td>{_fmt(r.control)}</td><td>{_fmt(r.treatment)}</td>"
+                       f"<td>{_fmt(r.ratio)}</td><td>{_fmt(r.ratio_min)} .. {_fmt(r.ratio_max)}</td></tr>"
+                       for m, r in spread.iterrows()) + "</tbody></table>"
+    charts = "".join(_image(_series_chart(daily, metric, title), title) for metric, title in CHARTS
+                     if metric in daily.columns)
+    seeds = sorted(daily["seed"].unique().tolist())
+    days = int(daily["day_index"].max())
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>fairshot simulation {output.sim_id}</title>"
+            f"<style>{STYLE}</style></head><body><h1>fairshot simulation {html.escape(output.sim_id)}</h1>"
+            f"<p class='meta'>{days} simulated days from {daily['date'].min()}, seeds {seeds}; "
+            f"{output.seconds:.0f} s in all, nightly job median "
+            f"{pd.Series(output.nightly_seconds).median():.1f} s per day</p>"
+            + _section("Targets", target_html, "Stocks (creators posting) are read on the last day, flows averaged "
+                       "over the days, per-active-user outcomes pooled over the period. Outcomes are expected "
+                       "values under the world's true probabilities at the pairs served.")
+            + _section("Summary", summary_html)
+            + _section("Day by day", f"<div class='grid'>{charts}</div>",
+                       "Lines: median over seeds; bands: their range.")
+            + "</body></html>")
+
+
+def write_report(config: Config, output) -> str:  # noqa: ANN001 - loop.SimulationOutput
+    path = os.path.join(reports_root(config), "simulation", f"{output.sim_id}.html")
+    _write_atomically(path, render(output))
+    return path

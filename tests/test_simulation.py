@@ -1,0 +1,154 @@
+"""The closed-loop simulation: the world's responses, the feed's two arms, and a loop through the
+real nightly job."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jobs.simulation import world as sim_world
+from jobs.simulation.feed import plan_positions, serve
+from jobs.simulation.loop import dynamics_from_config, feed_from_config
+from jobs.simulation.metrics import day_metrics, summarize
+from jobs.sources.synthetic import WorldParams, generate_world
+from tests.conftest import make_config
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    config = make_config(str(tmp_path_factory.mktemp("sim") / "warehouse"))
+    world = generate_world(WorldParams.from_config(config))
+    dynamics = dynamics_from_config(config)
+    return config, world, dynamics, sim_world.state_after_history(world, dynamics)
+
+
+def _run_control(state, dynamics, feed, days):
+    rows, logs = [], []
+    for _ in range(days):
+        today = sim_world.open_day(state, dynamics)
+        served = serve(state, today, feed, None)
+        logs.append(sim_world.serve_and_observe(state, dynamics, served.user, served.item))
+        quits = sim_world.close_day(state, dynamics)
+        rows.append(day_metrics(state, today, served, dynamics, quits=quits, new_creator_days=14,
+                                reach_threshold=10.0, first_day=0))
+    return pd.DataFrame(rows), pd.concat(logs, ignore_index=True)
+
+
+def test_posting_rises_with_likes_as_configured(tiny):
+    _, _, dynamics, start = tiny
+    assert dynamics.posting_multiplier(np.array([0.0]))[0] == 1.0
+    assert dynamics.posting_multiplier(np.array([10.0]))[0] == pytest.approx(1.0 + dynamics.posting_lift_at_10_likes)
+    gains = np.diff(dynamics.posting_multiplier(np.arange(0.0, 50.0)))
+    assert (gains > 0).all() and (np.diff(gains) < 0).all()          # rising, and concave
+
+    busy = dataclasses.replace(dynamics, items_per_creator_day=50.0, posting_lift_at_10_likes=0.5)
+    posted = {}
+    for likes in (0.0, 10.0):
+        state = start.fork()
+        for d in range(state.day - 6, state.day + 1):      # the week before tomorrow
+            state.feedback_by_day[d] = np.full(state.n_creators, likes / 7.0)
+        posted[likes] = sim_world.open_day(state, busy).new_items.size
+    assert posted[10.0] / posted[0.0] == pytest.approx(1.5, rel=0.08)
+
+
+def test_starved_creators_stop_and_liked_ones_keep_posting(tiny):
+    _, _, dynamics, start = tiny
+    state = start.fork()
+    sure = dataclasses.replace(dynamics, quit_probability=1.0)
+    state.last_like_day[:] = state.day - sure.quit_after_days         # everyone starved for long enough ...
+    state.last_like_day[:5] = state.day                               # ... except five liked today
+    existing = state.posting(state.day)
+    sim_world.close_day(state, sure)
+    still = state.posting(state.day + 1)
+    assert still[:5][existing[:5]].all()
+    assert not still[5:].any()
+
+
+def test_same_seed_same_days_and_the_control_never_serves_a_plan(tiny):
+    config, _, dynamics, start = tiny
+    feed = feed_from_config(config)
+    first, first_log = _run_control(start.fork(), dynamics, feed, 3)
+    second, second_log = _run_control(start.fork(), dynamics, feed, 3)
+    pd.testing.assert_frame_equal(first, second)
+    pd.testing.assert_frame_equal(first_log, second_log)
+    assert (first["plan_exposures"] == 0).all() and (first["exposures"] > 0).all()
+    other_seed = start.fork()
+    other_seed.seed += 1
+    assert not _run_control(other_seed, dynamics, feed, 3)[1].equals(first_log)
+
+
+def test_the_treatment_serves_the_plan_first_within_its_share(tiny):
+    config, _, dynamics, start = tiny
+    feed = feed_from_config(config)
+    state = start.fork()
+    today = sim_world.open_day(state, dynamics)
+    shelf = state.shelf(today.day)
+    new = shelf[state.item_day[shelf] == today.day - 1]
+    assert new.size >= 2
+    # a plan offering every active user the day's new items, in a fixed order
+    plan = pd.DataFrame({"user_id": np.repeat(today.users + 1, new.size), "item_id": np.tile(new + 1, today.users.size),
+                         "selected": True, "user_rank": np.tile(np.arange(1, new.size + 1), today.users.size)})
+    served = serve(state, today, feed, plan_positions(plan))
+    slots = np.ceil(feed.slot_share * today.requests)
+    planned = np.bincount(served.user[served.from_plan], minlength=state.n_users)[today.users]
+    assert (planned <= slots).all() and planned.sum() > 0
+    assert np.isin(served.item[served.from_plan], new).all()
+    per_user = np.bincount(served.user, minlength=state.n_users)[today.users]
+    assert (per_user <= today.requests).all()
+    keys = served.user.astype(np.int64) * sim_world.PAIR_KEY + served.item
+    assert np.unique(keys).size == keys.size                          # no item twice to a user
+    control = serve(state, today, feed, None)
+    assert not control.from_plan.any()
+
+
+def test_summary_reads_stocks_on_the_last_day_and_pools_user_outcomes():
+    daily = pd.DataFrame({
+        "seed": 1, "arm": ["control"] * 2 + ["treatment"] * 2, "day_index": [1, 2, 1, 2],
+        "new_creators_posting": [10, 8, 10, 12], "user_value": [100.0, 100.0, 90.0, 120.0],
+        "active_users": [10, 10, 10, 10], "items_posted": [5, 5, 6, 6],
+        **{name: 0.5 for name in ("active_creators", "new_creator_retention_7d", "new_creator_retention_14d",
+                                  "new_creator_retention_28d", "creators_with_like", "creators_with_like_share",
+                                  "new_creators_with_like", "new_creators_with_like_share", "new_item_coverage",
+                                  "exposure_gini", "top1_share", "discovery", "median_hours_to_first_like",
+                                  "liked_within_48h_share", "likes", "long_views", "skips")}})
+    summary = summarize(daily).set_index("metric")
+    assert summary.loc["new_creators_posting", "ratio"] == pytest.approx(12 / 8)
+    assert summary.loc["user_value_per_active_user", "treatment"] == pytest.approx(210 / 20)
+    assert summary.loc["items_posted_total", "ratio"] == pytest.approx(12 / 10)
+
+
+def test_simulate_runs_the_nightly_job_and_the_treatment_reads_its_plan(spark, tmp_path):
+    """Two simulated days through the real steps: the treatment's plan slots come from the plan the
+    nightly job published (read through the feed contract); the control's never do."""
+    from jobs import io
+    from jobs.feed_reader import read_published_plan
+    from jobs.simulation import loop
+
+    # the heuristic ranker keeps the nightly job to its shortest real form (no ALS or heads to fit)
+    config = make_config(str(tmp_path / "warehouse"), "sample.n_days=3", "simulation.days=2",
+                         "candidates.ranker=heuristic")
+    output = loop.run(config, spark)
+    daily = io.read_table(spark, config, "audit.simulation_daily").toPandas()
+    assert len(daily) == 4 and set(daily["arm"]) == {"control", "treatment"}
+    assert (daily.loc[daily["arm"] == "control", "plan_exposures"] == 0).all()
+    treatment = daily[daily["arm"] == "treatment"].sort_values("day_index")
+    assert (treatment["plan_exposures"] > 0).all() and treatment["plan_published"].all()
+    summary = io.read_table(spark, config, "audit.simulation_summary").toPandas()
+    assert {"new_creators_posting", "creators_with_like", "user_value_per_active_user"} <= set(summary["metric"])
+    assert (summary["run_id"] == output.sim_id).all()
+    # each night's plan was made from the day the treatment arm had just lived through
+    seed_root = os.path.join(os.path.abspath(config["storage"]["warehouse"]), "simulation", output.sim_id,
+                             f"seed={config['seed']}")
+    for day in treatment["date"]:
+        assert os.path.exists(os.path.join(seed_root, "landing", "synthetic", "events", f"ds={day}")) or \
+            day == treatment["date"].max()
+    last_plan = read_published_plan(seed_root, treatment["date"].min())
+    assert last_plan is not None and last_plan.feed_plan()["selected"].any()
+    # the loop's nights skip the backtests (features' and candidates'): they write no audit rows
+    seed_config = config.with_overrides([f"storage.warehouse={seed_root}"])
+    for key in ("audit.availability_evaluation", "audit.retrieval_evaluation", "audit.ranking_evaluation"):
+        assert io.read_table(spark, seed_config, key).isEmpty(), key
+    assert os.path.exists(output.report_path)
