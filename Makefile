@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+FETCH_DELTA_JARS ?= yes
 # Spark's workers must run the venv's python (pyarrow lives there); everything runs in UTC.
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
@@ -19,6 +20,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,airflow]"
 	$(PY) -m pip check
+	# Delta's jars for Spark, from Maven Central, once: runs after this work offline.
+	# FETCH_DELTA_JARS=no skips it (then Spark writes Parquet and delta-rs commits the Delta tables).
+	if [ "$(FETCH_DELTA_JARS)" != "no" ]; then $(PY) -m jobs.delta_jars; fi
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,4 +39,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf warehouse reports spark-warehouse metastore_db .pytest_cache
+	rm -rf warehouse reports spark-warehouse metastore_db .pytest_cache .airflow wh-airflow

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ import pyarrow as pa
 
 from jobs import io
 from jobs.config import Config
+from jobs.errors import QueryError
 from jobs.tables import REGISTRY
 
 if TYPE_CHECKING:
@@ -43,9 +45,42 @@ def run_sql_file(spark: SparkSession, config: Config, path: str, params: dict[st
         raise ValueError(f"{path} holds no SQL statement")
     result = None
     for statement in statements:
-        used = {k: v for k, v in params.items() if f":{k}" in statement}
-        result = spark.sql(statement, args=used or None)
+        result = spark.sql(bind_parameters(statement, params, path))
     return result
+
+
+# A quoted string, a comment, or a named parameter (`:ds`, not the `::` of a cast).
+_TOKENS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|(?<![:\w]):([A-Za-z_]\w*)",
+                     re.DOTALL)
+
+
+def bind_parameters(statement: str, params: dict[str, object], source: str = "the statement") -> str:
+    """Replace each named parameter `:name` outside strings and comments by a SQL literal.
+
+    Spark binds `:name` itself (`spark.sql(..., args=)`), but not with Delta's SQL extension
+    loaded: Delta 4.4's parser drops the parameters of Spark 4.2 (UNBOUND_SQL_PARAMETER), and the
+    extension is what Spark's Delta writer needs. A missing parameter is named, not a py4j trace."""
+    missing: list[str] = []
+
+    def literal(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)
+        if name not in params:
+            missing.append(name)
+            return match.group(0)
+        value = params[name]
+        if isinstance(value, bool) or value is None:
+            return {True: "TRUE", False: "FALSE", None: "NULL"}[value]
+        if isinstance(value, (int, float)):
+            return repr(value)
+        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    bound = _TOKENS.sub(literal, statement)
+    if missing:
+        raise QueryError(f"{source}: parameter(s) {', '.join(':' + m for m in sorted(set(missing)))} not given "
+                         "(`fairshot sql` binds :ds from --ds)")
+    return bound
 
 
 def describe_tables(config: Config) -> list[dict[str, object]]:

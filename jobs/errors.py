@@ -14,6 +14,10 @@ class StorageError(FairshotError, OSError):
     """A Delta table could not be read or committed; nothing was published by the failed call."""
 
 
+class QueryError(FairshotError, ValueError):
+    """A SQL file cannot run as given (a named parameter has no value); the message names it."""
+
+
 class PublishGateFailed(FairshotError):
     """The audit before publishing failed; `failed_checks` lists what, and nothing was published."""
 
@@ -22,4 +26,4 @@ class PublishGateFailed(FairshotError):
         super().__init__(f"audit for ds={ds} failed, nothing published: " + "; ".join(failed_checks))
 
 
-__all__ = ["ConfigError", "DataContractError", "FairshotError", "PublishGateFailed", "StorageError"]
+__all__ = ["ConfigError", "DataContractError", "FairshotError", "PublishGateFailed", "QueryError", "StorageError"]

@@ -4,10 +4,10 @@ partition or the new one, never a mix.
 
 Two engines behind one interface (docs/DESIGN.md, 'Storage'):
 - `delta-spark`: Spark's own Delta writer (`replaceWhere`), where the Delta jars are on Spark's
-  classpath (a cluster, or a machine that can fetch them);
+  classpath (`jobs.delta_jars`: `make venv` fetches them); what `storage.engine: auto` picks then;
 - `delta-rs`: Spark writes plain Parquet, the files move into the table folder (invisible until
-  committed), and one delta-rs transaction adds them and removes the partition's old files. This is
-  the embedded default: Maven Central is unreachable here, so Spark cannot load the Delta jars.
+  committed), and one delta-rs transaction adds them and removes the partition's old files. For a
+  machine without the jars (`spark.delta_jars: none`, or a set-up that could not fetch them).
 Both produce ordinary Delta tables that either engine, and any Delta reader, can read.
 """
 from __future__ import annotations
@@ -160,9 +160,7 @@ class DeltaRsEngine:
         return spark.read.schema(spec.schema).option("basePath", uri).parquet(*files)
 
     def version(self, spark: SparkSession, uri: str) -> int | None:
-        from deltalake import DeltaTable
-
-        return DeltaTable(uri).version() if DeltaTable.is_deltatable(uri) else None
+        return _log_version(uri)
 
 
 class DeltaSparkEngine:
@@ -198,9 +196,15 @@ class DeltaSparkEngine:
         return (df.where(condition) if condition else df).select(*spec.schema.fieldNames())
 
     def version(self, spark: SparkSession, uri: str) -> int | None:
-        if not os.path.isdir(os.path.join(uri, "_delta_log")):
-            return None
-        return int(spark.sql(f"DESCRIBE HISTORY delta.`{uri}` LIMIT 1").first()["version"])
+        return _log_version(uri)
+
+
+def _log_version(uri: str) -> int | None:
+    """The table's latest version from its Delta log (delta-rs reads it without a Spark job), or
+    None where there is no table yet."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(uri).version() if DeltaTable.is_deltatable(uri) else None
 
 
 def _run_predicate(ds: str, run_ids: list[str]) -> str:

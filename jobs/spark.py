@@ -2,7 +2,8 @@
 
 Local mode is tuned for a 2-core machine: few shuffle partitions, no UI, UTC everywhere (naive
 datetimes were otherwise read in the process's zone) and Parquet timestamps as INT64 micros, which
-is what Delta readers expect.
+is what Delta readers expect. Delta's jars go on the classpath when they are installed
+(`jobs.delta_jars`), so that `storage.engine: auto` writes with Spark's own Delta writer.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from jobs import delta_jars
 from jobs.config import Config
 
 if TYPE_CHECKING:
@@ -22,14 +24,19 @@ def get_spark(config: Config) -> SparkSession:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("TZ", "UTC")
     spark_conf = config["spark"]
-    master = os.environ.get("FAIRSHOT_SPARK_MASTER", spark_conf["master"])
-    if master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder
+    if not launched_by_spark_submit():  # else spark-submit's --master, --jars and --conf stand
+        master = os.environ.get("FAIRSHOT_SPARK_MASTER", spark_conf["master"])
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.master(master).config("spark.driver.memory", spark_conf["driver_memory"])
+        for key, value in delta_jars.session_options(spark_conf["delta_jars"], spark_conf["shuffle_partitions"]).items():
+            builder = builder.config(key, value)
     utc = "-Duser.timezone=UTC"
     builder = (
-        SparkSession.builder.master(master)
+        builder
         .appName(spark_conf["app_name"])
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.extraJavaOptions", utc)
@@ -40,9 +47,14 @@ def get_spark(config: Config) -> SparkSession:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", spark_conf["driver_memory"])
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(spark_conf["log_level"])
     return spark
+
+
+def launched_by_spark_submit() -> bool:
+    """Whether this Python was started by `spark-submit` (its JVM is already running, configured by
+    the command line: the Airflow DAG's spark-submit mode, a cluster's job submission)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
