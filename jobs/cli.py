@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override one config value, e.g. --set allocation.creator_weight=2.0 (repeatable)")
     common.add_argument("--source", default=argparse.SUPPRESS, help="synthetic | kuairand | csv (= --set source.kind)")
     common.add_argument("--path", default=argparse.SUPPRESS, help="the source's data folder (= --set source.path)")
+    common.add_argument("--set-all", dest="set_all", default=argparse.SUPPRESS, metavar="'K=V K=V'",
+                        help="several overrides in one argument, space-separated (for schedulers)")
+    common.add_argument("--warehouse", default=argparse.SUPPRESS,
+                        help="the warehouse URI (= --set storage.warehouse; empty: the config's)")
     parser = argparse.ArgumentParser(prog="fairshot", parents=[common],
                                      description="Creator-side exposure allocation, one nightly run per ds.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("candidates", "features -> candidate pairs"), ("allocate", "candidates -> staged plan"),
                        ("publish", "audit the staged plan, then publish it"),
                        ("evaluate", "compare policies on ds's candidates against the truth about ds+1"),
-                       ("report", "write the run's HTML report beside the warehouse"), ("run", "every step for ds")):
+                       ("report", "write the run's HTML report beside the warehouse"), ("run", "every step for ds"),
+                       ("catch-up", "ingest the days of ds's feature window that the source has and bronze lacks")):
         sub.add_parser(name, parents=[common], help=text).add_argument("--ds", type=_ds, required=True)
     backfill = sub.add_parser("backfill", parents=[common], help="run every step for each day of a range")
     backfill.add_argument("--start", type=_ds, required=True)
@@ -50,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--ds", type=_ds, help="bound to :ds in the file")
     sql.add_argument("--limit", type=int, default=50)
     sub.add_parser("tables", parents=[common], help="list the tables with their versions and row counts")
+    sub.add_parser("mark-complete", parents=[common],
+                   help="declare the source's logs complete through ds (the watermark the Airflow DAG waits on); "
+                        "for an export that nothing upstream marks").add_argument("--ds", type=_ds, required=True)
     simulate = sub.add_parser("simulate", parents=[common], help="closed-loop A/B on the synthetic world: the "
                               "user-side feed against the same feed serving fairshot's nightly plan")
     simulate.add_argument("--days", type=int, help="simulated days (default simulation.days)")
@@ -122,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         shortcuts = [f"source.kind={args.source}"] if hasattr(args, "source") else []
         shortcuts += [f"source.path={args.path}"] if hasattr(args, "path") else []
+        shortcuts += [f"storage.warehouse={args.warehouse}"] if getattr(args, "warehouse", "") else []
+        shortcuts += getattr(args, "set_all", "").split()
         config = load_config(getattr(args, "env", "local"), shortcuts + getattr(args, "overrides", []))
         return _dispatch(args, config)
     except ConfigError as error:
@@ -141,7 +152,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _write_traceback(args: argparse.Namespace) -> str:
     """The current exception's traceback into $FAIRSHOT_LOG_DIR (default ./logs); returns its path."""
     import datetime as dt
-    import os
     import traceback
 
     folder = os.path.abspath(os.environ.get("FAIRSHOT_LOG_DIR", "logs"))
@@ -177,10 +187,11 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(output)
         if text:
             print(text)
+    elif command == "catch-up":
+        print(f"ingested {pipeline.catch_up(config, args.ds, get_spark(config)) or 'nothing: no day missing'}")
     elif command == "run":
         spark = get_spark(config)
-        for day in pipeline.missing_input_days(config, args.ds, spark):
-            pipeline.run_day(config, day, spark, steps=("ingest",))
+        pipeline.catch_up(config, args.ds, spark)
         pipeline.run_day(config, args.ds, spark)
         _print_run(config, args.ds)
     elif command == "backfill":
@@ -208,6 +219,12 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         run_sql_file(get_spark(config), config, args.file, params).show(args.limit, truncate=False)
     elif command == "tables":
         _print_tables(config)
+    elif command == "mark-complete":
+        from jobs.sources.base import WATERMARK_FILE, mark_complete_through, source_root
+
+        root = source_root(config)
+        mark_complete_through(root, args.ds)
+        print(f"{os.path.join(root, WATERMARK_FILE)}: logs complete through {args.ds}")
     elif command == "simulate":
         _simulate(config, args.days, args.seeds)
     return 0

@@ -78,6 +78,21 @@ def missing_input_days(config: Config, ds: str, spark: SparkSession) -> list[str
     return [day for day in window if day in offered and day not in have]
 
 
+def catch_up(config: Config, ds: str, spark: SparkSession) -> list[str]:
+    """Ingest the missing days of ds's feature window (see `missing_input_days`); returns them."""
+    missing = missing_input_days(config, ds, spark)
+    for day in missing:
+        run_step(config, "ingest", day, spark)
+    return missing
+
+
+def has_plan(config: Config, ds: str) -> bool:
+    """Whether some run planned ds (its rows are in gold.allocations); read from the Delta log alone."""
+    from jobs import io
+
+    return bool(io.run_partitions(config, "gold.allocations", ds))
+
+
 def backfill(config: Config, start: str, end: str, spark: SparkSession | None = None,
              steps: tuple[str, ...] = tuple(STEPS)) -> list[StepOutput]:
     """Every day in order; each day's steps are idempotent, so a backfill can be rerun safely."""

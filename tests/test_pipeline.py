@@ -205,7 +205,9 @@ def test_rerunning_a_day_replaces_and_reproduces(spark, world):
     ds = DAYS[-1]
     before = {name: gold(spark, world, name, ds) for name in PUBLISHED_TABLES}
     version = DeltaTable(io.table_uri(world, "gold.allocations")).version()
-    pipeline.run_day(world, ds, spark, steps=("features", "candidates", "allocate", "publish"))
+    # allocate + publish: that a fresh run of every step reproduces the tables is checked by the
+    # Airflow run in tests/test_airflow_dag.py, and the steps before by the crash test's rerun
+    pipeline.run_day(world, ds, spark, steps=("allocate", "publish"))
     # a new publication has no report until the report step writes one
     assert gold(spark, world, "allocation_runs", ds)["report_path"].tolist() == [""]
     assert DeltaTable(io.table_uri(world, "gold.allocations")).version() == version + 1

@@ -267,7 +267,7 @@ def test_a_reader_never_sees_an_empty_or_mixed_plan_while_a_day_is_republished(s
     published = []
     try:
         time.sleep(1.0)
-        for attempt in range(20):
+        for attempt in range(3 * len(weights)):
             for key, frame in staged[attempt % len(weights)].items():
                 io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, frame), ds=ds, run_id="test")
             published.append(publish.run(config, ds, spark).figures["run_id"])

@@ -35,6 +35,7 @@ from jobs.ranking import feature_contexts_kept_across_nights
 from jobs.simulation.feed import FeedSettings, plan_positions, serve
 from jobs.simulation.metrics import day_metrics, summarize
 from jobs.simulation.world import Dynamics, WorldState, close_day, open_day, serve_and_observe, state_after_history
+from jobs.sources.base import mark_complete_through
 from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ def land_day(state: WorldState, events: pd.DataFrame, root: str) -> None:
     events.assign(ts=events["ts"].dt.strftime(STAMP)).to_csv(os.path.join(folder, "events.csv"), index=False)
     for name, frame in _catalogue(state).items():
         frame.to_csv(os.path.join(root, f"{name}.csv"), index=False, date_format=STAMP)
+    mark_complete_through(root, ds)
 
 
 def _nightly(config: Config, ds: str, spark: SparkSession, steps: tuple[str, ...]) -> float:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import Config
+from jobs.sources.base import mark_complete_through
 
 HISTORY_DAYS = 10  # items created before the logged window, so the first logged day has content
 ITEM_SHELF_DAYS = 14  # the logging feed only shows videos this young
@@ -281,6 +282,7 @@ def write_landing(world: World, root: str) -> dict[str, Any]:
         getattr(world, name).to_parquet(os.path.join(root, "truth", f"{name[6:]}.parquet"), index=False)
     with open(os.path.join(root, "truth", "params.json"), "w") as handle:
         json.dump(asdict(world.params), handle, indent=2)
+    mark_complete_through(root, events["ds"].max())
     return {"root": root, "users": len(world.users), "creators": len(world.creators),
             "items": len(world.items), "events": len(world.events),
             "days": sorted(events["ds"].unique().tolist())}
@@ -303,6 +305,7 @@ def write_csv_export(world: World, folder: str) -> dict[str, Any]:
     interactions.to_csv(os.path.join(folder, "interactions.csv"), index=False)
     items.to_csv(os.path.join(folder, "items.csv"), index=False)
     days = pd.to_datetime(interactions["timestamp"], unit="s").dt.strftime("%Y-%m-%d")
+    mark_complete_through(folder, days.max())
     return {"root": os.path.abspath(folder), "interactions": len(interactions), "items": len(items),
             "days": sorted(days.unique().tolist())}
 
