@@ -29,6 +29,8 @@ _non_negative = (lambda v: v >= 0, "must be >= 0")
 _share = (lambda v: 0 <= v <= 1, "must be in [0, 1]")
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "spark.shuffle_partitions": _positive,
+    "spark.adaptive_execution": (lambda v: v in ("auto", "enabled", "disabled"),
+                                 "must be one of auto, enabled, disabled"),
     "storage.engine": (lambda v: v in ("auto", "delta-rs", "delta-spark"),
                        "must be one of auto, delta-rs, delta-spark"),
     "source.kind": (lambda v: v in ("synthetic", "kuairand", "csv"), "must be one of synthetic, kuairand, csv"),

@@ -20,6 +20,7 @@ def test_overlay_and_override_apply_and_change_the_hash():
     ("allocation.creator_weight=abc", "must be of type float"),
     ("allocation.creator_weight=-1", "'allocation.creator_weight' must be >= 0"),
     ("storage.engine=hive", "must be one of auto, delta-rs, delta-spark"),
+    ("spark.adaptive_execution=sometimes", "must be one of auto, enabled, disabled"),
     ("sample.n_users=1.5", "must be of type int"),
     ("allocation=3", "is a section"),
     ("allocation.value_weights.skip=0.5", "skip"),
@@ -39,7 +40,7 @@ def test_the_hash_ignores_where_tables_live_and_how_spark_runs():
     """The run id follows the hash: a moved warehouse or a cluster must name the same plan."""
     here = load_config("local", ["storage.warehouse=./warehouse"])
     there = load_config("local", ["storage.warehouse=/mnt/elsewhere/wh", "spark.master=spark://10.0.0.1:7077",
-                                  "spark.driver_memory=16g", "report.path=/srv/reports", "source.path=/data/x",
+                                  "spark.driver_memory=16g", "spark.adaptive_execution=enabled", "report.path=/srv/reports", "source.path=/data/x",
                                   "storage.retain_superseded_hours=1.0"])
     assert here.hash == there.hash
     assert load_config("local", ["allocation.item_cap=10.0"]).hash != here.hash
