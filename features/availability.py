@@ -134,7 +134,11 @@ def training_anchors(ds: str, training_days: int) -> list[str]:
 
 
 def fit_if_possible(training: DataFrame, *, reg_param: float) -> PipelineModel | None:
-    """A model needs both outcomes in its training set; a brand-new warehouse may not have them."""
+    """A model needs both outcomes in its training set; a brand-new warehouse may not have them.
+
+    The training frame is materialised once (a local checkpoint): the label count, the scaler and
+    the regression each pass over it, and each pass would otherwise recompute its window joins."""
+    training = training.localCheckpoint()
     counts = {r.label: r["count"] for r in training.groupBy("label").count().collect()}
     if min(counts.get(0.0, 0), counts.get(1.0, 0)) < MIN_CLASS_ROWS:
         LOG.warning("availability model: %s rows per label, too few to learn from; p_active is the smoothed "
