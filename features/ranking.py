@@ -11,8 +11,8 @@ to check that this holds on the next day.
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
@@ -85,14 +85,14 @@ def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineMod
     training = (training.select(*FEATURES, *[head_label(h).alias(f"_y_{h}") for h in HEADS])
                 .coalesce(1).sortWithinPartitions(*FEATURES, *labels).localCheckpoint())
     positives = training.agg(*[F.sum(f"_y_{h}").alias(h) for h in HEADS], F.count(F.lit(1)).alias("_n")).first()
-    models = {}
-    for head in HEADS:
+
+    def fit(head: str) -> PipelineModel | None:
         positive, rows = positives[head] or 0, positives["_n"]
         if min(positive, rows - positive) < MIN_CLASS_ROWS:
             if rows:
                 LOG.warning("ranking head %s: %d of %d training rows positive, too few to learn from; "
                             "the heuristic scores this objective", head, positive, rows)
-            continue
+            return None
         labelled = training.withColumn("label", F.col(f"_y_{head}"))
         stages = [VectorAssembler(inputCols=list(FEATURES), outputCol="_raw_features"),
                   StandardScaler(inputCol="_raw_features", outputCol="_features", withMean=True, withStd=True),
@@ -100,11 +100,18 @@ def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineMod
                                      probabilityCol="_probability", rawPredictionCol="_raw",
                                      predictionCol="_predicted")]
         try:
-            models[head] = Pipeline(stages=stages).fit(labelled)
+            return Pipeline(stages=stages).fit(labelled)
         except Exception as error:  # noqa: BLE001 - Spark ML raises JVM errors as generic ones
             LOG.warning("ranking head %s could not be fitted (%s); the heuristic scores this objective", head,
                         str(error).strip().splitlines()[0][:200])
-    return models
+            return None
+
+    # The heads are independent and each fit is a chain of small Spark jobs (one per iteration),
+    # so they are fitted side by side: the scheduler overlaps one head's job with another's.
+    # Each fit still reads one partition in one order, so its result does not depend on the others.
+    with ThreadPoolExecutor(max_workers=len(HEADS), thread_name_prefix="ranking-head") as pool:
+        fitted = dict(zip(HEADS, pool.map(fit, HEADS)))
+    return {head: model for head, model in fitted.items() if model is not None}
 
 
 def with_head_predictions(pairs: DataFrame, models: dict[str, PipelineModel], prefix: str = "p_") -> DataFrame:

@@ -36,6 +36,10 @@ def test_heads_learn_the_signal_and_skip_constant_labels(spark):
     assert metrics.auc(predicted["p_like"].to_numpy(), true_p > np.median(true_p)) > 0.9
     # calibrated: mean prediction close to the true mean rate
     assert abs(predicted["p_like"].mean() - true_p.mean()) < 0.05
+    # the heads are fitted side by side; each fit must still be the same bits on every run
+    again = fit_heads(training, reg_param=0.01)
+    for head, model in models.items():
+        assert again[head].stages[-1].coefficients.toArray().tolist() == model.stages[-1].coefficients.toArray().tolist()
 
 
 def test_apply_heads_keeps_optimism_for_new_items_and_recomputes_value(spark):
