@@ -8,8 +8,8 @@ Both arms start from the same generated history and the same random streams. Eve
 3. outcomes are drawn from the truth; creators and users respond (`world.serve_and_observe`,
    `world.close_day`); the day's figures are recorded (`metrics.day_metrics`);
 4. treatment only: the day's logs and catalogue land as the synthetic source's files and the real
-   nightly job (ingest -> features -> candidates -> allocate -> publish, backtests off) runs on them
-   in this Spark session (each night reusing the feature context of ds-1 that the night before
+   nightly job (ingest -> features -> candidates -> allocate -> publish, backtests off, committed
+   by delta-rs) runs on them in this Spark session (each night reusing the feature context of ds-1 that the night before
    built), so tomorrow's feed reads a plan made from what today's feed did.
 Each seed's treatment warehouse sits under `<warehouse>/simulation/<sim id>/seed=<seed>/`; the
 figures land in the main warehouse's `audit.simulation_daily` and `audit.simulation_summary`.
@@ -87,7 +87,11 @@ def seeds_of(config: Config, n_seeds: int) -> list[int]:
 
 
 def _arm_config(config: Config, root: str, seed: int) -> Config:
+    """The treatment's nightly job: its own scratch warehouse, backtests off, and delta-rs for the
+    commits (the two engines write the same rows, tests/test_airflow_dag.py; delta-rs commits a
+    small table about 2x faster, benchmarks/storage_engines.py, and a night makes ~30 commits)."""
     return config.with_overrides([f"seed={seed}", f"storage.warehouse={root}", "source.path=",
+                                  "storage.engine=delta-rs",
                                   "features.backtests=false", "candidates.backtests=false"])
 
 
