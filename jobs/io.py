@@ -207,6 +207,27 @@ def _log_version(uri: str) -> int | None:
     return DeltaTable(uri).version() if DeltaTable.is_deltatable(uri) else None
 
 
+def partition_writer(config: Config, key: str, ds: str, *, depth: int = 200) -> str | None:
+    """The run_id of the newest commit that wrote partition `ds` of `key`, from the Delta log's
+    commit metadata (both engines stamp it; delta-rs reads it without a Spark job). None when no
+    commit among the newest `depth` wrote that partition."""
+    from deltalake import DeltaTable
+
+    uri = table_uri(config, key)
+    if not DeltaTable.is_deltatable(uri):
+        return None
+    for commit in DeltaTable(uri).history(depth):
+        metadata = dict(commit)
+        if commit.get("userMetadata"):            # Spark's Delta writer keeps it as one JSON string
+            try:
+                metadata.update(json.loads(commit["userMetadata"]))
+            except ValueError:
+                continue
+        if metadata.get("ds") == ds and metadata.get("run_id"):
+            return str(metadata["run_id"])
+    return None
+
+
 def _run_predicate(ds: str, run_ids: list[str]) -> str:
     quoted = ", ".join(f"'{rid}'" for rid in run_ids)
     return f"ds = '{ds}' AND run_id IN ({quoted})"

@@ -25,6 +25,7 @@ from features.users import build_user_category_affinity, build_user_features
 from jobs import io
 from jobs.config import Config
 from jobs.dates import shift
+from jobs.steps import job_id
 
 if TYPE_CHECKING:
     from pyspark.ml import PipelineModel
@@ -33,29 +34,48 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
-def features_as_of(config: Config, spark: SparkSession, day: str) -> dict[str, DataFrame] | None:
-    """Everything the heads read, as known at the end of `day`, recomputed from bronze with the
-    same transforms as the features step (None if bronze lacks the day). Training (day before the
-    labels) and scoring (ds) go through this one function, so their features cannot drift apart."""
+# The context's feature frames, and the silver tables the features step writes them to.
+SILVER_FEATURES = {"user_features": "silver.user_features", "affinity": "silver.user_category_affinity",
+                   "item_features": "silver.item_features", "creator_features": "silver.creator_features"}
+
+
+def features_as_of(config: Config, spark: SparkSession, day: str, *,
+                   from_silver: bool = False) -> dict[str, DataFrame] | None:
+    """Everything the heads read, as known at the end of `day` (None if bronze lacks the day).
+
+    The feature frames come from the features step's own transforms: built here from bronze, or,
+    `from_silver`, read from the silver tables that step wrote (only right when it wrote `day`
+    under this config: `written_by_this_config`). Training (day before the labels) and scoring
+    (ds) go through this one function either way, so their features cannot drift apart. The ALS
+    factors are fitted here."""
     f, c = config["features"], config["candidates"]
-    users = io.read_table(spark, config, "bronze.users", ds=day)
     items = io.read_table(spark, config, "bronze.items", ds=day)
     if items.isEmpty():
         return None
-    creators = io.read_table(spark, config, "bronze.creators", ds=day)
     events = io.read_table(spark, config, "bronze.events", since=shift(day, -(f["lookback_days"] - 1)), until=day)
     user_factors, item_factors = fit_embeddings(
         implicit_ratings(events), rank=c["als_rank"], reg_param=c["als_reg_param"], alpha=c["als_alpha"],
         max_iter=c["als_iterations"], seed=int(config["seed"]))
+    factors = {"user_factors": user_factors,
+               "item_factors": with_cold_start_factors(items.select("item_id", "creator_id", "category", "item_type"),
+                                                       item_factors, rank=c["als_rank"])}
+    if from_silver:
+        return {**{name: io.read_table(spark, config, key, ds=day) for name, key in SILVER_FEATURES.items()}, **factors}
+    users = io.read_table(spark, config, "bronze.users", ds=day)
+    creators = io.read_table(spark, config, "bronze.creators", ds=day)
     return {"user_features": build_user_features(users, events, ds=day),
             "affinity": build_user_category_affinity(events, items, prior_strength=f["affinity_prior_strength"]),
             "item_features": build_item_features(items, events, ds=day, new_item_days=f["new_item_days"],
                                                  prior_strength=f["like_prior_strength"]),
             "creator_features": build_creator_features(creators, items, events, ds=day,
                                                        new_creator_days=f["new_creator_days"]),
-            "user_factors": user_factors,
-            "item_factors": with_cold_start_factors(items.select("item_id", "creator_id", "category", "item_type"),
-                                                    item_factors, rank=c["als_rank"])}
+            **factors}
+
+
+def written_by_this_config(config: Config, day: str) -> bool:
+    """Whether the features step's newest write of `day` was this config's run of it."""
+    expected = job_id(config, day)
+    return all(io.partition_writer(config, key, day) == expected for key in SILVER_FEATURES.values())
 
 
 _KEPT: dict[tuple[str, str], dict[str, dict[str, DataFrame] | None]] | None = None
@@ -67,7 +87,8 @@ def feature_contexts_kept_across_nights() -> Iterator[None]:
     """Within the block, candidates steps of one warehouse and config share their feature contexts,
     so night ds reuses the context of ds-1 that night ds-1 built (one ALS fit a night, not two).
     Only for loops that never rewrite a bronze day once ingested, such as the simulation; a normal
-    run rebuilds every context from bronze, because a backfill may have changed it."""
+    step builds its contexts afresh (ALS from bronze, features from silver where this config wrote
+    them), because a backfill may have changed a day."""
     global _KEPT
     previous, _KEPT = _KEPT, {}
     try:
@@ -90,8 +111,14 @@ class FeatureContexts:
     def get(self, day: str) -> dict[str, DataFrame] | None:
         if day in self._days:
             return self._days[day]
-        context = features_as_of(self.config, self.spark, day)
-        kept = None if context is None else {k: v.localCheckpoint() for k, v in context.items()}
+        # The features step's tables where it wrote the day under this config (a normal night: ds and
+        # ds-1), else built again from bronze (the first night, a backfill under another config).
+        from_silver = written_by_this_config(self.config, day)
+        context = features_as_of(self.config, self.spark, day, from_silver=from_silver)
+        # What was computed here is materialised once; a silver table is cheap to read again.
+        kept = None if context is None else {
+            name: frame if from_silver and name in SILVER_FEATURES else frame.localCheckpoint()
+            for name, frame in context.items()}
         self._days[day] = kept
         if self._shared:  # the newest days only; a step's own older days stay in its local references
             for old in sorted(self._days)[:-_KEPT_DAYS]:

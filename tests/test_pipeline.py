@@ -128,6 +128,36 @@ def test_feature_contexts_are_shared_across_nights_only_inside_the_simulation_bl
     assert FeatureContexts(world, spark)._days == {}
 
 
+def test_the_heads_read_the_features_steps_silver_only_where_this_config_wrote_it(spark, world):
+    """A context read from silver holds the same rows as one built again from bronze, and silver is
+    read only where the features step's newest write of the day was this config's run."""
+    from jobs.ranking import SILVER_FEATURES, features_as_of, written_by_this_config
+    from jobs.steps import job_id
+    from jobs.tables import table
+
+    ds = DAYS[-1]
+    assert io.partition_writer(world, "silver.user_features", ds) == job_id(world, ds)
+    assert written_by_this_config(world, ds)
+    assert not written_by_this_config(world, "2026-04-12")                        # ingested only
+    assert not written_by_this_config(world.with_overrides(["features.new_item_days=5"]), ds)  # another config
+    read = features_as_of(world, spark, ds, from_silver=True)
+    built = features_as_of(world, spark, ds, from_silver=False)
+    for name, key in SILVER_FEATURES.items():
+        columns = [f.name for f in table(key).schema.fields if f.name != "ds"]
+        keys = columns[:2] if name == "affinity" else columns[:1]
+        pd.testing.assert_frame_equal(sorted_rows(read[name], columns, keys), sorted_rows(built[name], columns, keys),
+                                      check_dtype=False, obj=name)
+
+
+def sorted_rows(frame, columns, keys):  # noqa: ANN001, ANN201 - Spark in, pandas out
+    """The columns in a fixed row order, arrays as tuples (comparable)."""
+    out = frame.select(*columns).toPandas().sort_values(keys).reset_index(drop=True)
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(lambda v: tuple(v) if v is not None and not isinstance(v, str) else v)
+    return out
+
+
 def test_published_plan_respects_every_constraint(spark, world):
     ds = DAYS[-1]
     plan = gold(spark, world, "allocations", ds)
