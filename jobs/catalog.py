@@ -27,24 +27,35 @@ def register_views(spark: SparkSession, config: Config) -> list[str]:
     """Each table as a temp view `<layer>_<name>` (current version), then the views in sql/views.sql."""
     for key in REGISTRY:
         io.read_table(spark, config, key).createOrReplaceTempView(view_name(key))
-    for statement in _statements((SQL_DIR / "views.sql").read_text()):
+    for statement in statements((SQL_DIR / "views.sql").read_text()):
         spark.sql(statement)
     return sorted(view_name(key) for key in REGISTRY)
 
 
-def _statements(text: str) -> list[str]:
-    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+def statements(text: str) -> list[str]:
+    """The statements of a SQL text, split at the `;` outside strings and comments; comments out."""
+    found, current = [], []
+    for token in _SPLIT.finditer(text):
+        piece = token.group(0)
+        if piece.startswith("--") or piece.startswith("/*"):
+            current.append(" ")
+        elif piece == ";":
+            found.append("".join(current))
+            current = []
+        else:
+            current.append(piece)
+    found.append("".join(current))
+    return [statement.strip() for statement in found if statement.strip()]
 
 
 def run_sql_file(spark: SparkSession, config: Config, path: str, params: dict[str, str]) -> DataFrame:
     """Run the statements of a SQL file (named parameters like :ds); returns the last result."""
     register_views(spark, config)
-    statements = _statements(Path(path).read_text())
-    if not statements:
-        raise ValueError(f"{path} holds no SQL statement")
+    found = statements(Path(path).read_text())
+    if not found:
+        raise QueryError(f"{path} holds no SQL statement")
     result = None
-    for statement in statements:
+    for statement in found:
         result = spark.sql(bind_parameters(statement, params, path))
     return result
 
@@ -54,12 +65,21 @@ _TOKENS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|--[^\n]*|/
                      re.DOTALL)
 
 
-def bind_parameters(statement: str, params: dict[str, object], source: str = "the statement") -> str:
+# A quoted string or identifier, a comment, a statement's end, or any run of other characters.
+_SPLIT = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|;|[^'\"`;/-]+|.",
+                    re.DOTALL)
+
+
+def bind_parameters(statement: str, params: dict[str, object], source: str = "the statement", *,
+                    dialect: str = "spark") -> str:
     """Replace each named parameter `:name` outside strings and comments by a SQL literal.
 
     Spark binds `:name` itself (`spark.sql(..., args=)`), but not with Delta's SQL extension
     loaded: Delta 4.4's parser drops the parameters of Spark 4.2 (UNBOUND_SQL_PARAMETER), and the
-    extension is what Spark's Delta writer needs. A missing parameter is named, not a py4j trace."""
+    extension is what Spark's Delta writer needs. One binding for both engines keeps a SQL file's
+    parameters the same text for `fairshot sql` and `fairshot query`; only a string's quote
+    escaping differs (Spark: backslash; DuckDB, standard SQL: doubled quote). A missing parameter
+    is named, not a stack trace."""
     missing: list[str] = []
 
     def literal(match: re.Match[str]) -> str:
@@ -74,12 +94,14 @@ def bind_parameters(statement: str, params: dict[str, object], source: str = "th
             return {True: "TRUE", False: "FALSE", None: "NULL"}[value]
         if isinstance(value, (int, float)):
             return repr(value)
+        if dialect == "duckdb":
+            return "'" + str(value).replace("'", "''") + "'"
         return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
     bound = _TOKENS.sub(literal, statement)
     if missing:
         raise QueryError(f"{source}: parameter(s) {', '.join(':' + m for m in sorted(set(missing)))} not given "
-                         "(`fairshot sql` binds :ds from --ds)")
+                         "(--ds binds :ds, --param NAME=VALUE any other)")
     return bound
 
 

@@ -1,4 +1,4 @@
-"""The `fairshot` command line: one subcommand per step, plus run, backfill, demo, sql and tables."""
+"""The `fairshot` command line: one subcommand per step, plus run, backfill, demo, query, sql and tables."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from jobs.config import Config, load_config
 from jobs.dates import parse_ds, shift
-from jobs.errors import ConfigError, DataContractError, FairshotError
+from jobs.errors import ConfigError, DataContractError, FairshotError, QueryError
 
 LOG = logging.getLogger("fairshot")
 
@@ -52,9 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", parents=[common],
                    help="sample world -> ingest every day -> plan, evaluate and report the last day")
     sql = sub.add_parser("sql", parents=[common], help="run a Spark SQL file over the tables (views <layer>_<name>)")
-    sql.add_argument("file")
-    sql.add_argument("--ds", type=_ds, help="bound to :ds in the file")
-    sql.add_argument("--limit", type=int, default=50)
+    query = sub.add_parser("query", parents=[common], help="the same SQL file without Spark (DuckDB over the "
+                           "Delta tables): seconds, for questions that fit one machine")
+    for parser_ in (sql, query):
+        parser_.add_argument("file")
+        parser_.add_argument("--ds", type=_ds, help="bound to :ds in the file")
+        parser_.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                             help="bound to :NAME in the file (repeatable)")
+        parser_.add_argument("--limit", type=int, default=50, help="rows shown as a table")
+    query.add_argument("--format", default="table", help="table | csv | json | parquet (parquet needs --output)")
+    query.add_argument("--output", metavar="FILE", help="write the whole result here instead of stdout")
     sub.add_parser("tables", parents=[common], help="list the tables with their versions and row counts")
     sub.add_parser("mark-complete", parents=[common],
                    help="declare the source's logs complete through ds (the watermark the Airflow DAG waits on); "
@@ -211,12 +218,17 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         _print_run(config, days[-1])
         print(f"\ndemo finished in {time.perf_counter() - started:.0f}s. The Delta tables are under "
               f"{config['storage']['warehouse']}/ (read them with any Delta reader, or "
-              f"`fairshot sql sql/feed_plan.sql --ds {days[-1]}`).")
+              f"`fairshot query sql/feed_plan.sql --ds {days[-1]}`).")
     elif command == "sql":
         from jobs.catalog import run_sql_file
 
-        params = {"ds": args.ds} if args.ds else {}
-        run_sql_file(get_spark(config), config, args.file, params).show(args.limit, truncate=False)
+        run_sql_file(get_spark(config), config, args.file, _query_params(args)).show(args.limit, truncate=False)
+    elif command == "query":
+        from jobs.query import run_query_file, write_result
+
+        text = write_result(run_query_file(config, args.file, _query_params(args)), args.format, args.output,
+                            args.limit)
+        print(text if text is not None else f"wrote {args.output}")
     elif command == "tables":
         _print_tables(config)
     elif command == "mark-complete":
@@ -228,6 +240,19 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     elif command == "simulate":
         _simulate(config, args.days, args.seeds)
     return 0
+
+
+def _query_params(args: argparse.Namespace) -> dict[str, object]:
+    """--ds and each --param NAME=VALUE, as the named parameters of a SQL file."""
+    params: dict[str, object] = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise QueryError(f"--param {item!r} must look like NAME=VALUE")
+        params[name] = value
+    if args.ds:
+        params["ds"] = args.ds
+    return params
 
 
 def _simulate(config: Config, days: int | None, seeds: int | None) -> None:

@@ -40,4 +40,4 @@ def test_sql_without_its_parameter_is_one_line_naming_it(tmp_path, capsys, spark
     code = main(["--env", "test", "--set", f"storage.warehouse={tmp_path / 'w'}", "sql", "sql/feed_plan.sql"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err == ["fairshot: QueryError: sql/feed_plan.sql: parameter(s) :ds not given "
-                                 "(`fairshot sql` binds :ds from --ds)"]
+                                 "(--ds binds :ds, --param NAME=VALUE any other)"]

@@ -1,0 +1,96 @@
+"""`fairshot query`: the project's SQL over the Delta tables in seconds, without Spark.
+
+An analyst's eight-row question should not wait for a JVM. Each table's current version is opened
+by delta-rs as an Arrow dataset (only the files of that version; DuckDB pushes filters such as
+`ds = ...` down to the partition folders) and registered in an in-process DuckDB under the same
+name `fairshot sql` gives it, `<layer>_<name>`; then `sql/views.sql` defines the feed's read
+contract (`published_runs`, `feed_plan`, ...) from the very same text. So a query file, its
+parameters and the "published runs only" rule are one thing for both engines; `fairshot sql`
+(Spark) stays for scans too big for one machine.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jobs import io
+from jobs.catalog import SQL_DIR, bind_parameters, statements, view_name
+from jobs.config import Config
+from jobs.errors import QueryError
+from jobs.tables import REGISTRY, table
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def connect(config: Config) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with every table and the feed contract's views (a missing table is empty)."""
+    import duckdb
+    from deltalake import DeltaTable
+    from pyspark.sql.pandas.types import to_arrow_schema   # a type mapping only: no JVM
+
+    connection = duckdb.connect()
+    for key in REGISTRY:
+        uri = io.table_uri(config, key)
+        data = (DeltaTable(uri).to_pyarrow_dataset() if DeltaTable.is_deltatable(uri)
+                else to_arrow_schema(table(key).schema, timezone="UTC").empty_table())
+        connection.register(view_name(key), data)
+    for statement in statements((SQL_DIR / "views.sql").read_text()):
+        connection.execute(statement)
+    return connection
+
+
+def run_query_file(config: Config, path: str, params: dict[str, object]) -> pa.Table:
+    """Run the statements of a SQL file (named parameters like :ds); returns the last result."""
+    import duckdb
+
+    found = statements(Path(path).read_text())
+    if not found:
+        raise QueryError(f"{path} holds no SQL statement")
+    connection = connect(config)
+    result = None
+    for statement in found:
+        bound = bind_parameters(statement, params, path, dialect="duckdb")
+        try:
+            result = connection.sql(bound)    # a relation for a query, None for a statement such as CREATE VIEW
+        except duckdb.Error as error:
+            raise QueryError(f"{path}: {type(error).__name__}: {str(error).splitlines()[0]}") from None
+    if result is None:
+        raise QueryError(f"{path}: its last statement returns no rows to show")
+    return result.to_arrow_table()
+
+
+def write_result(result: pa.Table, fmt: str, output: str | None, limit: int) -> str | None:
+    """The result as a text table (first `limit` rows) or CSV/JSON lines on stdout, or as a file
+    in any format. Returns what to print, or None when a file was written."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if fmt not in FORMATS:
+        raise QueryError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "parquet":
+        if not output:
+            raise QueryError("--format parquet needs --output FILE")
+        pq.write_table(result, output)
+        return None
+    frame = result.to_pandas()
+    if fmt == "table" and frame.empty:
+        text = "  ".join(frame.columns) + "\n(0 rows)"
+    elif fmt == "table":
+        shown = frame.head(limit).to_string(index=False)
+        more = f"\n({len(frame)} rows, first {limit} shown)" if len(frame) > limit else f"\n({len(frame)} rows)"
+        text = shown + more
+    elif fmt == "csv":
+        if output:
+            pacsv.write_csv(result, output)
+            return None
+        text = frame.to_csv(index=False).rstrip("\n")
+    else:
+        text = frame.to_json(orient="records", lines=True, date_format="iso").rstrip("\n")
+    if output:
+        Path(output).write_text(text + "\n")
+        return None
+    return text

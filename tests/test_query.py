@@ -1,0 +1,80 @@
+"""`fairshot query`: the project's SQL files over the real Delta tables through DuckDB, without Spark,
+giving what `fairshot sql` (Spark) gives."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.catalog import bind_parameters, run_sql_file, statements
+from jobs.cli import main
+from jobs.errors import QueryError
+from jobs.query import run_query_file
+from tests.conftest import PIPELINE_DAYS
+
+DS = PIPELINE_DAYS[-1]
+
+
+def test_statements_split_only_outside_strings_and_comments():
+    text = "-- a; comment\nSELECT 'a;b' AS s, \"c;d\" FROM t; /* x; y */ SELECT 1;\n\n"
+    assert statements(text) == ["SELECT 'a;b' AS s, \"c;d\" FROM t", "SELECT 1"]
+    assert statements("SELECT 'it''s; fine'") == ["SELECT 'it''s; fine'"]
+
+
+def test_duckdb_strings_escape_a_quote_by_doubling_it():
+    assert bind_parameters("WHERE c = :c", {"c": "it's"}, dialect="duckdb") == "WHERE c = 'it''s'"
+
+
+@pytest.mark.parametrize("path", ["sql/feed_plan.sql", "sql/creator_outcomes_by_size.sql"])
+def test_query_gives_what_spark_sql_gives(spark, published_world, path):
+    """The same file, the same views (published runs only), the same rows in the same order."""
+    ours = run_query_file(published_world, path, {"ds": DS}).to_pandas()
+    sparks = run_sql_file(spark, published_world, path, {"ds": DS}).toPandas()
+    assert len(ours) > 0
+    pd.testing.assert_frame_equal(ours, sparks, check_dtype=False)
+
+
+def test_query_cli_writes_each_format_and_names_a_missing_parameter(published_world, tmp_path, capsys):
+    where = ["--env", "test", "--warehouse", published_world["storage"]["warehouse"]]
+    assert main([*where, "query", "sql/feed_plan.sql", "--ds", DS, "--limit", "3"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.splitlines()[0].split() == ["user_id", "item_id", "creator_id", "x", "user_rank"]
+    assert "first 3 shown" in shown
+    expected = run_query_file(published_world, "sql/feed_plan.sql", {"ds": DS}).to_pandas()
+
+    assert main([*where, "query", "sql/feed_plan.sql", "--ds", DS, "--format", "parquet",
+                 "--output", str(tmp_path / "plan.parquet")]) == 0
+    pd.testing.assert_frame_equal(pq.read_table(tmp_path / "plan.parquet").to_pandas(), expected)
+    assert main([*where, "query", "sql/feed_plan.sql", "--ds", DS, "--format", "csv",
+                 "--output", str(tmp_path / "plan.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "plan.csv")) == len(expected)
+    capsys.readouterr()
+    assert main([*where, "query", "sql/feed_plan.sql", "--ds", DS, "--format", "json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(expected) and set(json.loads(lines[0])) == set(expected.columns)
+
+    custom = tmp_path / "by_creator.sql"
+    custom.write_text("SELECT count(*) AS n FROM feed_plan WHERE ds = :ds AND selected AND creator_id = :creator")
+    creator = int(expected["creator_id"].iloc[0])
+    assert main([*where, "query", str(custom), "--ds", DS, "--param", f"creator={creator}"]) == 0
+    assert int(capsys.readouterr().out.split()[1]) == int((expected["creator_id"] == creator).sum())
+
+    assert main([*where, "query", "sql/feed_plan.sql"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "fairshot: QueryError: sql/feed_plan.sql: parameter(s) :ds not given (--ds binds :ds, --param NAME=VALUE any other)"]
+
+
+def test_a_warehouse_without_tables_gives_no_rows_not_an_error(tmp_path, capsys):
+    """No Spark here: a table that does not exist yet is an empty one, typed by its schema."""
+    assert main(["--env", "test", "--warehouse", str(tmp_path / "empty"), "query", "sql/feed_plan.sql",
+                 "--ds", DS]) == 0
+    assert capsys.readouterr().out.splitlines() == ["user_id  item_id  creator_id  x  user_rank", "(0 rows)"]
+
+
+def test_a_query_error_is_one_line_with_the_file(published_world, tmp_path):
+    bad = tmp_path / "bad.sql"
+    bad.write_text("SELECT * FROM gold_no_such_table")
+    with pytest.raises(QueryError, match=r"bad.sql: CatalogException: .*gold_no_such_table"):
+        run_query_file(published_world, str(bad), {})
