@@ -183,10 +183,13 @@ def gather(config: Config, ds: str, spark: SparkSession) -> dict[str, pd.DataFra
 
 
 def _write_atomically(path: str, text: str) -> None:
+    """Whole or not at all (a reader never sees half a page), and readable by the team: a
+    temporary file is private (0600), so it is opened up to 0644 before it takes the name."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
+    os.chmod(temporary, 0o644)
     os.replace(temporary, path)
 
 

@@ -96,6 +96,7 @@ def test_report_is_self_contained_and_listed_in_the_ledger(spark, world):
     path = runs["report_path"].iloc[0]
     assert path.endswith(f"{runs['run_id'].iloc[0]}.html") and os.path.dirname(os.path.dirname(path)) == \
         os.path.join(os.path.dirname(world["storage"]["warehouse"]), "reports")
+    assert os.stat(path).st_mode & 0o777 == 0o644        # others on the team may read it
     page = open(path, encoding="utf-8").read()
     assert page.count('src="data:image/png;base64,') >= 4 and 'src="http' not in page and "url(" not in page
     checks = io.read_table(spark, world, "audit.quality_results", ds=ds).count()
