@@ -171,6 +171,13 @@ def _write_traceback(args: argparse.Namespace) -> str:
 
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "query":  # before the pipeline's imports (Spark ML, matplotlib): seconds count here
+        from jobs.query import run_query_file, write_result
+
+        text = write_result(run_query_file(config, args.file, _query_params(args)), args.format, args.output,
+                            args.limit)
+        print(text if text is not None else f"wrote {args.output}")
+        return 0
     from jobs import pipeline
     from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
     from jobs.spark import get_spark
@@ -223,12 +230,6 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         from jobs.catalog import run_sql_file
 
         run_sql_file(get_spark(config), config, args.file, _query_params(args)).show(args.limit, truncate=False)
-    elif command == "query":
-        from jobs.query import run_query_file, write_result
-
-        text = write_result(run_query_file(config, args.file, _query_params(args)), args.format, args.output,
-                            args.limit)
-        print(text if text is not None else f"wrote {args.output}")
     elif command == "tables":
         _print_tables(config)
     elif command == "mark-complete":
