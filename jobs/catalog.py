@@ -48,26 +48,30 @@ def statements(text: str) -> list[str]:
     return [statement.strip() for statement in found if statement.strip()]
 
 
-def run_sql_file(spark: SparkSession, config: Config, path: str, params: dict[str, str]) -> DataFrame:
-    """Run the statements of a SQL file (named parameters like :ds); returns the last result."""
-    register_views(spark, config)
+def read_statements(path: str) -> list[str]:
+    """The statements of a SQL file; a file with none is a QueryError naming it."""
     found = statements(Path(path).read_text())
     if not found:
         raise QueryError(f"{path} holds no SQL statement")
+    return found
+
+
+def run_sql_file(spark: SparkSession, config: Config, path: str, params: dict[str, str]) -> DataFrame:
+    """Run the statements of a SQL file (named parameters like :ds); returns the last result."""
+    register_views(spark, config)
     result = None
-    for statement in found:
+    for statement in read_statements(path):
         result = spark.sql(bind_parameters(statement, params, path))
     return result
 
 
-# A quoted string, a comment, or a named parameter (`:ds`, not the `::` of a cast).
-_TOKENS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|(?<![:\w]):([A-Za-z_]\w*)",
-                     re.DOTALL)
-
-
-# A quoted string or identifier, a comment, a statement's end, or any run of other characters.
-_SPLIT = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|;|[^'\"`;/-]+|.",
-                    re.DOTALL)
+# A quoted string or identifier (backslash or doubled-quote escapes) or a comment: SQL text in
+# which neither a `;` nor a `:name` means anything.
+_QUOTED_OR_COMMENT = r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|--[^\n]*|/\*.*?\*/"
+# ... or a named parameter (`:ds`, not the `::` of a cast).
+_TOKENS = re.compile(_QUOTED_OR_COMMENT + r"|(?<![:\w]):([A-Za-z_]\w*)", re.DOTALL)
+# ... or a statement's end, or any run of other characters.
+_SPLIT = re.compile(_QUOTED_OR_COMMENT + r"|;|[^'\"`;/-]+|.", re.DOTALL)
 
 
 def bind_parameters(statement: str, params: dict[str, object], source: str = "the statement", *,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs import io
-from jobs.catalog import SQL_DIR, bind_parameters, statements, view_name
+from jobs.catalog import SQL_DIR, bind_parameters, read_statements, statements, view_name
 from jobs.config import Config
 from jobs.errors import QueryError
 from jobs.tables import REGISTRY, table
@@ -47,9 +47,7 @@ def run_query_file(config: Config, path: str, params: dict[str, object]) -> pa.T
     """Run the statements of a SQL file (named parameters like :ds); returns the last result."""
     import duckdb
 
-    found = statements(Path(path).read_text())
-    if not found:
-        raise QueryError(f"{path} holds no SQL statement")
+    found = read_statements(path)
     connection = connect(config)
     result = None
     for statement in found:
@@ -66,7 +64,6 @@ def run_query_file(config: Config, path: str, params: dict[str, object]) -> pa.T
 def write_result(result: pa.Table, fmt: str, output: str | None, limit: int) -> str | None:
     """The result as a text table (first `limit` rows) or CSV/JSON lines on stdout, or as a file
     in any format. Returns what to print, or None when a file was written."""
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     if fmt not in FORMATS:
@@ -84,9 +81,6 @@ def write_result(result: pa.Table, fmt: str, output: str | None, limit: int) -> 
         more = f"\n({len(frame)} rows, first {limit} shown)" if len(frame) > limit else f"\n({len(frame)} rows)"
         text = shown + more
     elif fmt == "csv":
-        if output:
-            pacsv.write_csv(result, output)
-            return None
         text = frame.to_csv(index=False).rstrip("\n")
     else:
         text = frame.to_json(orient="records", lines=True, date_format="iso").rstrip("\n")
