@@ -1,9 +1,9 @@
 """Creator-side exposure allocation: the model, its solvers and its metrics. numpy and OR-Tools only."""
-from allocation.dual import DualSolver, Duals
+from allocation.dual import DualSolver
 from allocation.errors import AllocationError, InvalidProblemError, SolverFailedError
 from allocation.happiness import HappinessCurve
 from allocation.lp import LPSolver
-from allocation.problem import AllocationProblem, AllocationResult, Status, TracePoint
+from allocation.problem import AllocationProblem, AllocationResult, Duals, Status, TracePoint
 from allocation.rounding import systematic_rounding
 from allocation.solvers import Solver, choose_solver, make_solver
 

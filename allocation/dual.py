@@ -31,7 +31,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from allocation.problem import AllocationProblem, AllocationResult, Status, TracePoint
+from allocation.problem import AllocationProblem, AllocationResult, Duals, Status, TracePoint
 
 LOG = logging.getLogger(__name__)
 
@@ -39,23 +39,6 @@ LOG = logging.getLogger(__name__)
 def sum_by(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """Per-group sums as floats (np.bincount returns ints for empty input)."""
     return np.bincount(index, weights=weights, minlength=n).astype(float, copy=False)
-
-
-@dataclass(frozen=True)
-class Duals:
-    """Prices of the dualised constraints: item caps (lam >= 0), item floors (0 <= mu <= penalty),
-    the creators' likes (nu >= 0), the creators' exposure caps (rho >= 0) and the global exposure
-    budget (beta >= 0). Stored with a run to warm-start the next day's solve."""
-
-    item_cap: np.ndarray
-    item_floor: np.ndarray
-    creator_likes: np.ndarray
-    creator_cap: np.ndarray
-    budget: float
-
-    @classmethod
-    def zeros(cls, n_items: int, n_creators: int) -> Duals:
-        return cls(np.zeros(n_items), np.zeros(n_items), np.zeros(n_creators), np.zeros(n_creators), 0.0)
 
 
 def _thresholds(z: np.ndarray, owner: np.ndarray, capacity: np.ndarray, tau: np.ndarray | None,

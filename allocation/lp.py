@@ -15,7 +15,7 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 from allocation.errors import SolverFailedError
-from allocation.problem import AllocationProblem, AllocationResult, Status, TracePoint
+from allocation.problem import AllocationProblem, AllocationResult, Duals, Status, TracePoint
 
 LOG = logging.getLogger(__name__)
 BACKENDS: tuple[str, ...] = ("GLOP", "PDLP", "CLP", "HIGHS_LP")
@@ -111,6 +111,7 @@ class LPSolver:
         bound = value if status is Status.OPTIMAL else objective.BestBound()
         gap = abs(bound - value) / max(1.0, abs(bound))
         violation = problem.max_violation(solution)
+        duals = _row_duals(problem, cap_rows, floor_rows, like_rows, creator_rows, budget_row)
         line = (f"{self.backend}: {problem.n_pairs} pairs, status={status.value}, objective={value:.6g}, "
                 f"build={built - started:.2f}s solve={seconds - (built - started):.2f}s")
         LOG.info(line)
@@ -118,7 +119,7 @@ class LPSolver:
             x=solution,
             item_exposure=exposure,
             item_floor_slack=floor_slack,
-            item_shadow_price=np.array([row.dual_value() for row in cap_rows], dtype=float),
+            item_shadow_price=duals.item_cap,
             creator_new_likes=new_likes,
             creator_happiness_gain=gain,
             creator_marginal_value=weight * curve.derivative(problem.creator_base_likes + new_likes),
@@ -132,6 +133,7 @@ class LPSolver:
             log=(line,),
             # Simplex reports no bound along the way: one point, at the end.
             trace=(TracePoint(int(solver.iterations()), seconds, value, bound, gap, violation),),
+            duals=duals,
         )
 
     def _nothing_to_plan(self, problem: AllocationProblem, started: float) -> AllocationResult:
@@ -147,4 +149,30 @@ class LPSolver:
             creator_marginal_value=problem.creator_weight * problem.curve.derivative(problem.creator_base_likes),
             status=Status.OPTIMAL, solver=f"exact:{self.backend}", objective=value, bound=value,
             true_objective=value, iterations=0, seconds=seconds, log=("no candidate pairs",),
-            trace=(TracePoint(0, seconds, value, value, 0.0, 0.0),))
+            trace=(TracePoint(0, seconds, value, value, 0.0, 0.0),),
+            duals=Duals(np.zeros(problem.n_items), np.where(problem.item_floor > 0, problem.floor_penalty, 0.0),
+                        problem.creator_weight * problem.curve.derivative(problem.creator_base_likes),
+                        np.zeros(problem.n_creators), 0.0))
+
+
+def _row_duals(problem: AllocationProblem, cap_rows: list, floor_rows: dict, like_rows: list,
+               creator_rows: dict, budget_row: pywraplp.Constraint | None) -> Duals:
+    """The LP's row duals as the dual solver's prices, so that one explanation and one warm start
+    serve both. OR-Tools reports d(objective)/d(right-hand side): >= 0 on a binding <= row, <= 0 on
+    a binding >= row (the floors) and, on the likes rows (likes - sum y = 0), minus the price of a
+    like; the signs are turned so that every price is >= 0."""
+    floor = np.zeros(problem.n_items)
+    for item, row in floor_rows.items():
+        floor[item] = -row.dual_value()
+    creator_cap = np.zeros(problem.n_creators)
+    for creator, row in creator_rows.items():
+        creator_cap[creator] = row.dual_value()
+    def price(values: np.ndarray) -> np.ndarray:
+        """>= 0, and no -0.0 (what a tolerance-sized negative dual would print as)."""
+        return np.maximum(values, 0.0) + 0.0
+
+    return Duals(item_cap=price(np.array([row.dual_value() for row in cap_rows], dtype=float)),
+                 item_floor=price(floor),
+                 creator_likes=price(np.array([-row.dual_value() for row in like_rows], dtype=float)),
+                 creator_cap=price(creator_cap),
+                 budget=float(price(np.array([0.0 if budget_row is None else budget_row.dual_value()]))[0]))

@@ -243,6 +243,25 @@ class AllocationProblem:
 
 
 @dataclass(frozen=True)
+class Duals:
+    """Prices of the dualised constraints: item caps (lam >= 0), item floors (0 <= mu <= penalty),
+    the creators' likes (nu >= 0), the creators' exposure caps (rho >= 0) and the global exposure
+    budget (beta >= 0). Both solvers return them (the exact LP's are its row duals, signs made
+    alike): stored with a run, they warm-start the next day's dual solve and explain the plan
+    (allocation/explain.py)."""
+
+    item_cap: np.ndarray
+    item_floor: np.ndarray
+    creator_likes: np.ndarray
+    creator_cap: np.ndarray
+    budget: float
+
+    @classmethod
+    def zeros(cls, n_items: int, n_creators: int) -> Duals:
+        return cls(np.zeros(n_items), np.zeros(n_items), np.zeros(n_creators), np.zeros(n_creators), 0.0)
+
+
+@dataclass(frozen=True)
 class TracePoint:
     """One step of a solver's convergence: its primal objective, dual bound and their gap so far."""
 
@@ -275,7 +294,7 @@ class AllocationResult:
     seconds: float
     log: tuple[str, ...] = ()
     trace: tuple[TracePoint, ...] = ()
-    duals: object | None = None   # the dual solver's prices (allocation.dual.Duals), for warm starts
+    duals: Duals | None = None    # the solver's prices: warm starts and explanations
 
     @property
     def gap(self) -> float:

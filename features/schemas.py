@@ -155,6 +155,14 @@ SIMULATION_SUMMARY = _schema(  # one row per simulation, seed and metric: contro
 STEP_TIMINGS = _schema(
     ("run_id", StringType()), ("step", StringType()), ("seconds", DoubleType()), ("finished_at", StringType()),
 )
+ALLOCATION_EXPLANATIONS = _schema(   # one row per candidate pair of a run: allocation/explain.py
+    ("run_id", StringType()), ("user_id", LongType()), ("item_id", LongType()), ("creator_id", LongType()),
+    ("p_available", DoubleType()), ("user_value", DoubleType()), ("p_like", DoubleType()),
+    ("x", DoubleType()), ("selected", BooleanType()), ("value_term", DoubleType()), ("creator_term", DoubleType()),
+    ("item_term", DoubleType()), ("score", DoubleType()), ("slot_price", DoubleType()),
+    ("reduced_cost", DoubleType()), ("reason", StringType()),
+    ("cap_price", DoubleType()), ("floor_price", DoubleType()), ("like_price", DoubleType()),
+)
 SOLVER_DUALS = _schema(
     ("run_id", StringType()), ("kind", StringType()), ("id", LongType()), ("price", DoubleType()),
 )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from allocation import Duals, DualSolver, choose_solver, invariants, make_solver, metrics, systematic_rounding
+from allocation.explain import explain_pairs, tolerances
 from features.retrieval import eligible_items
 from jobs import io
 from jobs.build_problem import ProblemFrames, assemble_problem, inputs_fingerprint, result_frames
@@ -118,6 +119,21 @@ def duals_frame(frames: ProblemFrames, duals: Duals, rid: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).assign(run_id=rid)
 
 
+def explanation_frame(frames: ProblemFrames, result: AllocationResult, selected: np.ndarray,
+                      rid: str) -> pd.DataFrame:
+    """Every candidate pair's score at the solver's prices, the slot price it faced and the verdict
+    (allocation/explain.py): what `fairshot explain` and the explanation views read."""
+    problem = frames.problem
+    duals = result.duals if result.duals is not None else Duals.zeros(problem.n_items, problem.n_creators)
+    why = explain_pairs(problem, result.x, duals, **tolerances(result.solver))
+    item, creator = problem.pair_item, problem.item_creator[problem.pair_item]
+    return frames.pairs[["user_id", "item_id", "creator_id", "p_available", "user_value", "p_like"]].assign(
+        run_id=rid, x=result.x, selected=selected, value_term=why.user_value, creator_term=why.creator_value,
+        item_term=why.item_price, score=why.score, slot_price=why.slot_price, reduced_cost=why.reduced_cost,
+        reason=why.reason, cap_price=duals.item_cap[item], floor_price=duals.item_floor[item],
+        like_price=duals.creator_likes[creator])
+
+
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
     frames = load_problem(config, ds, spark)
@@ -147,10 +163,14 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     tables["allocation_runs"] = pd.DataFrame([record])
     output = StepOutput("allocate", ds)
     trace = pd.DataFrame([{**point.__dict__, "run_id": rid, "solver": result.solver} for point in result.trace])
-    if isinstance(result.duals, Duals):
+    if result.duals is not None:
         output.versions["audit.solver_duals"] = io.write_partition(
             spark, config, "audit.solver_duals",
             io.frame_from_pandas(spark, "audit.solver_duals", duals_frame(frames, result.duals, rid)), ds=ds, run_id=rid)
+    output.versions["audit.allocation_explanations"] = io.write_partition(
+        spark, config, "audit.allocation_explanations",
+        io.frame_from_pandas(spark, "audit.allocation_explanations", explanation_frame(frames, result, selected, rid)),
+        ds=ds, run_id=rid)
     output.versions["audit.solver_trace"] = io.write_partition(
         spark, config, "audit.solver_trace", io.frame_from_pandas(spark, "audit.solver_trace", trace), ds=ds, run_id=rid)
     for name, frame in tables.items():

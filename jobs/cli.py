@@ -62,7 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
         parser_.add_argument("--limit", type=int, default=50, help="rows shown as a table")
     query.add_argument("--format", default="table", help="table | csv | json | parquet (parquet needs --output)")
     query.add_argument("--output", metavar="FILE", help="write the whole result here instead of stdout")
-    sub.add_parser("tables", parents=[common], help="list the tables with their versions and row counts")
+    explain = sub.add_parser("explain", parents=[common], help="why the published plan gave an item its quota, "
+                             "a user their slots or a creator their likes: the solver's prices, pair by pair")
+    explain.add_argument("--ds", type=_ds, required=True)
+    whom = explain.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--item", type=int, help="an item_id")
+    whom.add_argument("--user", type=int, help="a user_id")
+    whom.add_argument("--creator", type=int, help="a creator_id")
+    explain.add_argument("--limit", type=int, default=20, help="candidate pairs shown (best scores first)")
+    tables = sub.add_parser("tables", parents=[common], help="list the tables with their versions and row counts")
+    tables.add_argument("--describe", nargs="*", metavar="TABLE",
+                        help="instead, what each table (or the named ones, e.g. gold.allocations) and column means")
     sub.add_parser("mark-complete", parents=[common],
                    help="declare the source's logs complete through ds (the watermark the Airflow DAG waits on); "
                         "for an export that nothing upstream marks").add_argument("--ds", type=_ds, required=True)
@@ -177,6 +187,21 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         text = write_result(run_query_file(config, args.file, _query_params(args)), args.format, args.output,
                             args.limit)
         print(text if text is not None else f"wrote {args.output}")
+        return 0
+    if args.command == "tables" and args.describe is not None:   # the registry only: no Spark, no warehouse
+        from jobs.errors import QueryError
+        from jobs.tables import REGISTRY
+        from jobs.tables_doc import text
+
+        unknown = [key for key in args.describe if key not in REGISTRY]
+        if unknown:
+            raise QueryError(f"no table {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
+        print(text(args.describe))
+        return 0
+    if args.command == "explain":
+        from jobs.explain import explain
+
+        print(explain(config, args.ds, item=args.item, user=args.user, creator=args.creator, limit=args.limit))
         return 0
     from jobs import pipeline
     from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing

@@ -79,7 +79,6 @@ class DeltaRsEngine:
         from deltalake import Schema as DeltaSchema
         from deltalake.exceptions import DeltaError
         from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
-        from pyspark.sql.pandas.types import to_arrow_schema
 
         if DeltaTable.is_deltatable(uri):
             found = DeltaTable(uri).metadata().partition_columns
@@ -111,7 +110,7 @@ class DeltaRsEngine:
                     modification_time=int(stat.st_mtime * 1000), data_change=True,
                     stats=json.dumps({"numRecords": pq.read_metadata(target).num_rows}),
                 ))
-            schema = DeltaSchema.from_arrow(to_arrow_schema(spec.schema, timezone="UTC"))
+            schema = DeltaSchema.from_arrow(described_arrow_schema(spec))
             commit = CommitProperties(custom_metadata={"run_id": run_id, "ds": ds, "engine": self.name})
             if DeltaTable.is_deltatable(uri):
                 DeltaTable(uri).create_write_transaction(
@@ -121,7 +120,7 @@ class DeltaRsEngine:
             else:
                 create_table_with_add_actions(uri, schema, actions, mode="append",
                                               partition_by=list(spec.partition_by), name=spec.name,
-                                              commit_properties=commit)
+                                              description=spec.description, commit_properties=commit)
         except (DeltaError, OSError) as error:
             for path in moved:  # never committed, so invisible; remove them to leave no litter
                 if os.path.exists(path):
@@ -163,16 +162,32 @@ class DeltaRsEngine:
         return _log_version(uri)
 
 
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+
 class DeltaSparkEngine:
     name = "delta-spark"
 
     def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
                         partition: dict[str, str], run_id: str) -> int:
-        (df.write.format("delta").mode("overwrite")
-         .option("replaceWhere", " AND ".join(f"{column} = '{value}'" for column, value in partition.items()))
-         .option("userMetadata", json.dumps({"run_id": run_id, **partition, "engine": self.name}))
-         .partitionBy(*spec.partition_by)
-         .save(uri))
+        """Replace the partition (replaceWhere). The commit that creates a table also gives it its
+        description; the columns' comments travel in the frame's schema (`conform`)."""
+        metadata = json.dumps({"run_id": run_id, **partition, "engine": self.name})
+        if self.version(spark, uri) is None:
+            # DataFrameWriterV2 takes table properties but no commit options: the commit's metadata
+            # goes through the session for this one write.
+            spark.conf.set(_USER_METADATA, metadata)
+            try:
+                (df.writeTo(f"delta.`{uri}`").using("delta").partitionedBy(*spec.partition_by)
+                 .tableProperty("comment", spec.description).create())
+            finally:
+                spark.conf.unset(_USER_METADATA)
+        else:
+            (df.write.format("delta").mode("overwrite")
+             .option("replaceWhere", " AND ".join(f"{column} = '{value}'" for column, value in partition.items()))
+             .option("userMetadata", metadata)
+             .partitionBy(*spec.partition_by)
+             .save(uri))
         version = self.version(spark, uri)
         assert version is not None
         return version
@@ -255,8 +270,19 @@ def table_uri(config: Config, key: str) -> str:
     return os.path.join(os.path.abspath(config["storage"]["warehouse"]), spec.layer, spec.name)
 
 
+def described_arrow_schema(spec: TableSpec):  # noqa: ANN201 - a pyarrow.Schema
+    """The table's Arrow schema with each column's description as its field metadata "comment"
+    (what Spark's Delta writer stores too), so delta-rs writes the same column comments."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    arrow = to_arrow_schema(spec.schema, timezone="UTC")
+    return pa.schema([field.with_metadata({"comment": spec.column_description(field.name)}) for field in arrow])
+
+
 def conform(df: DataFrame, spec: TableSpec, partition: dict[str, str]) -> DataFrame:
-    """Cast to the table's schema and column order, stamping the partition; fail on missing columns."""
+    """Cast to the table's schema and column order, stamping the partition and carrying each
+    column's description (metadata "comment"); fail on missing columns."""
     from pyspark.sql import functions as F
 
     missing = [f.name for f in spec.schema.fields if f.name not in partition and f.name not in df.columns]
@@ -264,7 +290,8 @@ def conform(df: DataFrame, spec: TableSpec, partition: dict[str, str]) -> DataFr
         raise DataContractError(spec.key, ", ".join(missing), "required column present",
                                 f"the output lacks {missing}")
     return df.select(*[
-        (F.lit(partition[f.name]) if f.name in partition else F.col(f.name)).cast(f.dataType).alias(f.name)
+        (F.lit(partition[f.name]) if f.name in partition else F.col(f.name)).cast(f.dataType).alias(
+            f.name, metadata=f.metadata)
         for f in spec.schema.fields
     ])
 

@@ -34,7 +34,7 @@ from jobs.config import Config
 from jobs.errors import PublishGateFailed
 from jobs.spark import get_spark
 from jobs.steps import StepOutput, staged_run_id
-from jobs.tables import PUBLISHED_TABLES
+from jobs.tables import PUBLISHED_TABLES, RUN_TABLES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -151,12 +151,11 @@ def stale_runs(ledger: pd.DataFrame, written_at: dict[str, dt.datetime], now: dt
 
 
 def remove_stale_runs(spark: SparkSession, config: Config, ds: str) -> dict[str, list[str]]:
-    """Delete stale runs' rows from each gold data table (one commit per table that has any)."""
+    """Delete stale runs' rows from each run-partitioned table (one commit per table that has any)."""
     ledger = io.read_table(spark, config, "gold.allocation_runs", ds=ds).toPandas()
     now = dt.datetime.now(dt.UTC)
     removed: dict[str, list[str]] = {}
-    for name in PUBLISHED_TABLES:
-        key = f"gold.{name}"
+    for key in RUN_TABLES:
         stale = stale_runs(ledger, io.run_partitions(config, key, ds), now,
                            config["storage"]["retain_superseded_hours"])
         if stale:

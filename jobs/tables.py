@@ -11,21 +11,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructField, StructType
 
 from features import schemas
+from features.descriptions import COLUMNS, TABLES
 
 
 @dataclass(frozen=True)
 class TableSpec:
+    """A table; its schema's fields carry their descriptions (metadata "comment"), which become the
+    Delta table's column comments when it is created."""
+
     name: str
     layer: str
     schema: StructType
     partition_by: tuple[str, ...] = ("ds",)
 
+    def __post_init__(self) -> None:
+        columns = TABLES[self.key][1]
+        object.__setattr__(self, "schema", StructType([
+            StructField(f.name, f.dataType, f.nullable, {**f.metadata, "comment": columns.get(f.name) or COLUMNS[f.name]})
+            for f in self.schema.fields]))
+
     @property
     def key(self) -> str:
         return f"{self.layer}.{self.name}"
+
+    @property
+    def description(self) -> str:
+        return TABLES[self.key][0]
+
+    def column_description(self, column: str) -> str:
+        return self.schema[column].metadata["comment"]
 
 
 _GOLD_OUTPUTS = {
@@ -34,6 +51,8 @@ _GOLD_OUTPUTS = {
     "creator_outcomes": schemas.CREATOR_OUTCOMES,
 }
 PUBLISHED_TABLES: tuple[str, ...] = tuple(_GOLD_OUTPUTS)
+# Tables with one partition per run of a day, whose superseded runs publish's cleanup removes.
+RUN_TABLES: tuple[str, ...] = (*(f"gold.{name}" for name in _GOLD_OUTPUTS), "audit.allocation_explanations")
 
 _SPECS = [
     TableSpec("events", "bronze", schemas.EVENTS),
@@ -57,6 +76,8 @@ _SPECS = [
     TableSpec("quality_results", "audit", schemas.QUALITY_RESULTS),
     TableSpec("solver_trace", "audit", schemas.SOLVER_TRACE),
     TableSpec("solver_duals", "audit", schemas.SOLVER_DUALS),
+    # run-partitioned like gold: the published run's explanation stays while the next is written
+    TableSpec("allocation_explanations", "audit", schemas.ALLOCATION_EXPLANATIONS, ("ds", "run_id")),
     TableSpec("policy_evaluation", "audit", schemas.POLICY_EVALUATION),
     TableSpec("policy_item_exposure", "audit", schemas.POLICY_ITEM_EXPOSURE),
     TableSpec("availability_calibration", "audit", schemas.AVAILABILITY_CALIBRATION),

@@ -11,6 +11,7 @@ from pyspark.sql import Row
 
 from jobs import io
 from jobs.errors import DataContractError
+from jobs.tables import table
 
 
 def users(spark, *ids):
@@ -48,6 +49,11 @@ def test_partition_replace_time_travel_and_other_readers(spark, config, engine):
     frame = delta.to_pandas().sort_values("user_id")
     assert frame["user_id"].tolist() == [3, 4] and frame["ds"].tolist() == ["2026-04-02", "2026-04-01"]
     assert commit_run_id(delta.history(1)[0]) == "r"
+    # the registry's descriptions, written by the commit that created the table
+    spec = table("bronze.users")
+    assert delta.metadata().description == spec.description
+    assert {f.name: f.metadata.get("comment") for f in delta.schema().fields} == {
+        name: spec.column_description(name) for name in spec.schema.fieldNames()}
 
 
 def test_reading_a_missing_table_gives_an_empty_typed_frame(spark, config):

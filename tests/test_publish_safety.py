@@ -152,7 +152,7 @@ CRASH_POINTS = {
     "ingest": [f"commit#{n}" for n in range(1, 7)],
     "features": ["commit#2"],
     "candidates": ["commit#1"],
-    "allocate": [f"commit#{n}" for n in range(1, 7)],
+    "allocate": [f"commit#{n}" for n in range(1, 9)],
     "publish": [f"commit#{n}" for n in range(1, 7)],
 }
 # Real SIGKILLs of the whole process group (driver and JVM) where the feed is most exposed: in the

@@ -27,7 +27,7 @@ def test_duckdb_strings_escape_a_quote_by_doubling_it():
     assert bind_parameters("WHERE c = :c", {"c": "it's"}, dialect="duckdb") == "WHERE c = 'it''s'"
 
 
-@pytest.mark.parametrize("path", ["sql/feed_plan.sql", "sql/creator_outcomes_by_size.sql"])
+@pytest.mark.parametrize("path", ["sql/feed_plan.sql", "sql/creator_outcomes_by_size.sql", "sql/item_explanations.sql"])
 def test_query_gives_what_spark_sql_gives(spark, published_world, path):
     """The same file, the same views (published runs only), the same rows in the same order."""
     ours = run_query_file(published_world, path, {"ds": DS}).to_pandas()

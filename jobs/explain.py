@@ -1,0 +1,148 @@
+"""`fairshot explain`: why an item got its quota, a user their slots, a creator their likes.
+
+Read from the published plan and its explanation (the views `item_explanations`,
+`user_explanations` and `published_explanations` of sql/views.sql, over DuckDB like `fairshot
+query`, so an answer takes seconds and an analyst can run the same SQL). The numbers are the
+solver's own prices (allocation/explain.py): a pair is served because its score beats its user's
+slot price, and an item's quota sits where its cap, its floor or its pairs' scores put it.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from allocation.explain import OFF_PRICE, SHORT
+from jobs.config import Config
+from jobs.errors import QueryError
+from jobs.query import connect
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+PAIR_COLUMNS = ["user_id", "item_id", "p_available", "user_value", "p_like", "value_term", "creator_term",
+                "item_term", "score", "slot_price", "reduced_cost", "x", "selected", "reason"]
+
+
+def _rows(connection: duckdb.DuckDBPyConnection, sql: str, **params: object) -> pd.DataFrame:
+    return connection.execute(sql, params).df()
+
+
+def _number(value: object) -> str:
+    return "-" if value is None or value != value else f"{float(value):.4g}"  # noqa: PLR0124 - NaN check
+
+
+def _pairs_table(pairs: pd.DataFrame, limit: int, drop: str) -> str:
+    if pairs.empty:
+        return "  no pair explanations were kept for this run (planned before fairshot kept them?)"
+    shown = pairs.sort_values(["score", "user_id", "item_id"], ascending=[False, True, True]).head(limit)
+    shown = shown.assign(reason=shown["reason"].map(SHORT).fillna(shown["reason"]))
+    text = shown[[c for c in PAIR_COLUMNS if c != drop]].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    more = f"\n  ({len(pairs)} candidate pairs, the {limit} best scores shown; --limit for more)" \
+        if len(pairs) > limit else ""
+    return "\n".join("  " + line for line in text.splitlines()) + more
+
+
+def _verdicts(pairs: pd.DataFrame) -> str:
+    counts = pairs["reason"].value_counts()
+    words = ", ".join(f"{n} {SHORT.get(reason, reason)}" for reason, n in counts.items())
+    off = int((pairs["reason"] == OFF_PRICE).sum())
+    agree = (f"the prices reproduce all {len(pairs)} of the solver's choices" if not off else
+             f"the prices reproduce {len(pairs) - off} of {len(pairs)} choices (the dual solver's plan is "
+             f"optimal to its gap, not exactly)")
+    return f"{words}\n  {agree}"
+
+
+def _published_run(connection: duckdb.DuckDBPyConnection, ds: str) -> pd.Series:
+    runs = _rows(connection, "SELECT run_id, solver, objective FROM published_runs WHERE ds = $ds", ds=ds)
+    if runs.empty:
+        raise QueryError(f"gold.allocation_runs: no published plan for ds={ds} (see `fairshot tables`)")
+    return runs.iloc[0]
+
+
+def explain_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int, limit: int) -> str:
+    run = _published_run(connection, ds)
+    found = _rows(connection, "SELECT * FROM item_explanations WHERE ds = $ds AND item_id = $item", ds=ds, item=item)
+    if found.empty:
+        raise QueryError(f"gold.item_quotas: item_id {item} is not in the published plan of ds={ds} "
+                         "(not eligible that day: too old, or not yet live)")
+    q = found.iloc[0]
+    binds = {"cap": f"its cap binds: one more exposure would be worth {_number(q.cap_price)} to the plan",
+             "floor": f"its floor binds: each exposure up to the floor earns a bonus of {_number(q.floor_price)}"
+                      + (f" (still {_number(q.floor_shortfall)} short of it)" if q.floor_shortfall > 1e-9 else ""),
+             "neither": "neither binds: its quota is what its pairs won against other items for users' slots"}[q.binds]
+    pairs = _rows(connection, "SELECT * FROM published_explanations WHERE ds = $ds AND item_id = $item",
+                  ds=ds, item=item)
+    return "\n".join([
+        f"item {item} on {ds} (creator {q.creator_id}, {'new' if q.is_new else 'not new'}), "
+        f"published run {run.run_id} ({run.solver})",
+        f"  quota {_number(q.quota)} expected exposures; cap {_number(q.cap)}, floor {_number(q.floor)}",
+        f"  {binds}",
+        f"  creator {q.creator_id}: {_number(q.creator_trailing_likes)} trailing likes, "
+        f"+{_number(q.creator_expected_new_likes)} expected from this plan; one more like is worth "
+        f"{_number(q.creator_marginal_value)} (the solver's price of a like: {_number(q.like_price)})",
+        f"  {q.n_candidates} candidate users: " + (_verdicts(pairs) if not pairs.empty else "none"),
+        "  per pair: score = value_term + creator_term + item_term; served when it beats the user's slot_price "
+        "(outbid: the user's slots went to higher scores; below zero: not worth a slot)",
+        _pairs_table(pairs, limit, drop="item_id"),
+    ])
+
+
+def explain_user(connection: duckdb.DuckDBPyConnection, ds: str, user: int, limit: int) -> str:
+    run = _published_run(connection, ds)
+    found = _rows(connection, "SELECT * FROM user_explanations WHERE ds = $ds AND user_id = $user", ds=ds, user=user)
+    if found.empty:
+        raise QueryError(f"audit.allocation_explanations: user_id {user} has no candidate pair in the published "
+                         f"plan of ds={ds} (not expected to be active, or no item suits them)")
+    u = found.iloc[0]
+    pairs = _rows(connection, "SELECT * FROM published_explanations WHERE ds = $ds AND user_id = $user",
+                  ds=ds, user=user)
+    full = u.slots_planned >= u.slot_capacity - 1e-6
+    return "\n".join([
+        f"user {user} on {ds}, published run {run.run_id} ({run.solver})",
+        f"  chance of being active {_number(u.p_active)}; {_number(u.slot_capacity)} creator-side slots, "
+        f"{_number(u.slots_planned)} planned ({int(u.n_selected)} selected after rounding)",
+        (f"  the slots are full: the last went for a score of {_number(u.slot_price)}, so a pair must beat that"
+         if full and u.slot_price > 0 else
+         "  slots to spare: every pair with a positive score is served"),
+        f"  {u.n_candidates} candidate items: {_verdicts(pairs)}",
+        _pairs_table(pairs, limit, drop="user_id"),
+    ])
+
+
+def explain_creator(connection: duckdb.DuckDBPyConnection, ds: str, creator: int, limit: int) -> str:
+    run = _published_run(connection, ds)
+    outcome = _rows(connection, "SELECT * FROM published_creator_outcomes WHERE ds = $ds AND creator_id = $creator",
+                    ds=ds, creator=creator)
+    if outcome.empty:
+        raise QueryError(f"gold.creator_outcomes: creator_id {creator} has no eligible item in the published plan "
+                         f"of ds={ds}")
+    c = outcome.iloc[0]
+    items = _rows(connection, "SELECT item_id, is_new, n_candidates, quota, cap, floor, binds, cap_price, "
+                  "floor_price, n_served, n_part_served, n_outbid, n_not_worth FROM item_explanations "
+                  "WHERE ds = $ds AND creator_id = $creator ORDER BY quota DESC, item_id", ds=ds, creator=creator)
+    price = _rows(connection, "SELECT MAX(like_price) AS p FROM published_explanations WHERE ds = $ds "
+                  "AND creator_id = $creator", ds=ds, creator=creator)["p"].iloc[0]
+    table = items.head(limit).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return "\n".join([
+        f"creator {creator} on {ds} ({'new' if c.is_new_creator else 'established'}), "
+        f"published run {run.run_id} ({run.solver})",
+        f"  {_number(c.trailing_likes)} likes in the trailing window; this plan expects "
+        f"+{_number(c.expected_new_likes)} (happiness +{_number(c.happiness_gain)})",
+        f"  one more like is worth {_number(c.marginal_value)} to the plan (the solver's price of a like: "
+        f"{_number(price)}): the fewer likes a creator has, the more the next one is worth",
+        f"  {len(items)} eligible item(s):",
+        "\n".join("  " + line for line in table.splitlines()),
+    ])
+
+
+def explain(config: Config, ds: str, *, item: int | None = None, user: int | None = None,
+            creator: int | None = None, limit: int = 20) -> str:
+    """The text `fairshot explain` prints for exactly one of item, user or creator."""
+    chosen = [(name, value) for name, value in (("item", item), ("user", user), ("creator", creator))
+              if value is not None]
+    if len(chosen) != 1:
+        raise QueryError("fairshot explain needs exactly one of --item, --user or --creator")
+    connection = connect(config)
+    name, value = chosen[0]
+    explainer = {"item": explain_item, "user": explain_user, "creator": explain_creator}[name]
+    return explainer(connection, ds, int(value), limit)
