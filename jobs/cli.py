@@ -182,8 +182,9 @@ def _write_traceback(args: argparse.Namespace) -> str:
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "query":  # before the pipeline's imports (Spark ML, matplotlib): seconds count here
-        from jobs.query import run_query_file, write_result
+        from jobs.query import check_format, run_query_file, write_result
 
+        check_format(args.format, args.output)
         text = write_result(run_query_file(config, args.file, _query_params(args)), args.format, args.output,
                             args.limit)
         print(text if text is not None else f"wrote {args.output}")

@@ -61,16 +61,21 @@ def run_query_file(config: Config, path: str, params: dict[str, object]) -> pa.T
     return result.to_arrow_table()
 
 
+def check_format(fmt: str, output: str | None) -> None:
+    """Before any query runs: a bad --format is named at once, not after the scan."""
+    if fmt not in FORMATS:
+        raise QueryError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "parquet" and not output:
+        raise QueryError("--format parquet needs --output FILE")
+
+
 def write_result(result: pa.Table, fmt: str, output: str | None, limit: int) -> str | None:
     """The result as a text table (first `limit` rows) or CSV/JSON lines on stdout, or as a file
     in any format. Returns what to print, or None when a file was written."""
     import pyarrow.parquet as pq
 
-    if fmt not in FORMATS:
-        raise QueryError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    check_format(fmt, output)
     if fmt == "parquet":
-        if not output:
-            raise QueryError("--format parquet needs --output FILE")
         pq.write_table(result, output)
         return None
     frame = result.to_pandas()

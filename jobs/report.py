@@ -6,12 +6,15 @@ file goes to the reports folder beside the warehouse and its path into the run's
 """
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import os
 import tempfile
+import time
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from jobs import io, report_charts
@@ -35,7 +38,8 @@ POLICY_COLUMNS = {
     "exposure_gini": "Gini", "top1_share": "top-1% share", "happiness_gain": "happiness gain",
     "uac_hit_rate": "UAC hit rate", "solve_seconds": "seconds",
 }
-INTEGER_COLUMNS = {"expo_reach", "iterations", "n_pairs", "n_users"}
+INTEGER_COLUMNS = {"expo_reach", "iterations", "n_pairs", "n_users", "n_candidates", "served"}
+ID_COLUMNS = {"item_id", "creator_id", "user_id"}      # as they are stored: searchable, no thousands separators
 PERCENT_COLUMNS = {"user_value_kept", "new_item_coverage", "creators_with_like_share",
                    "new_creators_with_like_share", "top1_share", "uac_hit_rate"}
 
@@ -56,6 +60,10 @@ def _format(column: str, value: object) -> str:
         return "–"
     if column in PERCENT_COLUMNS:
         return f"{float(value):.1%}"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if column in ID_COLUMNS:
+        return str(int(value))
     if column in INTEGER_COLUMNS:
         return f"{int(value):,}"
     if isinstance(value, float):
@@ -73,8 +81,9 @@ def _table(frame: pd.DataFrame, columns: dict[str, str], row_class: pd.Series | 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _image(encoded: str, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+def _image(svg: str, alt: str) -> str:
+    """A chart, inline (the page stays one self-contained file) and labelled for screen readers."""
+    return f'<figure class="chart" role="img" aria-label="{html.escape(alt)}">{svg}</figure>'
 
 
 def _section(title: str, body: str, note: str = "") -> str:
@@ -83,16 +92,111 @@ def _section(title: str, body: str, note: str = "") -> str:
 
 
 STYLE = """
-body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;color:#222}
+body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:24px auto;padding:0 16px;max-width:1200px;color:#222}
+.wide{overflow-x:auto}
 h1{margin-bottom:4px} h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}
 .meta{color:#555;font-size:14px} .note{color:#555;font-size:13px;max-width:900px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{padding:4px 8px;border-bottom:1px solid #eee;
 text-align:right} th:first-child,td:first-child{text-align:left} details table td{text-align:left} th{background:#f5f5f5}
 tr.main td{font-weight:600} tr.fail td{color:#b00020;font-weight:600}
-.grid{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start} img{max-width:100%;border:1px solid #eee}
+.grid{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start} figure.chart{margin:0;border:1px solid #eee}
+figure.chart svg{max-width:100%;height:auto}
 .kpi{display:flex;gap:16px;flex-wrap:wrap;margin:12px 0} .kpi div{background:#f4faf7;border:1px solid #cfe8dc;
-border-radius:6px;padding:8px 14px} .kpi b{display:block;font-size:22px}
+border-radius:6px;padding:8px 14px} .kpi b{display:block;font-size:22px} .kpi small{display:block;color:#555}
+.warn{background:#fff4e5;border:1px solid #f0b429;border-radius:6px;padding:8px 14px;margin:12px 0}
+input[type=search]{font-size:14px;padding:4px 8px;width:320px;margin-top:8px}
 """
+
+
+DRILL_ROWS = 2000     # rows per drill-down table; the rest are a query away
+FILTER_SCRIPT = """
+document.querySelectorAll('input[data-filter]').forEach(function (box) {
+  box.addEventListener('input', function () {
+    var words = box.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    document.querySelectorAll('#' + box.dataset.filter + ' tbody tr').forEach(function (row) {
+      var text = row.textContent.toLowerCase();
+      row.style.display = words.every(function (w) { return text.indexOf(w) >= 0; }) ? '' : 'none';
+    });
+  });
+});
+"""
+
+
+def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """What an analyst must not miss tonight, in words: shown above everything else."""
+    run, policies, backtest = tables["run"].iloc[0], tables["policies"], tables["backtest"]
+    found = []
+    if run.status != "published":
+        found.append(f"This run was not published (status {html.escape(run.status)}): {html.escape(run.message)}")
+    elif run.message:
+        found.append(html.escape(run.message))
+    ok = policies[policies["error"].fillna("") == ""] if "error" in policies else policies
+    fair, base = ok[ok["policy"] == "fairshot"], ok[ok["policy"] == "user_side"]
+    if not fair.empty and not base.empty:
+        fair, base = fair.iloc[0], base.iloc[0]
+        sweep = ok[ok["policy"].str.startswith("fairshot")]
+        best = sweep["happiness_gain"].max()
+        if base.happiness_gain > best + 1e-9:
+            found.append(f"The user-side control gives creators more happiness ({base.happiness_gain:.3f}) than any "
+                         f"fairshot plan tonight (best {best:.3f}): the creator term is not buying what it is for; "
+                         "look at allocation.creator_weight and the floors.")
+        elif base.happiness_gain > fair.happiness_gain + 1e-9:
+            better = sweep[sweep["happiness_gain"] > base.happiness_gain]["creator_weight"].min()
+            found.append(f"The user-side control gives creators more happiness ({base.happiness_gain:.3f}) than "
+                         f"fairshot at the configured creator weight ({fair.happiness_gain:.3f}); the lowest weight "
+                         f"of the sweep below that beats it is w = {better:g}.")
+        if fair.user_value_kept < 0.98:
+            found.append(f"fairshot keeps {fair.user_value_kept:.1%} of the control's user value, below the 98% "
+                         "it should cost users at most.")
+    for row in backtest.itertuples():
+        if pd.isna(row.auc) or abs(row.auc - 0.5) < 0.02 or row.base_rate in (0.0, 1.0):
+            found.append(f"The availability backtest of {html.escape(row.estimator)} is degenerate (AUC "
+                         f"{_format('auc', row.auc)}, base rate {_format('base_rate', row.base_rate)}, "
+                         f"{int(row.n_users)} users): too little history, or everyone or no one came; tonight's "
+                         "p_active is close to a guess.")
+    return found
+
+
+def _drill_down(name: str, frame: pd.DataFrame, columns: dict[str, str], order: list[str]) -> str:
+    shown = frame.sort_values(order, ascending=False).head(DRILL_ROWS).reset_index(drop=True)
+    more = (f" The {DRILL_ROWS} largest of {len(frame)} are shown; `fairshot query` has them all."
+            if len(frame) > DRILL_ROWS else "")
+    search = (f'<input type="search" data-filter="{name}" aria-label="filter {name}" '
+              f'placeholder="filter: type any ids or words">')
+    return f'{search}<p class="note">{len(frame)} rows.{more}</p><div id="{name}">{_table(shown, columns)}</div>'
+
+
+def _binds(items: pd.DataFrame) -> pd.Series:
+    """Which limit the quota sits on (the view item_explanations says the same in SQL)."""
+    at_cap = items["quota"] >= items["cap"] - 1e-6 * items["cap"].clip(lower=1.0)
+    at_floor = (items["floor"] > 0) & (items["quota"] <= items["floor"] + 1e-6 * items["floor"].clip(lower=1.0))
+    return pd.Series(["cap" if c else "floor" if f else "neither" for c, f in zip(at_cap, at_floor)], index=items.index)
+
+
+def yesterday_note(run: pd.DataFrame, policies: pd.DataFrame, column: str, fmt: str) -> str:
+    """Yesterday's published fairshot figure, or why there is none."""
+    fair = policies[policies["policy"] == "fairshot"] if not policies.empty else policies
+    if run.empty:
+        return "no plan yesterday"
+    if fair.empty:
+        return "yesterday's plan not evaluated"
+    return f"yesterday {format(float(fair[column].iloc[0]), fmt)}"
+
+
+def _headline_words(truth: str) -> str:
+    observed = truth == "synthetic truth"
+    return (
+        "<b>user value kept</b>: fairshot's expected value to users as a share of the user-side control's, both "
+        "planned on the same candidates under the same capacities (above 100% when the control fills slots with "
+        "pairs worth less than nothing). <b>new-item coverage</b>: new items with at least one expected exposure. "
+        "<b>creators with ≥1 like</b>: the expected share of creators whose items get at least one like. "
+        "<b>exposure Gini</b>: how unequally exposure falls on items (0 equal, 1 one item takes all). "
+        "<b>UAC hit rate</b>: the share of the plan's exposure that went to users who did come. "
+        + ("These figures are computed from the synthetic world's true probabilities: observations of the "
+           "model world, not estimates." if observed else
+           "Only who came on the next day is observed here; likes, long views, skips and user value are the "
+           "ranking model's <b>estimates</b> for the planned pairs (the policy table's figures too).")
+        + " Yesterday's figures are the published plan of the day before, where there is one.")
 
 
 def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
@@ -103,20 +207,31 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
     parts = [f"<h1>fairshot plan for {shift(ds, 1)}</h1>",
              f'<p class="meta">ds {ds} · run {html.escape(run.run_id)} · status <b>{html.escape(run.status)}</b> · '
              f"config {html.escape(run.config_hash)} · code {html.escape(run.code_version)}</p>"]
+    found = warnings(tables)
+    if found:
+        parts.append('<div class="warn" role="alert"><b>Check before you trust tonight\'s figures</b><ul>'
+                     + "".join(f"<li>{text}</li>" for text in found) + "</ul></div>")
     if not policies.empty:
         fair = policies[policies["policy"] == "fairshot"].iloc[0]
         base = policies[policies["policy"] == "user_side"].iloc[0]
+        def yesterday(column: str, fmt: str) -> str:
+            return f"<small>{yesterday_note(tables['yesterday_run'], tables['yesterday_policies'], column, fmt)}</small>"
+
         parts.append('<div class="kpi">' + "".join(
-            f"<div>{label}<b>{value}</b></div>" for label, value in (
-                ("user value kept", f"{fair.user_value_kept:.1%}"),
-                ("new-item coverage", f"{fair.new_item_coverage:.1%} <small>(baseline {base.new_item_coverage:.0%})</small>"),
+            f"<div>{label}<b>{value}</b>{extra}</div>" for label, value, extra in (
+                ("user value kept", f"{fair.user_value_kept:.1%}", yesterday("user_value_kept", ".1%")),
+                ("new-item coverage", f"{fair.new_item_coverage:.1%} <small>(control {base.new_item_coverage:.0%})</small>",
+                 yesterday("new_item_coverage", ".1%")),
                 ("creators with ≥1 like", f"{fair.creators_with_like_share:.1%} "
-                                          f"<small>(baseline {base.creators_with_like_share:.0%})</small>"),
-                ("exposure Gini", f"{fair.exposure_gini:.3f} <small>(baseline {base.exposure_gini:.3f})</small>"),
-                ("UAC hit rate", f"{fair.uac_hit_rate:.1%}"))) + "</div>")
+                                          f"<small>(control {base.creators_with_like_share:.0%})</small>",
+                 yesterday("creators_with_like_share", ".1%")),
+                ("exposure Gini", f"{fair.exposure_gini:.3f} <small>(control {base.exposure_gini:.3f})</small>",
+                 yesterday("exposure_gini", ".3f")),
+                ("UAC hit rate", f"{fair.uac_hit_rate:.1%}", yesterday("uac_hit_rate", ".1%")))) + "</div>")
+        parts.append(f'<p class="note">{_headline_words(str(fair.truth))}</p>')
         main = policies["policy"].isin(report_charts.COLOURS).map({True: "main", False: ""})
         parts.append(_section(
-            "Policies", _table(policies, POLICY_COLUMNS, main),
+            "Policies", f'<div class="wide">{_table(policies, POLICY_COLUMNS, main)}</div>',
             f"Every policy plans the same candidates under the same capacities and is scored against "
             f"<b>{html.escape(str(fair.truth))}</b>. ExpoReach-E counts new items with at least "
             f"E = {fair.reach_threshold:g} expected exposures ({int(fair.n_new_items)} new items). "
@@ -157,10 +272,27 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
     parts.append(_section(f"Data quality: {len(quality) - failed} of {len(quality)} checks passed", checks,
                           "great-expectations suites on the staged gold tables, and the model's invariants; "
                           "a failed check stops publication."))
-    parts.append(_section("Run", _table(tables["timings"].sort_values("finished_at"), {"step": "step", "seconds": "seconds",
+    items = tables["items"]
+    if not items.empty:
+        items = items.assign(binds=_binds(items))
+        parts.append(_section("Items", _drill_down("items", items, {
+            "item_id": "item", "creator_id": "creator", "is_new": "new", "quota": "quota", "floor": "floor",
+            "cap": "cap", "binds": "binds", "cap_price": "cap price", "floor_price": "floor price",
+            "n_candidates": "candidates", "served": "users drawn", "expected_likes": "expected likes"}, ["quota"]),
+            "Each item's quota (expected exposures), the limit it sits on and that limit's price. "
+            "<code>fairshot explain --ds D --item I</code> shows why, pair by pair."))
+    creators = tables["creators"]
+    if not creators.empty:
+        parts.append(_section("Creators", _drill_down("creators", creators, {
+            "creator_id": "creator", "is_new_creator": "new", "trailing_likes": "trailing likes",
+            "expected_new_likes": "expected new likes", "happiness_gain": "happiness gain",
+            "marginal_value": "value of one more like"}, ["expected_new_likes"]),
+            "Where each creator stands on the happiness curve: the fewer likes so far, the more the next one is "
+            "worth. <code>fairshot explain --ds D --creator C</code> shows their items."))
+    parts.append(_section("Run", _table(tables["timings"], {"step": "step", "seconds": "seconds",
                                                             "finished_at": "finished at (UTC)"})))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>fairshot {ds}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}<script>{FILTER_SCRIPT}</script></body></html>")
 
 
 def gather(config: Config, ds: str, spark: SparkSession) -> dict[str, pd.DataFrame]:
@@ -176,10 +308,22 @@ def gather(config: Config, ds: str, spark: SparkSession) -> dict[str, pd.DataFra
     # The published row if there is one, else the failed attempt (the report explains a failure too).
     run = run.assign(_rank=run["status"].ne("published")).sort_values("_rank").iloc[[0]].drop(columns="_rank")
     run = run.reset_index(drop=True)
+    rid = str(run["run_id"].iloc[0])
+    yesterday = shift(ds, -1)
+    ledger = io.read_table(spark, config, "gold.allocation_runs", ds=yesterday).toPandas()
+    before = ledger[ledger["status"] == "published"].reset_index(drop=True)
+    policies_before = io.read_table(spark, config, "audit.policy_evaluation", ds=yesterday).toPandas()
+    if not before.empty:
+        policies_before = policies_before[policies_before["run_id"] == before["run_id"].iloc[0]]
+    items = read("gold.item_quotas", rid).merge(
+        read("audit.allocation_explanations", rid).groupby("item_id").agg(
+            served=("selected", "sum"), cap_price=("cap_price", "max"), floor_price=("floor_price", "max")),
+        on="item_id", how="left")
     return {"run": run, "policies": in_display_order(read("audit.policy_evaluation")), "exposure": read("audit.policy_item_exposure"),
             "calibration": read("audit.availability_calibration"), "backtest": read("audit.availability_evaluation"),
             "trace": read("audit.solver_trace").sort_values("iteration"), "quality": read("audit.quality_results"),
-            "timings": read("audit.step_timings", job_id(config, ds))}
+            "timings": read("audit.step_timings", job_id(config, ds)), "yesterday_run": before,
+            "yesterday_policies": policies_before, "creators": read("gold.creator_outcomes", rid), "items": items}
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -202,10 +346,15 @@ def _record_path(config: Config, ds: str, spark: SparkSession, rid: str, path: s
 
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
+    started = time.perf_counter()
     spark = spark or get_spark(config)
     tables = gather(config, ds, spark)
     rid = str(tables["run"]["run_id"].iloc[0])
     path = report_path(config, ds, rid)
+    # the page cannot wait for its own row in audit.step_timings: it shows its time so far
+    own = pd.DataFrame([{"step": "report (this page, so far)", "seconds": time.perf_counter() - started,
+                         "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")}])
+    tables["timings"] = pd.concat([tables["timings"].sort_values("finished_at"), own], ignore_index=True)
     _write_atomically(path, render(config, ds, tables))
     output = StepOutput("report", ds)
     output.versions["gold.allocation_runs"] = _record_path(config, ds, spark, rid, path)

@@ -1,16 +1,19 @@
-"""The report's charts: pandas frames in, PNG bytes (base64, ready for an <img> data URI) out.
+"""The report's charts: pandas frames in, inline SVG out.
 
-Matplotlib's Agg backend draws without a display, so the nightly job can render on any worker.
-Each chart takes exactly the audit table it shows, so the page and the tables never disagree.
+Matplotlib draws without a display, so the nightly job can render on any worker. Each chart takes
+exactly the audit table it shows, so the page and the tables never disagree. Text stays text in
+the SVG (not paths): the page can be searched and read aloud, and a browser can measure every
+label, which is how tests/test_report_browser.py checks that no two labels overlap.
 """
 from __future__ import annotations
 
-import base64
 import io
 
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.fonttype"] = "none"       # <text> elements, drawn in the page's font
+matplotlib.rcParams["svg.hashsalt"] = "fairshot"   # stable element ids: the same data, the same page
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -23,11 +26,34 @@ LABELS = {"user_side": "user-side top-k of the candidates", "creator_linear": "c
 SIZE_BUCKETS = ((0, 1, "0"), (1, 10, "1-9"), (10, 100, "10-99"), (100, 1000, "100-999"), (1000, np.inf, "1000+"))
 
 
-def _png(figure: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+def figure_svg(figure: plt.Figure) -> str:
+    """The figure as an <svg> element (no XML prologue: it sits inside the HTML page)."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _label_points(axis: plt.Axes, points: list[tuple[float, float, str]]) -> None:
+    """Annotate points without letting a label overlap another, a tick label or the axes' edge:
+    each label tries a few places around its point and takes the first that is free and inside
+    the axes; one with no such place is left out (the policy table above has every number)."""
+    renderer = axis.figure.canvas.get_renderer()
+    inside = axis.get_window_extent(renderer)
+    placed = [tick.get_window_extent(renderer) for tick in (*axis.get_xticklabels(), *axis.get_yticklabels())
+              if tick.get_text()]
+    for x, y, text in points:
+        for offset, align in (((4, 4), ("left", "bottom")), ((4, -4), ("left", "top")),
+                              ((-4, 4), ("right", "bottom")), ((-4, -4), ("right", "top"))):
+            label = axis.annotate(text, (x, y), fontsize=7, xytext=offset, textcoords="offset points",
+                                  ha=align[0], va=align[1])
+            box = label.get_window_extent(renderer).expanded(1.1, 1.2)
+            within = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1)
+            if within and not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            label.remove()
 
 
 def lorenz(exposure: pd.DataFrame) -> str:
@@ -42,7 +68,7 @@ def lorenz(exposure: pd.DataFrame) -> str:
     axis.set_title("Exposure concentration")
     axis.legend(loc="upper left", fontsize=8)
     axis.grid(alpha=0.3)
-    return _png(figure)
+    return figure_svg(figure)
 
 
 def trade_off(policies: pd.DataFrame) -> str:
@@ -54,10 +80,6 @@ def trade_off(policies: pd.DataFrame) -> str:
                                 (axes[1], "creators_with_like_share", "creators with a like (expected share)")):
         axis.plot(sweep["user_value_kept"] * 100, sweep[column], color="#1b9e77", marker="o", alpha=0.6,
                   label="fairshot, creator weight sweep")
-        for row in sweep.itertuples():
-            label = "w=0 (floors only)" if row.creator_weight == 0 else f"w={row.creator_weight:g}"
-            axis.annotate(label, (row.user_value_kept * 100, getattr(row, column)),
-                          fontsize=7, xytext=(3, 3), textcoords="offset points")
         for row in main.itertuples():
             axis.scatter(row.user_value_kept * 100, getattr(row, column), s=70, color=COLOURS[row.policy],
                          edgecolor="black", zorder=3, label=LABELS[row.policy])
@@ -65,8 +87,14 @@ def trade_off(policies: pd.DataFrame) -> str:
         axis.set_title(title)
         axis.grid(alpha=0.3)
     axes[1].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    axes[0].legend(fontsize=8)
-    return _png(figure)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=8, frameon=False)
+    figure.tight_layout()
+    for axis, column in ((axes[0], "happiness_gain"), (axes[1], "creators_with_like_share")):
+        _label_points(axis, [(row.user_value_kept * 100, getattr(row, column),
+                              "w=0 (floors only)" if row.creator_weight == 0 else f"w={row.creator_weight:g}")
+                             for row in sweep.itertuples()])
+    return figure_svg(figure)
 
 
 def size_bucket(trailing_likes: pd.Series) -> pd.Series:
@@ -92,9 +120,10 @@ def quotas_by_creator_size(exposure: pd.DataFrame) -> str:
     axis.set_xlabel("creator's trailing likes")
     axis.set_ylabel("mean expected exposure per item")
     axis.set_title("Quotas by creator size")
-    axis.legend(fontsize=8)
+    # below the axes, never over a bar
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, frameon=False)
     axis.grid(alpha=0.3, axis="y")
-    return _png(figure)
+    return figure_svg(figure)
 
 
 def calibration(bins: pd.DataFrame) -> str:
@@ -112,7 +141,7 @@ def calibration(bins: pd.DataFrame) -> str:
     axis.set_title(f"UAC calibration ({bins['truth'].iloc[0]})")
     axis.legend(loc="upper left", fontsize=8)
     axis.grid(alpha=0.3)
-    return _png(figure)
+    return figure_svg(figure)
 
 
 def convergence(trace: pd.DataFrame) -> str:
@@ -124,4 +153,4 @@ def convergence(trace: pd.DataFrame) -> str:
     axis.set_ylabel("relative gap (bound - objective)")
     axis.set_title(f"Solver convergence: {trace['solver'].iloc[0]}")
     axis.grid(alpha=0.3, which="both")
-    return _png(figure)
+    return figure_svg(figure)

@@ -73,6 +73,15 @@ def test_a_warehouse_without_tables_gives_no_rows_not_an_error(tmp_path, capsys)
     assert capsys.readouterr().out.splitlines() == ["user_id  item_id  creator_id  x  user_rank", "(0 rows)"]
 
 
+def test_a_bad_format_is_named_before_anything_runs(tmp_path, capsys):
+    """Checked first: the file does not even exist, and the answer is still about --format."""
+    where = ["--env", "test", "--warehouse", str(tmp_path / "empty"), "query", "no/such.sql", "--ds", DS]
+    assert main([*where, "--format", "xml"]) == 1
+    assert "--format must be one of table, csv, json, parquet, got 'xml'" in capsys.readouterr().err
+    assert main([*where, "--format", "parquet"]) == 1
+    assert "--format parquet needs --output FILE" in capsys.readouterr().err
+
+
 def test_a_query_error_is_one_line_with_the_file(published_world, tmp_path):
     bad = tmp_path / "bad.sql"
     bad.write_text("SELECT * FROM gold_no_such_table")

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 
 from jobs.config import Config  # noqa: E402
 from jobs.report import STYLE, _image, _section, _write_atomically, reports_root  # noqa: E402
-from jobs.report_charts import _png  # noqa: E402
+from jobs.report_charts import figure_svg  # noqa: E402
 
 ARM_COLOURS = {"control": "#d95f02", "treatment": "#1b9e77"}
 ARM_LABELS = {"control": "user-side feed (control)", "treatment": "feed + fairshot plan (treatment)"}
@@ -95,7 +95,7 @@ def _series_chart(daily: pd.DataFrame, metric: str, title: str) -> str:
     for a in (axis, diff):
         a.set_xlabel("simulated day")
     axis.legend(fontsize=8, loc="best")
-    return _png(figure)
+    return figure_svg(figure)
 
 
 def _fmt(value: object, percent: bool = False) -> str:
