@@ -70,3 +70,52 @@ def test_recall_at_n_by_hand():
     retrieved = pd.DataFrame({"user_id": [1, 3, 1], "item_id": [7, 7, 8]})
     recall = recall_at_n(retrieved, truth, 2)
     assert recall.to_dict() == {7: 0.5, 8: 0.0}
+
+
+def exhaustive_affinity_retrieval(items, affinity, available, excluded, *, users_per_item, wide_share,
+                                  wide_pool_factor, seed):
+    """The reference: score every available user for every item of their category, then tier."""
+    from pyspark.sql import functions as F
+
+    from features.retrieval import RETRIEVED, _tiers
+
+    is_live = F.col("item_type") == "live"
+    scored = (items.select("item_id", "category", "item_type")
+              .join(affinity.select("user_id", "category", "affinity", "video_affinity"), "category")
+              .join(available, "user_id").join(excluded, ["user_id", "item_id"], "left_anti")
+              .select("user_id", "item_id",
+                      F.when(is_live, F.coalesce("video_affinity", "affinity")).otherwise(F.col("affinity"))
+                      .alias("retrieval_score"),
+                      F.when(is_live, F.lit("cross_domain_affinity")).otherwise(F.lit("category_affinity"))
+                      .alias("source")))
+    return _tiers(scored, users_per_item=users_per_item, wide_share=wide_share, wide_pool_factor=wide_pool_factor,
+                  seed=seed).select(*RETRIEVED)
+
+
+def test_affinity_retrieval_reads_only_each_lists_head_and_equals_ranking_every_user(spark):
+    """Ties, missing video affinity, live and video items, exclusions deep into an item's list
+    and the random wider tier: the same pairs, scores and tiers as scoring every user."""
+    import numpy as np
+    import pandas as pd
+
+    from features.retrieval import retrieve_by_affinity
+
+    rng = np.random.default_rng(7)
+    users = np.arange(1, 301)
+    affinity = pd.DataFrame([{"user_id": int(u), "category": c, "affinity": float(rng.choice([0.1, 0.2, rng.random()])),
+                              "video_affinity": None if rng.random() < 0.2 else float(rng.random())}
+                             for u in users for c in "ABC" if rng.random() < 0.8])
+    items = pd.DataFrame({"item_id": np.arange(1000, 1040), "category": rng.choice(list("ABC"), 40),
+                          "item_type": rng.choice(["video", "live"], 40)})
+    # some items had most of their best users already: exclusions up to 150 of 300 users deep
+    excluded = pd.DataFrame([{"user_id": int(u), "item_id": int(i)} for i in items["item_id"]
+                             for u in rng.choice(users, int(rng.integers(0, 150)), replace=False)])
+    available = pd.DataFrame({"user_id": users[rng.random(users.size) < 0.9]})
+    frames = [spark.createDataFrame(f) for f in (items, affinity, available, excluded)]
+    frames[1] = frames[1].selectExpr("user_id", "category", "affinity", "cast(video_affinity as double) video_affinity")
+    settings = {"users_per_item": 20, "wide_share": 0.3, "wide_pool_factor": 3, "seed": 11}
+    key = ["item_id", "user_id"]
+    ours = retrieve_by_affinity(*frames, **settings).toPandas().sort_values(key).reset_index(drop=True)
+    reference = exhaustive_affinity_retrieval(*frames, **settings).toPandas().sort_values(key).reset_index(drop=True)
+    assert len(ours) == 40 * 20
+    pd.testing.assert_frame_equal(ours, reference)
