@@ -81,17 +81,23 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
 def _evaluate_against_truth(config: Config, ds: str, spark: SparkSession, events: DataFrame,
                             item_features: DataFrame, affinity: DataFrame, availability: DataFrame,
                             contexts: ranking.FeatureContexts):  # noqa: ANN202
-    from jobs.evaluate_retrieval import evaluate
+    from jobs.evaluate_retrieval import evaluate, sample_items
 
     c = config["candidates"]
-    candidates = io.read_table(spark, config, "silver.candidates", ds=ds).select("user_id", "item_id", "source")
+    # Every available user is scored for each item of the sample (the truth needs them all), so the
+    # sample, not the day's item count, bounds the backtest.
+    sample = sample_items(eligible_items(item_features, ds=ds), c["backtest_items"], int(config["seed"])).cache()
+    sampled = sample.select("item_id")
+    candidates = (io.read_table(spark, config, "silver.candidates", ds=ds).join(sampled, "item_id")
+                  .select("user_id", "item_id", "source"))
     retrieved = {c["retriever"]: candidates.toPandas()}
     other = "category_affinity" if c["retriever"] == "als" else "als"
-    retrieved[other] = retrieve(config, ds, spark, events, item_features, affinity, availability, contexts,
-                                retriever=other).select("user_id", "item_id", "source").toPandas()
-    eligible = eligible_items(item_features, ds=ds)
+    retrieved[other] = retrieve(config, ds, spark, events, item_features.join(sampled, "item_id"), affinity,
+                                availability, contexts, retriever=other).select("user_id", "item_id", "source").toPandas()
     available = available_users(availability, min_p_active=c["min_p_active"])
-    excluded = excluded_pairs(events, io.read_table(spark, config, "bronze.items", ds=ds), eligible)
+    excluded = excluded_pairs(events, io.read_table(spark, config, "bronze.items", ds=ds), sample)
     activity = io.read_table(spark, config, "silver.user_features", ds=ds).select("user_id", "exposures_28")
-    return evaluate(config, ds, retrieved, available.toPandas(), eligible.select("item_id").toPandas(),
-                    excluded.join(eligible.select("item_id"), "item_id").toPandas(), activity.toPandas())
+    frame = evaluate(config, ds, retrieved, available.toPandas(), sampled.toPandas(),
+                     excluded.join(sampled, "item_id").toPandas(), activity.toPandas())
+    sample.unpersist()
+    return frame

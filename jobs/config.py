@@ -52,7 +52,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "candidates.als_iterations": _positive, "candidates.als_reg_param": _non_negative,
     "candidates.als_alpha": _positive, "candidates.optimism_z": _non_negative,
     "candidates.ranker": (lambda v: v in ("heads", "heuristic"), "must be one of heads, heuristic"),
-    "candidates.ranking_reg_param": _non_negative,
+    "candidates.ranking_reg_param": _non_negative, "candidates.backtest_items": _non_negative,
     "allocation.solver": (lambda v: v in ("exact", "dual", "auto"), "must be one of exact, dual, auto"),
     "allocation.dual_above_pairs": _non_negative, "allocation.dual_gap_tolerance": _positive,
     "allocation.dual_max_iterations": _positive,

@@ -3,7 +3,8 @@
 recall@N: of the N available users an eligible item truly pleases most (highest true like
 probability, never-seen pairs only), the share the retriever returned. The configured retriever
 is measured beside the category-affinity retriever and a popularity baseline (the N most active
-users) in the same run, on the same items and users.
+users) in the same run, on the same items and users: a seeded sample of the eligible items
+(`candidates.backtest_items`), since the truth ranks every available user for each.
 """
 from __future__ import annotations
 
@@ -15,9 +16,22 @@ import pandas as pd
 from jobs.sources.synthetic import landing_root, true_pair_probabilities
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from jobs.config import Config
 
 LOG = logging.getLogger(__name__)
+
+
+def sample_items(eligible: DataFrame, size: int, seed: int) -> DataFrame:
+    """A seeded sample of `size` eligible items (all of them for 0), with their creators: the
+    same items for every retriever, and for the same inputs and seed the same items every run."""
+    from pyspark.sql import functions as F
+
+    chosen = eligible.select("item_id", "creator_id")
+    if size <= 0:
+        return chosen
+    return chosen.orderBy(F.xxhash64(F.lit(seed), "item_id"), "item_id").limit(int(size))
 
 
 def recall_at_n(retrieved: pd.DataFrame, truth: pd.DataFrame, n: int) -> pd.Series:

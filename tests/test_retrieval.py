@@ -119,3 +119,33 @@ def test_affinity_retrieval_reads_only_each_lists_head_and_equals_ranking_every_
     reference = exhaustive_affinity_retrieval(*frames, **settings).toPandas().sort_values(key).reset_index(drop=True)
     assert len(ours) == 40 * 20
     pd.testing.assert_frame_equal(ours, reference)
+
+
+def test_the_item_sample_is_seeded_and_bounded(spark):
+    from jobs.evaluate_retrieval import sample_items
+
+    eligible = spark.createDataFrame([(i, i % 7) for i in range(100)], "item_id long, creator_id long")
+    first = [r.item_id for r in sample_items(eligible, 10, seed=3).collect()]
+    assert len(set(first)) == 10 and first == [r.item_id for r in sample_items(eligible, 10, seed=3).collect()]
+    assert set(first) != {r.item_id for r in sample_items(eligible, 10, seed=4).collect()}
+    assert sample_items(eligible, 0, seed=3).count() == 100 and sample_items(eligible, 500, seed=3).count() == 100
+
+
+def test_the_retrieval_backtest_scores_only_its_sample_of_items(spark, published_world):
+    """Through the candidates step's backtest on the shared world: every retriever is scored on the
+    same 5 items (the truth ranks every available user for each; the sample bounds that)."""
+    from jobs import build_candidates, io, ranking
+    from jobs.dates import shift
+    from tests.conftest import PIPELINE_DAYS
+
+    config = published_world.with_overrides(["candidates.backtest_items=5"])
+    ds = PIPELINE_DAYS[-1]
+    read = lambda key: io.read_table(spark, config, key, ds=ds)  # noqa: E731
+    events = io.read_table(spark, config, "bronze.events", since=shift(ds, -(config["features"]["lookback_days"] - 1)),
+                           until=ds)
+    frame = build_candidates._evaluate_against_truth(
+        config, ds, spark, events, read("silver.item_features"), read("silver.user_category_affinity"),
+        read("silver.user_availability"), ranking.FeatureContexts(config, spark))
+    scored = frame[frame["items"] == "all"]
+    assert set(scored["retriever"]) == {"category_affinity", "als", "popularity"}
+    assert (scored["n_items"] == 5).all() and scored["recall_at_n"].between(0, 1).all()
