@@ -121,10 +121,10 @@ def consistent(explanation: PairExplanation) -> np.ndarray:
     return explanation.reason != OFF_PRICE
 
 
-def binding_limits(problem: AllocationProblem, exposure: np.ndarray, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """(cap binds, floor binds) per item: the quota sits on its cap, or at or below its floor."""
-    cap = problem.item_cap
-    at_cap = np.isfinite(cap) & (exposure >= cap - tol * np.maximum(1.0, np.where(np.isfinite(cap), cap, 0.0)))
-    floor = problem.item_floor
-    at_floor = (floor > 0) & (exposure <= floor + tol * np.maximum(1.0, floor))
-    return at_cap, at_floor
+def binding_limit(quota: np.ndarray, cap: np.ndarray, floor: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """Per item, the limit its quota sits on: 'cap', 'floor' (at or below a positive floor) or
+    'neither' (its pairs' scores set it). The view item_explanations says the same in SQL."""
+    quota, cap, floor = (np.asarray(v, dtype=float) for v in (quota, cap, floor))
+    at_cap = quota >= cap - tol * np.maximum(1.0, cap)
+    at_floor = (floor > 0) & (quota <= floor + tol * np.maximum(1.0, floor))
+    return np.where(at_cap, "cap", np.where(at_floor, "floor", "neither"))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from allocation.explain import binding_limit
 from jobs import io, report_charts
 from jobs.config import Config
 from jobs.dates import shift
@@ -166,13 +167,6 @@ def _drill_down(name: str, frame: pd.DataFrame, columns: dict[str, str], order: 
     return f'{search}<p class="note">{len(frame)} rows.{more}</p><div id="{name}">{_table(shown, columns)}</div>'
 
 
-def _binds(items: pd.DataFrame) -> pd.Series:
-    """Which limit the quota sits on (the view item_explanations says the same in SQL)."""
-    at_cap = items["quota"] >= items["cap"] - 1e-6 * items["cap"].clip(lower=1.0)
-    at_floor = (items["floor"] > 0) & (items["quota"] <= items["floor"] + 1e-6 * items["floor"].clip(lower=1.0))
-    return pd.Series(["cap" if c else "floor" if f else "neither" for c, f in zip(at_cap, at_floor)], index=items.index)
-
-
 def yesterday_note(run: pd.DataFrame, policies: pd.DataFrame, column: str, fmt: str) -> str:
     """Yesterday's published fairshot figure, or why there is none."""
     fair = policies[policies["policy"] == "fairshot"] if not policies.empty else policies
@@ -274,7 +268,7 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
                           "a failed check stops publication."))
     items = tables["items"]
     if not items.empty:
-        items = items.assign(binds=_binds(items))
+        items = items.assign(binds=binding_limit(items["quota"], items["cap"], items["floor"]))
         parts.append(_section("Items", _drill_down("items", items, {
             "item_id": "item", "creator_id": "creator", "is_new": "new", "quota": "quota", "floor": "floor",
             "cap": "cap", "binds": "binds", "cap_price": "cap price", "floor_price": "floor price",
@@ -315,10 +309,14 @@ def gather(config: Config, ds: str, spark: SparkSession) -> dict[str, pd.DataFra
     policies_before = io.read_table(spark, config, "audit.policy_evaluation", ds=yesterday).toPandas()
     if not before.empty:
         policies_before = policies_before[policies_before["run_id"] == before["run_id"].iloc[0]]
-    items = read("gold.item_quotas", rid).merge(
-        read("audit.allocation_explanations", rid).groupby("item_id").agg(
-            served=("selected", "sum"), cap_price=("cap_price", "max"), floor_price=("floor_price", "max")),
-        on="item_id", how="left")
+    from pyspark.sql import functions as F
+
+    # per item on the executors: the explanation has a row per candidate pair
+    per_item = (io.read_table(spark, config, "audit.allocation_explanations", ds=ds).where(F.col("run_id") == rid)
+                .groupBy("item_id").agg(F.sum(F.col("selected").cast("long")).alias("served"),
+                                        F.max("cap_price").alias("cap_price"), F.max("floor_price").alias("floor_price"))
+                .toPandas())
+    items = read("gold.item_quotas", rid).merge(per_item, on="item_id", how="left")
     return {"run": run, "policies": in_display_order(read("audit.policy_evaluation")), "exposure": read("audit.policy_item_exposure"),
             "calibration": read("audit.availability_calibration"), "backtest": read("audit.availability_evaluation"),
             "trace": read("audit.solver_trace").sort_values("iteration"), "quality": read("audit.quality_results"),

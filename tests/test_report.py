@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from jobs.report import _binds, warnings
+from allocation.explain import binding_limit
+from jobs.report import warnings
 
 
 def tables(happiness: dict[str, float], kept: float = 1.0, auc: float = 0.8, base_rate: float = 0.6,
@@ -38,7 +39,7 @@ def test_a_costly_plan_a_degenerate_backtest_and_a_failed_run_are_named():
 
 def test_binds_names_the_limit_a_quota_sits_on():
     items = pd.DataFrame({"quota": [15.0, 3.0, 7.0, 0.0], "cap": [15.0, 15.0, 15.0, 15.0], "floor": [3.0, 3.0, 3.0, 0.0]})
-    assert _binds(items).tolist() == ["cap", "floor", "neither", "neither"]
+    assert binding_limit(items["quota"], items["cap"], items["floor"]).tolist() == ["cap", "floor", "neither", "neither"]
 
 
 def test_yesterday_is_the_published_plans_figure_or_says_why_there_is_none():
