@@ -190,7 +190,6 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(text if text is not None else f"wrote {args.output}")
         return 0
     if args.command == "tables" and args.describe is not None:   # the registry only: no Spark, no warehouse
-        from jobs.errors import QueryError
         from jobs.tables import REGISTRY
         from jobs.tables_doc import text
 
