@@ -104,11 +104,16 @@ def active_exposure_share(pair_user: np.ndarray, x: np.ndarray, user_active: np.
     return float(np.dot(x, np.asarray(user_active, dtype=float)[np.asarray(pair_user, dtype=np.int64)]) / total)
 
 
-def calibration_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    """Per equal-width bin of predicted probability: count, mean prediction and observed rate (the
-    points of a reliability diagram). Empty bins are left out."""
+def calibration_bins(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10, *,
+                     equal: str = "width") -> list[dict[str, float]]:
+    """Per bin of predicted probability: count, mean prediction and observed rate (the points of a
+    reliability diagram). Empty bins are left out. `equal="count"` cuts at quantiles instead of
+    equal widths: a rare outcome's predictions (a like: ~1%) would all fall in one equal-width bin."""
     p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
-    index = np.minimum((p * bins).astype(int), bins - 1)
+    if equal == "count":
+        index = (np.argsort(np.argsort(p, kind="stable"), kind="stable") * bins) // max(p.size, 1)
+    else:
+        index = np.minimum((p * bins).astype(int), bins - 1)
     count = np.bincount(index, minlength=bins)
     predicted = np.bincount(index, weights=p, minlength=bins)
     observed = np.bincount(index, weights=y, minlength=bins)

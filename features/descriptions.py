@@ -167,8 +167,18 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "recall_at_n": "share of the truly best N users per item that the retriever found"}),
     "audit.ranking_evaluation": ("Each night's backtest of the ranking heads (trained on ds-1, predicting ds) "
                                  "against the heuristic on the same rows.", {
-        "head": "click, long_view, like, follow or skip", "scorer": "'heads' or 'heuristic'",
-        "items": "'all' or 'new' items", "rows": "'all' exposures, or 'random' only (KuaiRand's unbiased rows)"}),
+        "head": "click, long_view, like, follow or skip", "scorer": "'heads', 'heads_calibrated' (the heads through "
+        "the Platt map the night before fitted: out of sample) or 'heuristic'",
+        "items": "'all' or 'new' items", "rows": "'all' exposures, or 'random' only (KuaiRand's unbiased rows)",
+        "platt_slope": "heads rows: slope a of the Platt map fitted on these held-out rows, P(y) = "
+        "sigmoid(a logit(p) + b); tonight's candidates pass through it (candidates.calibrate_heads)",
+        "platt_intercept": "heads rows: intercept b of that Platt map"}),
+    "audit.ranking_calibration": ("Reliability curves of the ranking heads on the backtest's held-out day: mean "
+                                  "predicted against observed rate in bins of equal count.", {
+        "head": "click, long_view, like, follow or skip", "scorer": "'heads' (as trained) or 'heads_calibrated' "
+        "(through the night before's Platt map)", "bin": "the bin (0 = lowest predictions), equal counts",
+        "mean_predicted": "mean predicted probability in the bin", "observed_rate": "share of the bin's exposures "
+        "with the outcome"}),
     "staging.allocations": ("The plan allocate wrote, before publish audits it: one row per candidate pair.",
                             _ALLOCATIONS),
     "staging.item_quotas": ("Per item of the staged plan: quota, cap, floor and the cap's price.", _QUOTAS),
@@ -203,11 +213,16 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "reason": "the verdict in words: served, part-served, outbid, below zero, or off-price",
         "cap_price": "the price of the item's cap", "floor_price": "the price of the item's floor (its bonus per "
         "exposure up to the floor)", "like_price": "the price of one like for the item's creator"}),
-    "audit.policy_evaluation": ("Each night's comparison of policies (the user-side control, the linear "
-                                "optimiser, fairshot at several creator weights) scored against ds+1.", {
-        "policy": "the policy scored", "truth": "what it is scored against: 'synthetic truth' or 'next-day logs'",
+    "audit.policy_evaluation": ("Each night's comparison of policies (a control feed: the world's feed on the "
+                                "synthetic world, the logged feed on real logs; each user's top-k of the "
+                                "candidates, the linear optimiser, fairshot at several creator weights) scored "
+                                "against ds+1.", {
+        "policy": "the policy scored: world_feed or logged (the controls), user_side, creator_linear, fairshot, "
+        "fairshot_w=<w>", "truth": "what it is scored against: 'synthetic truth', 'next-day logs' (who came; "
+        "outcomes estimated) or 'observed: logged on ds+1'",
         "user_value": "expected user value of the policy's plan", "user_value_kept": "user_value / the "
-        "control's", "expected_long_views": "expected long views", "expected_skips": "expected skips",
+        "control's (world_feed where there is one, else user_side; empty for logged, whose totals span the "
+        "whole feed)", "expected_long_views": "expected long views", "expected_skips": "expected skips",
         "reach_threshold": "E: the exposures an item needs to count as reached",
         "expo_reach": "new items with at least E expected exposures", "n_new_items": "new items that day",
         "uac_hit_rate": "share of the plan's exposure that went to users who did come on ds+1",

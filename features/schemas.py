@@ -106,7 +106,12 @@ RETRIEVAL_EVALUATION = _schema(
 RANKING_EVALUATION = _schema(
     ("predicted_for", StringType()), ("head", StringType()), ("scorer", StringType()), ("items", StringType()),
     ("rows", StringType()), ("n_rows", LongType()), ("base_rate", DoubleType()), ("auc", DoubleType()),
-    ("log_loss", DoubleType()), ("calibration_error", DoubleType()),
+    ("log_loss", DoubleType()), ("calibration_error", DoubleType()), ("platt_slope", DoubleType()),
+    ("platt_intercept", DoubleType()),
+)
+RANKING_CALIBRATION = _schema(
+    ("predicted_for", StringType()), ("head", StringType()), ("scorer", StringType()), ("bin", IntegerType()),
+    ("n_rows", LongType()), ("mean_predicted", DoubleType()), ("observed_rate", DoubleType()),
 )
 QUALITY_RESULTS = _schema(
     ("run_id", StringType()), ("suite", StringType()), ("table_name", StringType()),

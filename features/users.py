@@ -102,3 +102,16 @@ def build_user_category_affinity(events: DataFrame, items: DataFrame, *, prior_s
     video = _category_rates(labelled.where(F.col("surface") == "video"), prior_strength, prefix="_video_")
     return every_surface.join(video.select("user_id", "category", F.col("_video_affinity").alias("video_affinity")),
                               ["user_id", "category"], "left")
+
+
+def logged_outcomes_per_item(events: DataFrame, users: DataFrame) -> DataFrame:
+    """Per item, what one day's logged exposures to `users` brought: exposures and how many of them
+    were clicked, long-viewed, liked, followed from and skipped. What the logging feed really did
+    with a plan's users, as an evaluation control; an item's rows are summed so nothing per
+    exposure reaches the driver."""
+    return (events.join(users.select("user_id").distinct(), "user_id")
+            .groupBy("item_id")
+            .agg(F.count(F.lit(1)).alias("exposures"),
+                 *[F.sum(F.col(f"is_{name}").cast("double")).alias(name)
+                   for name in ("click", "long_view", "like", "follow")],
+                 F.sum(is_skip().cast("double")).alias("skip")))

@@ -48,25 +48,28 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     c, weights = config["candidates"], config["allocation"]["value_weights"]
     user_features = read("silver.user_features")
     models = ranking.train_heads(contexts, ds) if c["ranker"] == "heads" else {}
+    # The backtest comes first: it fits the Platt maps tonight's scores pass through.
+    backtest = ranking.evaluate_heads(contexts, ds) if c["ranker"] == "heads" and c["backtests"] else None
+    calibration = backtest.maps if backtest is not None and c["calibrate_heads"] else {}
     if models:
         heuristic = score_candidates(retrieved, item_features, affinity, availability, user_features,
                                      value_weights=weights)
         candidates = ranking.apply_heads(heuristic, models, contexts.get(ds), optimism_z=c["optimism_z"],
-                                         value_weights=weights)
+                                         value_weights=weights, calibration=calibration)
     else:  # no ranker configured, or no labelled day yet to learn from
         candidates = score_candidates(retrieved, item_features, affinity, availability, user_features,
                                       value_weights=weights, optimism_z=c["optimism_z"])
     output = StepOutput("candidates", ds)
     output.figures["heads"] = sorted(models)
+    output.figures["calibrated_heads"] = sorted(set(calibration) & set(models))
     rid = job_id(config, ds)
     output.versions["silver.candidates"] = io.write_partition(spark, config, "silver.candidates", candidates,
                                                               ds=ds, run_id=rid)
-    if c["ranker"] == "heads" and c["backtests"]:
-        evaluation = ranking.evaluate_heads(contexts, ds)
-        if not evaluation.empty:
-            output.versions["audit.ranking_evaluation"] = io.write_partition(
-                spark, config, "audit.ranking_evaluation",
-                io.frame_from_pandas(spark, "audit.ranking_evaluation", evaluation), ds=ds, run_id=rid)
+    if backtest is not None and not backtest.evaluation.empty:
+        for key, frame in (("audit.ranking_evaluation", backtest.evaluation),
+                           ("audit.ranking_calibration", backtest.reliability)):
+            output.versions[key] = io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, frame),
+                                                      ds=ds, run_id=rid)
     if c["backtests"] and config["source"]["kind"] == "synthetic":  # the only source whose truth is known
         evaluation = _evaluate_against_truth(config, ds, spark, events, item_features, affinity, availability,
                                              contexts)

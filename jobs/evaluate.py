@@ -1,8 +1,15 @@
 """evaluate: does the plan help creators, and at what cost to users?
 
-Re-plans ds's candidates under each policy of `allocation.policies` (the user-side baseline, the
-linear creator-side optimiser, fairshot, and fairshot across a sweep of creator weights) and scores
-every plan against the best truth there is about the day it is for (`allocation.evaluation`):
+Re-plans ds's candidates under each policy of `allocation.policies` (each user's top-k of the
+candidates, the linear creator-side optimiser, fairshot, and fairshot across a sweep of creator
+weights) and sets them against a control that is a feed, not a strawman:
+- synthetic world: the world's own user-side feed (`jobs.simulation.control`), ranking every item on
+  the shelf, old and new, in the same users' creator-side slots on ds+1 (`world_feed`); user value
+  kept is measured against it;
+- real logs: what the logging feed showed the plan's users on ds+1, with its observed outcomes
+  (`logged`); its totals count the whole feed, not the creator-side slots, so its shares (coverage,
+  creators with a like, Gini) are the comparable figures, and user value kept stays against the top-k.
+Every plan is scored against the best truth there is about the day it is for (`allocation.evaluation`):
 - synthetic world: its true outcome probabilities and who really came (its kept truth);
 - real logs: who came on ds+1 according to the next day's events (ingested here if the source has
   them), with the models' outcome estimates for pairs nobody was shown;
@@ -15,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +31,7 @@ import pandas as pd
 
 from allocation import metrics
 from allocation.happiness import creator_lambda
-from allocation.evaluation import Scoring, item_exposure_under, score_plan, user_value_kept
+from allocation.evaluation import Scoring, item_exposure_under, score_exposures, score_plan, user_value_kept
 from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, run_policies
 from jobs import io
 from jobs.allocate import load_problem, solver_from_config
@@ -36,7 +45,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LOG = logging.getLogger(__name__)
-MAIN_POLICIES = (USER_SIDE, CREATOR_LINEAR, FAIRSHOT)
+WORLD_FEED, LOGGED = "world_feed", "logged"
+MAIN_POLICIES = (WORLD_FEED, LOGGED, USER_SIDE, CREATOR_LINEAR, FAIRSHOT)
 OUTCOMES = ("click", "long_view", "like", "follow", "skip")
 
 
@@ -97,9 +107,63 @@ def scoring_for(config: Config, frames: ProblemFrames, ds: str, spark: SparkSess
     return found
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A control's exposures: per row, the item's position among the problem's items (-1 for
+    another item), how many exposures, and the value and outcome rates per exposure."""
+
+    policy: str
+    item: np.ndarray
+    exposure: np.ndarray
+    value: np.ndarray
+    like: np.ndarray
+    long_view: np.ndarray
+    skip: np.ndarray
+    seconds: float
+    truth: str = ""
+
+
+def world_feed_control(config: Config, frames: ProblemFrames, scoring: Scoring, ds: str) -> Scored | None:
+    """The synthetic world's feed in the plan's users' slots on ds+1, under the world's truth."""
+    from jobs.simulation.control import world_feed_in_plan_slots
+    from jobs.sources.synthetic import landing_root, true_pair_probabilities
+
+    if scoring.truth != "synthetic truth":
+        return None
+    started = time.perf_counter()
+    slots = world_feed_in_plan_slots(config, landing_root(config), ds, frames.users, scoring.user_active > 0.5)
+    if slots is None:
+        return None
+    truth = true_pair_probabilities(landing_root(config), slots.user_id, slots.item_id)
+    item = pd.Index(frames.items["item_id"]).get_indexer(slots.item_id)
+    return Scored(WORLD_FEED, item, np.ones(item.size), _true_value(config, truth), truth["like"],
+                  truth["long_view"], truth["skip"], time.perf_counter() - started)
+
+
+def logged_control(config: Config, frames: ProblemFrames, scoring: Scoring, ds: str,
+                   spark: SparkSession) -> Scored | None:
+    """What the logging feed showed the plan's users on ds+1, with the outcomes it observed."""
+    from features.users import logged_outcomes_per_item
+
+    if scoring.truth != "next-day logs":
+        return None
+    started = time.perf_counter()
+    events = io.read_table(spark, config, "bronze.events", ds=shift(ds, 1))
+    users = spark.createDataFrame(frames.users[["user_id"]])
+    per_item = logged_outcomes_per_item(events, users).toPandas()   # one row per item shown
+    if per_item.empty:
+        return None
+    n = per_item["exposures"].to_numpy(float)
+    rate = {name: per_item[name].to_numpy(float) / n for name in OUTCOMES}
+    item = pd.Index(frames.items["item_id"]).get_indexer(per_item["item_id"])
+    return Scored(LOGGED, item, n, _true_value(config, rate), rate["like"], rate["long_view"], rate["skip"],
+                  time.perf_counter() - started, truth="observed: logged on ds+1")
+
+
 def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, rid: str,
-                      predicted_for: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per policy, per-item exposure of the main policies) for one problem and truth."""
+                      predicted_for: str, control: Scored | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per policy, per-item exposure of the main policies) for one problem and truth; the
+    control, if there is one, comes first and is the baseline of user value kept (else the top-k)."""
     e = config["evaluation"]
     problem = frames.problem
     is_new = frames.items["is_new"].to_numpy(bool)
@@ -108,11 +172,28 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
                          weight=config["allocation"]["creator_weight"],
                          lambda_of=lambda w: creator_lambda(w, problem.curve, problem.pair_value))
     rows, exposures = [], []
+
+    def row_of(policy: str, weight: float, seconds: float, error: str | None, truth: str) -> dict[str, object]:
+        return {"run_id": rid, "predicted_for": predicted_for, "policy": policy, "creator_weight": weight,
+                "truth": truth, "reach_threshold": float(e["reach_threshold"]), "n_new_items": int(is_new.sum()),
+                "solve_seconds": seconds, "error": error}
+
+    def exposure_rows(policy: str, item_exposure: np.ndarray) -> pd.DataFrame:
+        return frames.items[["item_id", "creator_id", "is_new"]].assign(
+            run_id=rid, policy=policy, exposure=item_exposure,
+            creator_trailing_likes=problem.creator_base_likes[problem.item_creator])
+
+    if control is not None:
+        figures = score_exposures(problem, control.item, control.exposure, value=control.value, like=control.like,
+                                  long_view=control.long_view, skip=control.skip, is_new_item=is_new,
+                                  is_new_creator=is_new_creator, reach_threshold=e["reach_threshold"])
+        rows.append({**row_of(control.policy, float("nan"), control.seconds, None, control.truth or scoring.truth),
+                     **figures, "uac_hit_rate": float("nan")})
+        planned = control.item >= 0
+        exposures.append(exposure_rows(control.policy, np.bincount(
+            control.item[planned], weights=control.exposure[planned], minlength=problem.n_items)))
     for plan in plans:
-        row = {"run_id": rid, "predicted_for": predicted_for, "policy": plan.policy,
-               "creator_weight": plan.creator_weight, "truth": scoring.truth,
-               "reach_threshold": float(e["reach_threshold"]), "n_new_items": int(is_new.sum()),
-               "solve_seconds": plan.seconds, "error": plan.error}
+        row = row_of(plan.policy, plan.creator_weight, plan.seconds, plan.error, scoring.truth)
         if plan.x is None:
             LOG.warning("evaluate: policy %s has no plan (%s); recorded, the rest goes on", plan.policy, plan.error)
             rows.append(row)
@@ -121,13 +202,25 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
                              reach_threshold=e["reach_threshold"])
         rows.append({**row, **figures})
         if plan.policy in MAIN_POLICIES:
-            exposures.append(frames.items[["item_id", "creator_id", "is_new"]].assign(
-                run_id=rid, policy=plan.policy, exposure=item_exposure_under(problem, plan.x, scoring),
-                creator_trailing_likes=problem.creator_base_likes[problem.item_creator]))
+            exposures.append(exposure_rows(plan.policy, item_exposure_under(problem, plan.x, scoring)))
     table = pd.DataFrame(rows)   # a failed variant's figures are NaN
-    baseline = float(table.loc[table["policy"] == USER_SIDE, "user_value"].iloc[0])
+    base = baseline_policy(table)
+    baseline = float(table.loc[table["policy"] == base, "user_value"].iloc[0])
     table["user_value_kept"] = [user_value_kept(v, baseline) for v in table["user_value"]]
+    table.loc[table["policy"] == LOGGED, "user_value_kept"] = float("nan")   # its totals are the whole feed's
     return table, pd.concat(exposures, ignore_index=True)
+
+
+def control_policy(table: pd.DataFrame) -> str:
+    """The row set beside fairshot's headline figures: a feed where there is one, else the top-k."""
+    present = set(table["policy"])
+    return next(name for name in (WORLD_FEED, LOGGED, USER_SIDE) if name in present)
+
+
+def baseline_policy(table: pd.DataFrame) -> str:
+    """What user value kept is measured against: the world's feed in the same slots where there is
+    one, else each user's top-k of the candidates (the logged feed's totals cover every slot)."""
+    return WORLD_FEED if (table["policy"] == WORLD_FEED).any() else USER_SIDE
 
 
 def calibration_frame(frames: ProblemFrames, scoring: Scoring, rid: str, predicted_for: str,
@@ -148,7 +241,8 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     frames = load_problem(config, ds, spark)
     scoring = scoring_for(config, frames, ds, spark)
     predicted_for = shift(ds, 1)
-    table, exposures = evaluate_policies(config, frames, scoring, rid, predicted_for)
+    control = world_feed_control(config, frames, scoring, ds) or logged_control(config, frames, scoring, ds, spark)
+    table, exposures = evaluate_policies(config, frames, scoring, rid, predicted_for, control)
     calibration = calibration_frame(frames, scoring, rid, predicted_for, config["evaluation"]["calibration_bins"])
     output = StepOutput("evaluate", ds)
     for key, frame in (("audit.policy_evaluation", table), ("audit.policy_item_exposure", exposures),
@@ -181,8 +275,13 @@ def policy_table(table: pd.DataFrame) -> str:
             lines.append(f"{r.policy:18} no plan: {r.error}")
             continue
         lines.append(
-            f"{r.policy:18} {r.user_value:10.1f} {r.user_value_kept:6.1%} {r.expected_likes:8.1f} "
+            f"{r.policy:18} {r.user_value:10.1f} {_share(r.user_value_kept, 6)} {r.expected_likes:8.1f} "
             f"{r.expected_long_views:10.1f} {r.expected_skips:8.1f} {r.expo_reach:9.0f} {r.new_item_coverage:8.1%} "
             f"{r.creators_with_like_share:8.1%} {r.new_creators_with_like_share:7.1%} {r.exposure_gini:6.3f} "
-            f"{r.top1_share:6.1%} {r.happiness_gain:7.2f} {r.uac_hit_rate:7.1%}")
+            f"{r.top1_share:6.1%} {r.happiness_gain:7.2f} {_share(r.uac_hit_rate, 7)}")
     return "\n".join(lines)
+
+
+def _share(value: float, width: int) -> str:
+    """A percentage, or a dash where the figure does not apply (a feed's UAC hit rate)."""
+    return f"{'–':>{width}}" if pd.isna(value) else f"{value:{width}.1%}"

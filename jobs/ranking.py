@@ -5,12 +5,19 @@ Each run also measures them honestly: heads trained one day earlier predict ds's
 (features of ds-1), beside the heuristic scores they replace. On KuaiRand only the random-exposure
 rows (`is_rand = 1`) are scored: the platform's recommender did not pick them, so they are the
 unbiased test the dataset was made for. New items (as of the day before) are reported separately.
+
+The same held-out rows calibrate the heads: a Platt map per head is fitted on them and tonight's
+candidates are scored through it (`candidates.calibrate_heads`). Whether that works is measured
+out of sample the next night, when yesterday's map is applied to the next heads' predictions of
+a day neither has seen (scorer `heads_calibrated`); both reliability curves land in
+`audit.ranking_calibration` and the report.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -19,7 +26,8 @@ from pyspark.sql import functions as F
 from allocation import metrics
 from features.embeddings import fit_embeddings, implicit_ratings, with_cold_start_factors
 from features.items import build_creator_features, build_item_features
-from features.ranking import HEADS, fit_heads, head_label, with_head_predictions, with_ranking_features
+from features.ranking import (HEADS, fit_calibration, fit_heads, head_label, with_calibration, with_head_predictions,
+                              with_ranking_features)
 from features.retrieval import optimistic_like_rate, score_candidates
 from features.users import build_user_category_affinity, build_user_features
 from jobs import io
@@ -155,24 +163,47 @@ def train_heads(contexts: FeatureContexts, day: str) -> dict[str, PipelineModel]
     return fit_heads(training, reg_param=contexts.config["candidates"]["ranking_reg_param"])
 
 
-def evaluate_heads(contexts: FeatureContexts, ds: str) -> pd.DataFrame:
-    """Heads trained on ds-1 predict ds; the heuristic scores on the same rows are the baseline."""
-    random_only = contexts.config["source"]["kind"] == "kuairand"
+@dataclass
+class HeadBacktest:
+    """What the night's backtest of the heads found: figures per head and scorer, reliability points,
+    and the Platt maps fitted on the held-out day (for tonight's candidates)."""
+
+    evaluation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reliability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    maps: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def yesterdays_maps(config: Config, spark: SparkSession, ds: str) -> dict[str, tuple[float, float]]:
+    """The Platt maps the backtest of ds-1 fitted, from `audit.ranking_evaluation`."""
+    rows = (io.read_table(spark, config, "audit.ranking_evaluation", ds=shift(ds, -1))
+            .where((F.col("scorer") == "heads") & (F.col("items") == "all") & F.col("platt_slope").isNotNull())
+            .select("head", "platt_slope", "platt_intercept").collect())
+    return {r["head"]: (float(r["platt_slope"]), float(r["platt_intercept"])) for r in rows}
+
+
+def evaluate_heads(contexts: FeatureContexts, ds: str, bins: int = 10) -> HeadBacktest:
+    """Heads trained on ds-1 predict ds; the heuristic scores on the same rows are the baseline, and
+    the heads through yesterday's Platt maps show whether calibrating helps on unseen rows."""
+    config, spark = contexts.config, contexts.spark
+    random_only = config["source"]["kind"] == "kuairand"
     models = train_heads(contexts, shift(ds, -1))
     test = labelled_exposures(contexts, ds, random_only=random_only)
     if not models or test is None:
-        return pd.DataFrame()
-    test = test.localCheckpoint()
-    columns = ["item_was_new", *[f"p_{h}" for h in HEADS]]
-    heuristic = test.select(*columns, *[head_label(h).alias(f"y_{h}") for h in HEADS]).toPandas()
-    predicted = with_head_predictions(test, models, prefix="model_").select(
-        *[f"model_{h}" for h in HEADS if h in models]).toPandas()
-    frame = pd.concat([heuristic, predicted], axis=1)
-    rows = []
+        return HeadBacktest()
+    test = with_head_predictions(test, models, prefix="model_").localCheckpoint()
+    maps = {head: fitted for head in models if (fitted := fit_calibration(test, f"model_{head}", head)) is not None}
+    before = {h: m for h, m in yesterdays_maps(config, spark, ds).items() if h in models}
+    frame = with_calibration(test.select(
+        "item_was_new", *[f"p_{h}" for h in HEADS], *[head_label(h).alias(f"y_{h}") for h in HEADS],
+        *[f"model_{h}" for h in models], *[F.col(f"model_{h}").alias(f"cal_{h}") for h in before]),
+        before, prefix="cal_").toPandas()
+    rows, points = [], []
     for head in HEADS:
-        for scorer, column in (("heads", f"model_{head}"), ("heuristic", f"p_{head}")):
+        for scorer, column in (("heads", f"model_{head}"), ("heads_calibrated", f"cal_{head}"),
+                               ("heuristic", f"p_{head}")):
             if column not in frame:
                 continue
+            slope, intercept = maps.get(head, (None, None)) if scorer == "heads" else (None, None)
             for group, mask in (("all", slice(None)), ("new", frame["item_was_new"].astype(bool))):
                 part = frame.loc[mask]
                 p, y = part[column].to_numpy(float), part[f"y_{head}"].to_numpy(float)
@@ -180,20 +211,31 @@ def evaluate_heads(contexts: FeatureContexts, ds: str) -> pd.DataFrame:
                              "rows": "random" if random_only else "all", "n_rows": len(part),
                              "base_rate": float(y.mean()) if len(y) else float("nan"),
                              "auc": metrics.auc(p, y), "log_loss": metrics.log_loss(p, y),
-                             "calibration_error": metrics.calibration_error(p, y)})
+                             "calibration_error": metrics.calibration_error(p, y),
+                             "platt_slope": slope, "platt_intercept": intercept})
+            if scorer != "heuristic":
+                points += [{"predicted_for": ds, "head": head, "scorer": scorer, "bin": point["bin"],
+                            "n_rows": point["n"], "mean_predicted": point["mean_predicted"],
+                            "observed_rate": point["observed_rate"]}
+                           for point in metrics.calibration_bins(frame[column].to_numpy(float),
+                                                                 frame[f"y_{head}"].to_numpy(float), bins,
+                                                                 equal="count")]
     result = pd.DataFrame(rows)
     for row in result[result["items"] == "all"].itertuples():
         LOG.info("ranking %s on %s (%s rows, %d): %s AUC %.3f log loss %.3f", row.head, row.predicted_for, row.rows,
                  row.n_rows, row.scorer, row.auc, row.log_loss)
-    return result
+    return HeadBacktest(result, pd.DataFrame(points), maps)
 
 
 def apply_heads(candidates: DataFrame, models: dict[str, PipelineModel], context: dict[str, DataFrame], *,
-                optimism_z: float, value_weights: dict[str, float]) -> DataFrame:
-    """Replace the heuristic probabilities by the heads', then re-apply optimism to new items' p_like
-    (the same posterior-quantile factor the heuristic uses) and recompute the user value."""
+                optimism_z: float, value_weights: dict[str, float],
+                calibration: dict[str, tuple[float, float]] | None = None) -> DataFrame:
+    """Replace the heuristic probabilities by the heads' (through their Platt maps, if given), then
+    re-apply optimism to new items' p_like (the same posterior-quantile factor the heuristic uses)
+    and recompute the user value."""
     featured = with_ranking_features(candidates, context).localCheckpoint()  # read once per head
-    predicted = with_head_predictions(featured, models)
+    predicted = with_calibration(with_head_predictions(featured, models),
+                                 {h: m for h, m in (calibration or {}).items() if h in models})
     boost = context["item_features"].select("item_id", F.try_divide(optimistic_like_rate(optimism_z), F.col("like_rate"))
                                  .alias("_boost"))
     out = (predicted.join(boost, "item_id", "left")

@@ -22,7 +22,7 @@ from jobs import io, report_charts
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.errors import FairshotError
-from jobs.evaluate import in_display_order, policy_table
+from jobs.evaluate import baseline_policy, control_policy, in_display_order, policy_table
 from jobs.spark import get_spark
 from jobs.steps import StepOutput, job_id, staged_run_id
 
@@ -132,18 +132,20 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
     elif run.message:
         found.append(html.escape(run.message))
     ok = policies[policies["error"].fillna("") == ""] if "error" in policies else policies
-    fair, base = ok[ok["policy"] == "fairshot"], ok[ok["policy"] == "user_side"]
+    base_name = baseline_policy(policies) if not policies.empty else ""
+    fair, base = ok[ok["policy"] == "fairshot"], ok[ok["policy"] == base_name]
     if not fair.empty and not base.empty:
         fair, base = fair.iloc[0], base.iloc[0]
+        control = report_charts.LABELS.get(base_name, base_name)
         sweep = ok[ok["policy"].str.startswith("fairshot")]
         best = sweep["happiness_gain"].max()
         if base.happiness_gain > best + 1e-9:
-            found.append(f"The user-side control gives creators more happiness ({base.happiness_gain:.3f}) than any "
+            found.append(f"The control, {control}, gives creators more happiness ({base.happiness_gain:.3f}) than any "
                          f"fairshot plan tonight (best {best:.3f}): the creator term is not buying what it is for; "
                          "look at allocation.creator_weight and the floors.")
         elif base.happiness_gain > fair.happiness_gain + 1e-9:
             better = sweep[sweep["happiness_gain"] > base.happiness_gain]["creator_weight"].min()
-            found.append(f"The user-side control gives creators more happiness ({base.happiness_gain:.3f}) than "
+            found.append(f"The control, {control}, gives creators more happiness ({base.happiness_gain:.3f}) than "
                          f"fairshot at the configured creator weight ({fair.happiness_gain:.3f}); the lowest weight "
                          f"of the sweep below that beats it is w = {better:g}.")
         if fair.user_value_kept < 0.98:
@@ -177,12 +179,15 @@ def yesterday_note(run: pd.DataFrame, policies: pd.DataFrame, column: str, fmt: 
     return f"yesterday {format(float(fair[column].iloc[0]), fmt)}"
 
 
-def _headline_words(truth: str) -> str:
+def _headline_words(truth: str, baseline: str) -> str:
     observed = truth == "synthetic truth"
+    against = ("the world's own user-side feed's in the same users' creator-side slots on the same day (it ranks "
+               "every item on the shelf, old and new, as an ordinary feed does)" if baseline == "world_feed" else
+               "each user's top-k of the same candidates under the same capacities (above 100% when the top-k "
+               "fills slots with pairs worth less than nothing)")
     return (
-        "<b>user value kept</b>: fairshot's expected value to users as a share of the user-side control's, both "
-        "planned on the same candidates under the same capacities (above 100% when the control fills slots with "
-        "pairs worth less than nothing). <b>new-item coverage</b>: new items with at least one expected exposure. "
+        f"<b>user value kept</b>: fairshot's expected value to users as a share of {against}. "
+        "The control's figures are beside fairshot's. <b>new-item coverage</b>: new items with at least one expected exposure. "
         "<b>creators with ≥1 like</b>: the expected share of creators whose items get at least one like. "
         "<b>exposure Gini</b>: how unequally exposure falls on items (0 equal, 1 one item takes all). "
         "<b>UAC hit rate</b>: the share of the plan's exposure that went to users who did come. "
@@ -191,6 +196,25 @@ def _headline_words(truth: str) -> str:
            "Only who came on the next day is observed here; likes, long views, skips and user value are the "
            "ranking model's <b>estimates</b> for the planned pairs (the policy table's figures too).")
         + " Yesterday's figures are the published plan of the day before, where there is one.")
+
+
+def _heads_section(heads: pd.DataFrame, reliability: pd.DataFrame) -> str:
+    """The outcome models' backtest: are the probabilities the plan is made of (and, on real logs,
+    scored with) calibrated on a day they were not trained on?"""
+    if heads.empty:
+        return _section("Ranking heads", "<p>no backtest of the ranking heads tonight (candidates.backtests off, "
+                        "or no labelled day before ds)</p>")
+    shown = heads[heads["items"] == "all"].sort_values(["head", "scorer"]).reset_index(drop=True)
+    body = _table(shown, {"head": "head", "scorer": "scorer", "rows": "rows", "n_rows": "rows scored",
+                          "base_rate": "base rate", "auc": "AUC", "log_loss": "log loss",
+                          "calibration_error": "ECE", "platt_slope": "Platt a", "platt_intercept": "Platt b"})
+    if not reliability.empty:
+        body = _image(report_charts.head_reliability(reliability), "ranking heads' reliability") + body
+    return _section("Ranking heads", body,
+                    "Heads trained on the day before ds predict ds's exposures (on KuaiRand its random exposures "
+                    "only, which its recommender did not choose). heads_calibrated passes them through the Platt "
+                    "map fitted the night before, so its figures are out of sample; tonight's map (Platt a, b) is "
+                    "what tonight's candidates pass through when candidates.calibrate_heads is on.")
 
 
 def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
@@ -207,7 +231,7 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
                      + "".join(f"<li>{text}</li>" for text in found) + "</ul></div>")
     if not policies.empty:
         fair = policies[policies["policy"] == "fairshot"].iloc[0]
-        base = policies[policies["policy"] == "user_side"].iloc[0]
+        base = policies[policies["policy"] == control_policy(policies)].iloc[0]
         def yesterday(column: str, fmt: str) -> str:
             return f"<small>{yesterday_note(tables['yesterday_run'], tables['yesterday_policies'], column, fmt)}</small>"
 
@@ -222,15 +246,19 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
                 ("exposure Gini", f"{fair.exposure_gini:.3f} <small>(control {base.exposure_gini:.3f})</small>",
                  yesterday("exposure_gini", ".3f")),
                 ("UAC hit rate", f"{fair.uac_hit_rate:.1%}", yesterday("uac_hit_rate", ".1%")))) + "</div>")
-        parts.append(f'<p class="note">{_headline_words(str(fair.truth))}</p>')
+        parts.append(f'<p class="note">{_headline_words(str(fair.truth), baseline_policy(policies))}</p>')
         main = policies["policy"].isin(report_charts.COLOURS).map({True: "main", False: ""})
         parts.append(_section(
             "Policies", f'<div class="wide">{_table(policies, POLICY_COLUMNS, main)}</div>',
             f"Every policy plans the same candidates under the same capacities and is scored against "
             f"<b>{html.escape(str(fair.truth))}</b>. ExpoReach-E counts new items with at least "
             f"E = {fair.reach_threshold:g} expected exposures ({int(fair.n_new_items)} new items). "
-            "The user-side baseline serves each user their top-k by user value; creator-side linear is the "
-            "optimiser without the happiness term or floors; fairshot_w=λ re-solves fairshot at creator weight λ."))
+            "world_feed (synthetic world) is the control: the world's own user-side feed, ranking every item on "
+            "the shelf, in the same users' creator-side slots, scored against the same truth. logged (real logs) "
+            "is what the logging feed showed the plan's users on the next day, with its observed outcomes; its "
+            "totals span the whole feed, so compare its shares, not its totals. user_side serves each user their "
+            "top-k of the candidates by user value; creator-side linear is the optimiser without the happiness "
+            "term or floors; fairshot_w=λ re-solves fairshot at creator weight λ."))
         parts.append(_section("Exposure and trade-off", '<div class="grid">' + _image(
             report_charts.lorenz(exposure), "Lorenz curves") + _image(
             report_charts.quotas_by_creator_size(exposure), "quotas by creator size") + "</div>" + _image(
@@ -246,6 +274,7 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
     parts.append(_section("User availability (UAC)", availability or "<p>no availability figures</p>",
                           "The diagram scores the plan's own p_active against who came on the day it planned for; "
                           "the table is the features step's backtest (predict ds from the day before)."))
+    parts.append(_heads_section(tables.get("heads", pd.DataFrame()), tables.get("head_reliability", pd.DataFrame())))
     trace = tables["trace"]
     solver_body = _table(tables["run"], {"solver": "solver", "objective": "objective", "bound": "bound",
                                          "gap": "gap", "iterations": "iterations", "solve_seconds": "seconds",
@@ -319,6 +348,8 @@ def gather(config: Config, ds: str, spark: SparkSession) -> dict[str, pd.DataFra
     items = read("gold.item_quotas", rid).merge(per_item, on="item_id", how="left")
     return {"run": run, "policies": in_display_order(read("audit.policy_evaluation")), "exposure": read("audit.policy_item_exposure"),
             "calibration": read("audit.availability_calibration"), "backtest": read("audit.availability_evaluation"),
+            "heads": io.read_table(spark, config, "audit.ranking_evaluation", ds=ds).toPandas(),
+            "head_reliability": io.read_table(spark, config, "audit.ranking_calibration", ds=ds).toPandas(),
             "trace": read("audit.solver_trace").sort_values("iteration"), "quality": read("audit.quality_results"),
             "timings": read("audit.step_timings", job_id(config, ds)), "yesterday_run": before,
             "yesterday_policies": policies_before, "creators": read("gold.creator_outcomes", rid), "items": items}

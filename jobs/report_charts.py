@@ -20,8 +20,10 @@ import pandas as pd  # noqa: E402
 
 from allocation.metrics import lorenz_curve  # noqa: E402
 
-COLOURS = {"user_side": "#d95f02", "creator_linear": "#7570b3", "fairshot": "#1b9e77"}
-LABELS = {"user_side": "user-side top-k of the candidates", "creator_linear": "creator-side, linear (no floors)",
+COLOURS = {"world_feed": "#555555", "logged": "#a6761d", "user_side": "#d95f02", "creator_linear": "#7570b3",
+           "fairshot": "#1b9e77"}
+LABELS = {"world_feed": "the world's feed (control)", "logged": "logged feed on ds+1 (observed)",
+          "user_side": "user-side top-k of the candidates", "creator_linear": "creator-side, linear (no floors)",
           "fairshot": "fairshot"}
 SIZE_BUCKETS = ((0, 1, "0"), (1, 10, "1-9"), (10, 100, "10-99"), (100, 1000, "100-999"), (1000, np.inf, "1000+"))
 
@@ -80,10 +82,10 @@ def trade_off(policies: pd.DataFrame) -> str:
                                 (axes[1], "creators_with_like_share", "creators with a like (expected share)")):
         axis.plot(sweep["user_value_kept"] * 100, sweep[column], color="#1b9e77", marker="o", alpha=0.6,
                   label="fairshot, creator weight sweep")
-        for row in main.itertuples():
+        for row in main.dropna(subset=["user_value_kept"]).itertuples():
             axis.scatter(row.user_value_kept * 100, getattr(row, column), s=70, color=COLOURS[row.policy],
                          edgecolor="black", zorder=3, label=LABELS[row.policy])
-        axis.set_xlabel("user value kept (% of the user-side baseline)")
+        axis.set_xlabel("user value kept (% of the control's)")
         axis.set_title(title)
         axis.grid(alpha=0.3)
     axes[1].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
@@ -141,6 +143,35 @@ def calibration(bins: pd.DataFrame) -> str:
     axis.set_title(f"UAC calibration ({bins['truth'].iloc[0]})")
     axis.legend(loc="upper left", fontsize=8)
     axis.grid(alpha=0.3)
+    return figure_svg(figure)
+
+
+def head_reliability(points: pd.DataFrame) -> str:
+    """Reliability of each ranking head on the held-out day: as trained, and through the Platt map
+    the night before fitted (out of sample). Bins of equal count, so a rare outcome keeps its detail."""
+    heads = list(dict.fromkeys(points["head"]))
+    figure, axes = plt.subplots(1, len(heads), figsize=(2.3 * len(heads), 2.9), squeeze=False)
+    styles = {"heads": ("#d95f02", "as trained"), "heads_calibrated": ("#1b9e77", "through yesterday's Platt map")}
+    for axis, head in zip(axes[0], heads):
+        mine = points[points["head"] == head]
+        top = float(np.nanmax(mine[["mean_predicted", "observed_rate"]].to_numpy(float))) * 1.1 or 1.0
+        axis.plot([0, top], [0, top], color="#999", linestyle=":")
+        for scorer, (colour, label) in styles.items():
+            curve = mine[mine["scorer"] == scorer].sort_values("bin")
+            if not curve.empty:
+                axis.plot(curve["mean_predicted"], curve["observed_rate"], marker="o", markersize=3, color=colour,
+                          label=label)
+        axis.set_xlim(0, top)
+        axis.set_ylim(0, top)
+        axis.locator_params(nbins=3)
+        axis.tick_params(labelsize=7)
+        axis.set_title(f"p_{head}", fontsize=9)
+        axis.set_xlabel("predicted", fontsize=8)
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("observed rate", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
+    figure.tight_layout()
     return figure_svg(figure)
 
 

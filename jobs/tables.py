@@ -69,6 +69,7 @@ _SPECS = [
     TableSpec("candidates", "silver", schemas.CANDIDATES),
     TableSpec("retrieval_evaluation", "audit", schemas.RETRIEVAL_EVALUATION),
     TableSpec("ranking_evaluation", "audit", schemas.RANKING_EVALUATION),
+    TableSpec("ranking_calibration", "audit", schemas.RANKING_CALIBRATION),
     *(TableSpec(name, "staging", schema) for name, schema in _GOLD_OUTPUTS.items()),
     TableSpec("allocation_runs", "staging", schemas.ALLOCATION_RUNS),
     *(TableSpec(name, "gold", schema, ("ds", "run_id")) for name, schema in _GOLD_OUTPUTS.items()),

@@ -32,7 +32,8 @@ def markdown() -> str:
             parts.append(f"### `{spec.key}`\n\n{spec.description} Partitioned by "
                          f"{', '.join(f'`{c}`' for c in spec.partition_by)}.\n")
             parts.append("| column | type | meaning |\n|---|---|---|")
-            parts += [f"| `{f.name}` | {_type(spec, f.name)} | {spec.column_description(f.name)} |"
+            # a '|' inside a cell would end it: Markdown tables need it escaped
+            parts += [f"| `{f.name}` | {_type(spec, f.name)} | {spec.column_description(f.name).replace('|', chr(92) + '|')} |"
                       for f in spec.schema.fields]
             parts.append("")
     return "\n".join(parts)

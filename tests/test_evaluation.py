@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from allocation import AllocationProblem, HappinessCurve, LPSolver, metrics
-from allocation.evaluation import Scoring, score_plan, user_value_kept
+from allocation.evaluation import Scoring, score_exposures, score_plan, user_value_kept
 from allocation.policies import (CREATOR_LINEAR, FAIRSHOT, USER_SIDE, linear_creator_side, run_policies,
                                  user_side_top_k)
 
@@ -57,6 +57,24 @@ def test_score_plan_by_hand():
     assert figures["exposure_gini"] == pytest.approx(2.0 / 3.0)  # one of three items holds everything
     assert figures["top1_share"] == 1.0
     assert figures["uac_hit_rate"] == pytest.approx(1.0 / 3.0)   # 1 of 3 allocated slots meets an active user
+
+
+def test_a_feeds_exposures_of_other_items_count_for_users_not_for_the_plans_items():
+    """A control feed also shows items the plan was not for (-1): they add to users' figures and
+    leave the items' and creators' figures to the problem's items."""
+    problem = small_problem()
+    figures = score_exposures(problem, np.array([2, -1, -1, 2]), np.ones(4), value=np.array([1.0, 3.0, 3.0, 1.0]),
+                              like=np.array([0.5, 0.9, 0.9, 0.5]), long_view=np.full(4, 0.5), skip=np.zeros(4),
+                              is_new_item=np.array([False, True, True]), is_new_creator=np.array([False, True]),
+                              reach_threshold=2.0)
+    assert figures["user_value"] == 8.0 and figures["expected_exposure"] == 4.0
+    assert figures["expected_likes"] == pytest.approx(2.8) and figures["expected_long_views"] == 2.0
+    # item 2 (new, creator 1) got two exposures, each liked with chance 0.5; item 1 none
+    assert figures["expo_reach"] == 1.0 and figures["new_item_coverage"] == 0.5
+    assert figures["creators_with_like_share"] == pytest.approx(0.75 / 2)
+    assert figures["new_creators_with_like_share"] == pytest.approx(0.75)
+    assert figures["happiness_gain"] == pytest.approx(np.log1p(1.0))
+    assert figures["top1_share"] == 1.0 and "uac_hit_rate" not in figures
 
 
 def test_model_scoring_divides_out_user_availability():
@@ -155,3 +173,13 @@ def test_sweep_weights_are_labelled_in_config_units_and_solved_at_their_lambda()
     by_name = {plan.policy: plan for plan in plans}
     assert by_name["fairshot"].creator_weight == 1.0 and by_name["fairshot_w=2"].creator_weight == 2.0
     assert seen[-1] == 20.0 and by_name[CREATOR_LINEAR].creator_weight == 0.0
+
+
+def test_calibration_bins_of_equal_count_split_a_rare_outcome():
+    p = np.r_[np.full(50, 0.01), np.full(50, 0.03)]
+    y = np.r_[np.zeros(49), 1.0, np.zeros(47), np.ones(3)]
+    assert len(metrics.calibration_bins(p, y, 10)) == 1              # equal widths: one bin holds it all
+    points = metrics.calibration_bins(p, y, 2, equal="count")
+    assert [pt["n"] for pt in points] == [50, 50]
+    assert [pt["mean_predicted"] for pt in points] == pytest.approx([0.01, 0.03])
+    assert [pt["observed_rate"] for pt in points] == pytest.approx([0.02, 0.06])

@@ -65,18 +65,24 @@ def test_evaluation_scores_every_policy_against_the_kept_truth(spark, world):
     ds = DAYS[-1]
     table = io.read_table(spark, world, "audit.policy_evaluation", ds=ds).toPandas().set_index("policy")
     sweep = {f"fairshot_w={w:g}" for w in world["evaluation"]["creator_weights"]}
-    assert set(table.index) == {"user_side", "creator_linear", "fairshot"} | sweep
+    assert set(table.index) == {"world_feed", "user_side", "creator_linear", "fairshot"} | sweep
     assert (table["truth"] == "synthetic truth").all() and (table["predicted_for"] == "2026-04-15").all()
-    assert table.loc["user_side", "user_value_kept"] == 1.0
-    assert table.loc["fairshot", "new_item_coverage"] >= table.loc["user_side", "new_item_coverage"]
+    # the control is the world's own feed: user value kept is measured against it
+    assert table.loc["world_feed", "user_value_kept"] == 1.0 and np.isnan(table.loc["world_feed", "uac_hit_rate"])
+    assert table.loc["fairshot", "new_item_coverage"] >= table.loc["world_feed", "new_item_coverage"]
     # The fairshot row re-solves the published plan; recompute its UAC hit rate from gold and the truth.
     plan = gold(spark, world, "allocations", ds)
     truth = pd.read_parquet(os.path.join(landing_root(world), "truth", "activity.parquet"))
     active = truth[truth["ds"] == "2026-04-15"].set_index("user_id")["active"]
     hit = float((plan["x"] * plan["user_id"].map(active)).sum() / plan["x"].sum())
     assert table.loc["fairshot", "uac_hit_rate"] == pytest.approx(hit)
+    # the feed filled every creator-side slot of the plan's users who came, and no one else's
+    slots = io.read_table(spark, world, "silver.user_availability", ds=ds).toPandas().set_index("user_id")["slot_capacity"]
+    planned_users = pd.Series(plan["user_id"].unique())
+    came = planned_users[planned_users.map(active).fillna(False).astype(bool)]
+    assert table.loc["world_feed", "expected_exposure"] == float(slots[came].sum()) > 0
     exposure = io.read_table(spark, world, "audit.policy_item_exposure", ds=ds).toPandas()
-    assert set(exposure["policy"]) == {"user_side", "creator_linear", "fairshot"}
+    assert set(exposure["policy"]) == {"world_feed", "user_side", "creator_linear", "fairshot"}
     quotas = gold(spark, world, "item_quotas", ds)
     assert (exposure.groupby("policy").size() == len(quotas)).all()
 
@@ -118,6 +124,27 @@ def test_ranking_heads_score_the_candidates_and_beat_chance(spark, world):
     candidates = io.read_table(spark, world, "silver.candidates", ds=ds).toPandas()
     assert candidates[["p_click", "p_long_view", "p_like", "p_follow", "p_skip"]].apply(
         lambda column: column.between(0, 1).all()).all()
+
+
+def test_each_night_calibrates_the_heads_and_the_next_night_checks_the_map_out_of_sample(spark, world):
+    """The backtest fits a Platt map per head on its held-out day (tonight's candidates pass
+    through it); the next night applies that map to the next heads' predictions of an unseen day."""
+    first, last = DAYS
+    evaluation = {ds: io.read_table(spark, world, "audit.ranking_evaluation", ds=ds).toPandas() for ds in DAYS}
+    for ds in DAYS:
+        heads = evaluation[ds][(evaluation[ds]["scorer"] == "heads") & (evaluation[ds]["items"] == "all")]
+        assert heads.set_index("head").loc[["click", "long_view", "skip"], "platt_slope"].notna().all()
+    # the first night had no map from the night before (its day before only ingested); the second has
+    assert "heads_calibrated" not in set(evaluation[first]["scorer"])
+    calibrated = evaluation[last][(evaluation[last]["scorer"] == "heads_calibrated") & (evaluation[last]["items"] == "all")]
+    mapped = evaluation[first][(evaluation[first]["scorer"] == "heads") & evaluation[first]["platt_slope"].notna()
+                               & (evaluation[first]["items"] == "all")]
+    assert set(calibrated["head"]) == set(mapped["head"])
+    reliability = io.read_table(spark, world, "audit.ranking_calibration", ds=last).toPandas()
+    assert set(reliability["scorer"]) == {"heads", "heads_calibrated"}
+    per_head = reliability[reliability["scorer"] == "heads"].groupby("head")["n_rows"].sum()
+    rows = evaluation[last][(evaluation[last]["scorer"] == "heads") & (evaluation[last]["items"] == "all")]
+    assert per_head.to_dict() == rows.set_index("head")["n_rows"].to_dict()     # every scored row is in a bin
 
 
 def test_feature_contexts_are_shared_across_nights_only_inside_the_simulation_block(spark, world):

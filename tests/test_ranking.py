@@ -67,3 +67,35 @@ def test_apply_heads_keeps_optimism_for_new_items_and_recomputes_value(spark):
     assert rows[1].p_like == pytest.approx(rows[2].p_like * (0.1 + 1.28 * sd) / 0.1)
     for row in rows.values():
         assert row.user_value == pytest.approx(sum(WEIGHTS[h] * getattr(row, f"p_{h}") for h in WEIGHTS))
+
+
+def _overconfident_rows(spark, n, seed):
+    """A head trained on a feed's own choices, shown elsewhere: it predicts p, the truth is
+    sigmoid(0.6 logit(p) - 1.5), much rarer, as KuaiRand's likes on random exposures are."""
+    rng = np.random.default_rng(seed)
+    predicted = 1 / (1 + np.exp(-rng.normal(-1.0, 1.2, n)))
+    truth = 1 / (1 + np.exp(-(0.6 * np.log(predicted / (1 - predicted)) - 1.5)))
+    rows = [Row(item_id=k, model_like=float(predicted[k]), is_like=int(rng.random() < truth[k]))
+            for k in range(n)]
+    return spark.createDataFrame(rows), truth
+
+
+def test_a_platt_map_fitted_on_held_out_rows_calibrates_new_ones(spark):
+    from features.ranking import fit_calibration, with_calibration
+
+    held_out, _ = _overconfident_rows(spark, 4000, seed=3)
+    slope, intercept = fit_calibration(held_out, "model_like", "like")
+    assert slope == pytest.approx(0.6, abs=0.15) and intercept == pytest.approx(-1.5, abs=0.3)
+    assert fit_calibration(held_out, "model_like", "like") == (slope, intercept)   # the same on a rerun
+
+    fresh, truth = _overconfident_rows(spark, 4000, seed=4)
+    scored = (with_calibration(fresh.withColumn("p_like", fresh["model_like"]), {"like": (slope, intercept)})
+              .orderBy("item_id").toPandas())
+    raw, calibrated, y = scored["model_like"].to_numpy(), scored["p_like"].to_numpy(), scored["is_like"].to_numpy()
+    assert raw.mean() > 2 * y.mean()                                  # as trained: far too high
+    assert calibrated.mean() == pytest.approx(truth.mean(), rel=0.1)   # through the map: the true level
+    assert metrics.log_loss(calibrated, y) < metrics.log_loss(raw, y)
+    assert metrics.auc(calibrated, y) == pytest.approx(metrics.auc(raw, y))   # monotone: the ranking stays
+    # too few positives to fit two parameters: no map rather than a wild one
+    three_likes = held_out.where("is_like = 0").union(held_out.where("is_like = 1").orderBy("item_id").limit(3))
+    assert fit_calibration(three_likes, "model_like", "like") is None

@@ -104,6 +104,50 @@ def test_the_treatment_serves_the_plan_first_within_its_share(tiny):
     assert not control.from_plan.any()
 
 
+def test_the_world_at_a_day_counts_only_the_logs_up_to_it(tiny):
+    _, world, dynamics, at_end = tiny
+    assert sim_world.state_after_history(world, dynamics, through_day=world.params.n_days - 1).item_exposures.sum() \
+        == at_end.item_exposures.sum() == len(world.events)
+    day = world.params.n_days - 3
+    state = sim_world.state_after_history(world, dynamics, through_day=day)
+    until = pd.Timestamp(world.params.start) + pd.Timedelta(days=day + 1)
+    logged = world.events[world.events["ts"] < until]
+    assert state.day == day and state.item_exposures.sum() == len(logged) < len(world.events)
+    assert np.array_equal(state.seen, np.unique((logged["user_id"].to_numpy(np.int64) - 1) * sim_world.PAIR_KEY
+                                                + logged["item_id"].to_numpy(np.int64) - 1))
+    with pytest.raises(ValueError, match="outside the generated history"):
+        sim_world.state_after_history(world, dynamics, through_day=world.params.n_days)
+
+
+def test_the_evaluation_control_is_the_worlds_feed_in_the_plans_slots(tiny, tmp_path):
+    """The nightly evaluation's control: the world's own feed on ds+1, over every item on the shelf
+    at ds (old and new), in each coming user's creator-side slots; it never reads a plan."""
+    from jobs.simulation.control import world_feed_in_plan_slots
+    from jobs.sources.synthetic import write_landing
+
+    config, world, dynamics, _ = tiny
+    landing = str(tmp_path / "landing")
+    write_landing(world, landing)
+    day = world.params.n_days - 2
+    ds = (world.params.start + pd.Timedelta(days=day)).isoformat()
+    users = pd.DataFrame({"user_id": np.arange(1, world.params.n_users + 1, dtype=np.int64),
+                          "slot_capacity": np.full(world.params.n_users, 2, dtype=np.int32)})
+    comes = world.latent["active"][day + 1]
+    slots = world_feed_in_plan_slots(config, landing, ds, users, comes)
+    again = world_feed_in_plan_slots(config, landing, ds, users, comes)
+    assert np.array_equal(slots.user_id, again.user_id) and np.array_equal(slots.item_id, again.item_id)
+    per_user = pd.Series(slots.user_id).value_counts()
+    assert set(per_user.index) <= set(users.loc[comes, "user_id"]) and per_user.max() <= 2
+    assert per_user.sum() == 2 * int(comes.sum())         # the shelf is deep enough for every slot
+    posted = world.latent["item_day"][slots.item_id - 1]
+    assert (posted <= day).all() and (posted < day - 1).any()     # what existed at ds, old items too
+    logged = world.events[world.events["ts"] < pd.Timestamp(world.params.start) + pd.Timedelta(days=day + 1)]
+    seen = set(zip(logged["user_id"], logged["item_id"]))
+    assert not seen & set(zip(slots.user_id, slots.item_id))      # nothing the user has seen already
+    after = (world.params.start + pd.Timedelta(days=world.params.n_days)).isoformat()
+    assert world_feed_in_plan_slots(config, landing, after, users, comes) is None   # a day the history lacks
+
+
 def test_summary_reads_stocks_on_the_last_day_and_pools_user_outcomes():
     daily = pd.DataFrame({
         "seed": 1, "arm": ["control"] * 2 + ["treatment"] * 2, "day_index": [1, 2, 1, 2],

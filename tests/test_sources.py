@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -46,12 +47,21 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     # evaluate scored the policies against who came the next (Shanghai) day, ingesting it first
     assert io.read_table(spark, config, "bronze.events", ds="2022-04-30").count() == len(distinct("2022-04-30"))
     policies = io.read_table(spark, config, "audit.policy_evaluation", ds=DS).toPandas().set_index("policy")
-    assert set(policies.index) == {"user_side", "creator_linear", "fairshot", "fairshot_w=4"}
-    assert (policies["truth"] == "next-day logs").all()
+    assert set(policies.index) == {"logged", "user_side", "creator_linear", "fairshot", "fairshot_w=4"}
+    assert (policies.drop(index="logged")["truth"] == "next-day logs").all()
     came = set(logs.loc[shanghai_day.dt.strftime("%Y-%m-%d") == "2022-04-30", "user_id"])
     plan = io.read_published(spark, config, "gold.allocations", DS).toPandas()
     hit = float((plan["x"] * plan["user_id"].isin(came)).sum() / plan["x"].sum())
     assert policies.loc["fairshot", "uac_hit_rate"] == pytest.approx(hit)
+    # the logged control: what the real feed showed the plan's users that day, with what they did
+    shown = distinct("2022-04-30")
+    shown = shown[shown["user_id"].isin(set(plan["user_id"]))]
+    logged = policies.loc["logged"]
+    assert logged["truth"] == "observed: logged on ds+1" and np.isnan(logged["user_value_kept"])
+    assert logged["expected_exposure"] == len(shown) > 0 and logged["expected_likes"] == shown["is_like"].sum()
+    # user value kept is against the top-k here; a share of a value below zero means nothing
+    top_k = policies.loc["user_side"]
+    assert top_k["user_value_kept"] == 1.0 if top_k["user_value"] > 0 else np.isnan(top_k["user_value_kept"])
 
 
 def test_mapped_csv_source_ingests_foreign_column_names(spark, tmp_path):

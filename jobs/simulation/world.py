@@ -141,11 +141,16 @@ class WorldState:
         return copy.deepcopy(self)
 
 
-def state_after_history(world: World, dynamics: Dynamics) -> WorldState:
-    """The world at the end of its generated history, with the feed's counters filled from its logs."""
+def state_after_history(world: World, dynamics: Dynamics, through_day: int | None = None) -> WorldState:
+    """The world at the end of its generated history (or of its day `through_day`), with the feed's
+    counters filled from the logs up to then. Latent traits are the world's own, whatever the day
+    (a creator's follower count among them: the generator draws it once)."""
     lat, params = world.latent, world.params
     n_u, n_k = lat["interest"].shape
-    ev = world.events
+    last = params.n_days - 1 if through_day is None else int(through_day)
+    if not 0 <= last < params.n_days:
+        raise ValueError(f"through_day {through_day} is outside the generated history (days 0..{params.n_days - 1})")
+    ev = world.events[world.events["ts"] < pd.Timestamp(params.start + dt.timedelta(days=last + 1))]
     user = ev["user_id"].to_numpy(np.int64) - 1
     item = ev["item_id"].to_numpy(np.int64) - 1
     engaged = ((ev["is_click"] + ev["is_long_view"]) > 0).to_numpy()
@@ -157,7 +162,7 @@ def state_after_history(world: World, dynamics: Dynamics) -> WorldState:
     creator = lat["item_creator"][item]
     feedback = like | ev["is_follow"].to_numpy().astype(bool)
     feedback_by_day = {int(d): np.bincount(creator[(days == d) & feedback], minlength=n_c).astype(float)
-                       for d in range(params.n_days - 7, params.n_days)}
+                       for d in range(last - 6, last + 1)}
     last_like = np.full(n_c, -(1 << 30), dtype=np.int64)
     np.maximum.at(last_like, creator[like], days[like])
     item_day = lat["item_day"]
@@ -170,11 +175,11 @@ def state_after_history(world: World, dynamics: Dynamics) -> WorldState:
     reference = float(value.mean()) if value.size else 0.0
     scale = float(np.abs(value).mean()) if value.size else 1.0
     return WorldState(
-        day=params.n_days - 1, start=params.start, seed=params.seed,
+        day=last, start=params.start, seed=params.seed,
         categories=np.array([f"cat_{k:02d}" for k in range(n_k)]),
         interest=lat["interest"], base_activity=lat["base_activity"], request_rate=lat["request_rate"],
         peak_hour=lat["peak_hour"], register_day=lat["register_day"],
-        active_yesterday=lat["active"][params.n_days - 1].copy(),
+        active_yesterday=lat["active"][last].copy(),
         recent_value=np.full(n_u, reference), reference_value=reference, value_scale=max(scale, 1e-6),
         user_category_exposures=np.bincount(user * n_k + category, minlength=n_u * n_k).reshape(n_u, n_k).astype(float),
         user_category_engaged=np.bincount(user * n_k + category, weights=engaged, minlength=n_u * n_k).reshape(n_u, n_k),
