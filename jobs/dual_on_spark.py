@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,17 +44,40 @@ category the item's category position and category_cap the user's diversity cap 
 _BLOCKS: dict[tuple[str, int], dict[str, np.ndarray]] = {}   # per Python worker: the blocks it holds
 
 
-def _block(root: str, block: int, item_creator: np.ndarray) -> dict[str, np.ndarray]:
+class PairBlockError(RuntimeError):
+    """An executor could not read the pair block the driver wrote: the solve would otherwise go on
+    without those users' pairs and publish a plan for the wrong problem."""
+
+
+def _read_block(root: str, block: int, expected_rows: int) -> dict[str, np.ndarray]:
+    """Block `block`'s columns, read through the filesystem its URI names (a local folder, file://,
+    s3://, hdfs://); a block the driver wrote as empty has no folder and is empty here too."""
+    if expected_rows == 0:
+        return {name: np.zeros(0) for name in PAIR_COLUMNS}
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    location = f"{root}/block={block}"
+    try:
+        filesystem, path = fs.FileSystem.from_uri(location if "://" in location else os.path.abspath(location))
+        table = pq.read_table(path, filesystem=filesystem, columns=list(PAIR_COLUMNS))
+    except (OSError, ValueError) as error:
+        raise PairBlockError(f"pair block {block} at {location} ({expected_rows} rows written) cannot be read on "
+                             f"this executor: {error}. The solver's blocks must be on storage every executor "
+                             "sees (the warehouse URI, or allocation workdir on shared storage), not a "
+                             "driver-local folder") from error
+    if table.num_rows != expected_rows:
+        raise PairBlockError(f"pair block {block} at {location}: read {table.num_rows} rows, the driver wrote "
+                             f"{expected_rows}; the block folder changed during the solve")
+    return {name: table.column(name).to_numpy() for name in PAIR_COLUMNS}
+
+
+def _block(root: str, block: int, item_creator: np.ndarray, expected_rows: int) -> dict[str, np.ndarray]:
     key = (root, block)
     if key not in _BLOCKS:
-        import pyarrow.parquet as pq
-
         for stale in [k for k in _BLOCKS if k[0] != root]:      # one solve's blocks at a time
             del _BLOCKS[stale]
-        path = os.path.join(root, f"block={block}")
-        table = pq.read_table(path) if os.path.isdir(path) else None
-        arrays = {name: (table.column(name).to_numpy() if table is not None else np.zeros(0))
-                  for name in PAIR_COLUMNS}
+        arrays = _read_block(root, block, expected_rows)
         users, local_user = np.unique(arrays["user_id"].astype(np.int64), return_inverse=True)
         capacity = np.zeros(users.size)
         capacity[local_user] = arrays["capacity"]
@@ -77,6 +99,7 @@ class _Prices:
     """What one pass needs besides its block: broadcast to the tasks."""
 
     root: str
+    block_rows: tuple[int, ...]      # rows the driver wrote per block: a block read otherwise is an error
     item_creator: np.ndarray
     n_creators: int
     item_price: np.ndarray
@@ -94,13 +117,13 @@ def _plan(b: dict[str, np.ndarray], prices: _Prices) -> tuple[np.ndarray, np.nda
 
 
 def _evaluate_block(block: int, prices: _Prices) -> tuple[float, np.ndarray, np.ndarray]:
-    _, _, sums = _plan(_block(prices.root, block, prices.item_creator), prices)
+    _, _, sums = _plan(_block(prices.root, block, prices.item_creator, prices.block_rows[block]), prices)
     return sums.value, sums.exposure, sums.likes
 
 
 def _bound_block(block: int, prices: _Prices) -> tuple[float, np.ndarray]:
     """The users' bound and the exposure of the capacity-scaled plan (the repair's first half)."""
-    b = _block(prices.root, block, prices.item_creator)
+    b = _block(prices.root, block, prices.item_creator, prices.block_rows[block])
     c, x, _ = _plan(b, prices)
     bound = capped_box_bound(c, b["user"], b["user_capacity"], None, b["group"], b["group_cap"]).bound
     scaled = scale_to_capacity(x, b["user"], b["user_capacity"], b["group"], b["group_cap"])
@@ -113,7 +136,7 @@ def _repaired(b: dict[str, np.ndarray], prices: _Prices) -> np.ndarray:
 
 
 def _repaired_block(block: int, prices: _Prices) -> tuple[float, np.ndarray, np.ndarray, float]:
-    b = _block(prices.root, block, prices.item_creator)
+    b = _block(prices.root, block, prices.item_creator, prices.block_rows[block])
     x = _repaired(b, prices)
     totals = plan_totals(x, b["base"], b["a"], b["like"], b["item"], b["creator"], prices.shrink.shape[0],
                          prices.n_creators)
@@ -125,7 +148,7 @@ def _norm_block(block: int, prices: _Prices) -> tuple[np.ndarray, np.ndarray, fl
     """Row sums of A per item and creator, and a bound on its largest column sum (a pair's column
     holds a for its item's cap, a again if the item has a floor, and its like), for
     ||A||^2 <= ||A||_1 ||A||_inf."""
-    b = _block(prices.root, block, prices.item_creator)
+    b = _block(prices.root, block, prices.item_creator, prices.block_rows[block])
     column = 2 * b["a"] + b["like"]
     return (sum_by(b["item"], b["a"], prices.item_price.shape[0]), sum_by(b["creator"], b["like"], prices.n_creators),
             float(column.max(initial=0.0)))
@@ -133,7 +156,7 @@ def _norm_block(block: int, prices: _Prices) -> tuple[np.ndarray, np.ndarray, fl
 
 def _plan_rows(blocks, prices: _Prices):  # noqa: ANN001, ANN202 - an RDD partition's iterator
     for block in blocks:
-        b = _block(prices.root, block, prices.item_creator)
+        b = _block(prices.root, block, prices.item_creator, prices.block_rows[block])
         x = _repaired(b, prices)
         users = b["user_id"][b["user"]]
         yield from zip(users.tolist(), b["item"].tolist(), x.tolist())
@@ -145,7 +168,7 @@ class SparkPairs:
 
     spark: SparkSession
     root: str
-    n_blocks: int
+    block_rows: tuple[int, ...]
     sides: Sides
     passes: int = 0
     pass_seconds: float = 0.0
@@ -154,7 +177,12 @@ class SparkPairs:
 
     def _prices(self, item_price: np.ndarray, nu: np.ndarray, gamma: float,
                 shrink: np.ndarray | None = None) -> _Prices:
-        return _Prices(self.root, self.sides.item_creator, self.sides.n_creators, item_price, nu, gamma, shrink)
+        return _Prices(self.root, self.block_rows, self.sides.item_creator, self.sides.n_creators, item_price, nu,
+                       gamma, shrink)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.block_rows)
 
     def _run(self, task, prices: _Prices) -> list:  # noqa: ANN001 - a block function
         started = time.perf_counter()
@@ -242,17 +270,30 @@ def solve_on_spark(spark: SparkSession, pairs: DataFrame, sides: Sides, settings
     n_blocks = n_blocks or spark.sparkContext.defaultParallelism
     # A fresh path per solve: the workers' block caches are keyed by it, so a later solve in the
     # same workdir can never be served an earlier solve's pairs.
-    blocks_dir = os.path.abspath(os.path.join(workdir, "pair_blocks"))
-    shutil.rmtree(blocks_dir, ignore_errors=True)
-    root = os.path.join(blocks_dir, uuid.uuid4().hex)
+    blocks_dir = _clear(f"{workdir.rstrip('/')}/pair_blocks")
+    root = f"{blocks_dir}/{uuid.uuid4().hex}"
     write_blocks(pairs, root, n_blocks)
-    n_pairs = spark.read.parquet(root).count()
-    side = SparkPairs(spark, root, n_blocks, sides)
+    written = dict(spark.read.parquet(root).groupBy("block").count().collect())
+    block_rows = tuple(int(written.get(k, 0)) for k in range(n_blocks))
+    n_pairs = sum(block_rows)
+    side = SparkPairs(spark, root, block_rows, sides)
     outcome = iterate(sides, side, settings, warm_start)
     per_pass = side.pass_seconds / max(side.passes, 1)
     LOG.info("%s; Spark: %d blocks, %d passes, %.3fs per pass", outcome.line(n_pairs), n_blocks, side.passes,
              per_pass)
     return SparkDualResult(outcome, side.plan(), side.passes, per_pass)
+
+
+def _clear(location: str) -> str:
+    """Empty a folder or object-store prefix of earlier solves' blocks; returns it as a URI Spark
+    and every executor resolve alike (a local path made absolute)."""
+    from pyarrow import fs
+
+    uri = location if "://" in location else os.path.abspath(location)
+    filesystem, path = fs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+    if filesystem.get_file_info(path).type != fs.FileType.NotFound:
+        filesystem.delete_dir(path)
+    return uri
 
 
 def pairs_frame(spark: SparkSession, problem: AllocationProblem) -> DataFrame:

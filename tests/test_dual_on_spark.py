@@ -73,9 +73,9 @@ def test_spark_mode_warm_start_never_worsens(spark, tmp_path, problem, distribut
 def test_a_later_solve_in_the_same_workdir_sees_its_own_pairs(spark, tmp_path):
     """Python workers keep pair blocks in memory across tasks; a new solve must not reuse them."""
     settings = DualSolver(gap_tolerance=TOLERANCE)
-    for seed in (21, 22):
+    for seed, workdir in ((21, str(tmp_path)), (22, f"file://{tmp_path}")):   # a path, then the same as a URI
         small = realistic_problem(300, seed=seed)
-        solved = solve_on_spark(spark, pairs_frame(spark, small), Sides.of(small), settings, str(tmp_path))
+        solved = solve_on_spark(spark, pairs_frame(spark, small), Sides.of(small), settings, workdir)
         exact = LPSolver(backend="GLOP").solve(small)
         assert solved.outcome.bound >= exact.objective - 1e-6 * max(1.0, abs(exact.objective))
         assert exact.objective - solved.outcome.objective <= TOLERANCE * max(1.0, abs(exact.objective))
@@ -105,3 +105,28 @@ def test_spark_mode_honours_the_optional_constraints(spark, tmp_path):
     assert solved.outcome.bound >= exact.objective - 1e-6 * scale
     assert exact.objective - solved.outcome.objective <= TOLERANCE * scale
     assert limited.max_violation(plan_as_array(solved, limited)) <= 1e-9
+
+
+def test_a_block_an_executor_cannot_read_is_an_error_not_an_empty_block(spark, tmp_path):
+    """On a cluster an executor that cannot see the blocks' folder must stop the solve: solving
+    without those users' pairs would publish a plan for another problem."""
+    import shutil
+
+    from jobs.dual_on_spark import PairBlockError, SparkPairs, write_blocks
+
+    small = realistic_problem(300, seed=23)
+    sides = Sides.of(small)
+    zeros = (np.zeros(sides.n_items), np.zeros(sides.n_creators), 1.0)
+    frame = pairs_frame(spark, small)
+    sides_of = {}
+    for name in ("whole", "lost"):          # two roots: the workers' block caches are keyed by the root
+        root = str(tmp_path / name)
+        write_blocks(frame, root, 3)
+        written = dict(spark.read.parquet(root).groupBy("block").count().collect())
+        sides_of[name] = (root, written, SparkPairs(spark, root, tuple(int(written.get(k, 0)) for k in range(3)), sides))
+    assert sides_of["whole"][2].evaluate(*zeros)[0].exposure.sum() > 0
+    root, written, lost = sides_of["lost"]
+    shutil.rmtree(f"{root}/block={max(written)}")          # what an executor without the folder sees
+    with pytest.raises(Exception, match="cannot be read on this executor") as raised:
+        lost.evaluate(*zeros)
+    assert PairBlockError.__name__ in str(raised.value)
