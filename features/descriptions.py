@@ -83,7 +83,7 @@ COLUMNS: dict[str, str] = {
 }
 
 # The staged and the published plan: the same columns.
-_ALLOCATIONS = {"user_rank": "the pair's rank among the user's pairs (by x, then user value)"}
+_ALLOCATIONS = {"user_rank": "the pair's rank among the user's pairs (by x to 9 decimals, then user value, then item id)"}
 _QUOTAS = {"expected_likes": "the item's expected likes under the plan",
            "floor_shortfall": "expected exposures the item is below its floor",
            "shadow_price": "the price of the item's cap (0 unless the cap binds)"}

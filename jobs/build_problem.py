@@ -113,8 +113,9 @@ def result_frames(frames: ProblemFrames, result: AllocationResult, selected: np.
     allocations = frames.pairs[["user_id", "item_id", "creator_id"]].assign(
         run_id=run_id, x=result.x, selected=selected,
         expected_exposure=exposure, expected_likes=exposure * problem.pair_like)
-    allocations["user_rank"] = (allocations.assign(_v=frames.pairs["user_value"])
-                                .sort_values(["user_id", "x", "_v", "item_id"], ascending=[True, False, False, True])
+    # x equal to 9 decimals is a tie (the solver's last bits differ between machines), broken by value, then id
+    allocations["user_rank"] = (allocations.assign(_x=result.x.round(9), _v=frames.pairs["user_value"])
+                                .sort_values(["user_id", "_x", "_v", "item_id"], ascending=[True, False, False, True])
                                 .groupby("user_id").cumcount() + 1).astype("int32")
     item_likes = np.bincount(problem.pair_item, weights=exposure * problem.pair_like, minlength=problem.n_items)
     item_quotas = frames.items[["item_id", "creator_id", "is_new", "cap", "floor", "n_candidates"]].assign(
