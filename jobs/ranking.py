@@ -192,7 +192,10 @@ def evaluate_heads(contexts: FeatureContexts, ds: str, bins: int = 10) -> HeadBa
         return HeadBacktest()
     test = with_head_predictions(test, models, prefix="model_").localCheckpoint()
     maps = {head: fitted for head in models if (fitted := fit_calibration(test, f"model_{head}", head)) is not None}
-    before = {h: m for h, m in yesterdays_maps(config, spark, ds).items() if h in models}
+    # yesterday's map scored out of sample only where maps are in use: what a night writes must not
+    # depend on which earlier nights happened to run the backtest
+    before = ({h: m for h, m in yesterdays_maps(config, spark, ds).items() if h in models}
+              if config["candidates"]["calibrate_heads"] else {})
     frame = with_calibration(test.select(
         "item_was_new", *[f"p_{h}" for h in HEADS], *[head_label(h).alias(f"y_{h}") for h in HEADS],
         *[f"model_{h}" for h in models], *[F.col(f"model_{h}").alias(f"cal_{h}") for h in before]),
