@@ -168,10 +168,12 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "audit.ranking_evaluation": ("Each night's backtest of the ranking heads (trained on ds-1, predicting ds) "
                                  "against the heuristic on the same rows.", {
         "head": "click, long_view, like, follow or skip", "scorer": "'heads', 'heads_calibrated' (the heads through "
-        "the Platt map the night before fitted: out of sample) or 'heuristic'",
+        "the Platt map the night before fitted: out of sample; only with candidates.calibrate_heads on) or "
+        "'heuristic'",
         "items": "'all' or 'new' items", "rows": "'all' exposures, or 'random' only (KuaiRand's unbiased rows)",
         "platt_slope": "heads rows: slope a of the Platt map fitted on these held-out rows, P(y) = "
-        "sigmoid(a logit(p) + b); tonight's candidates pass through it (candidates.calibrate_heads)",
+        "sigmoid(a logit(p) + b); tonight's candidates pass through it when candidates.calibrate_heads is on "
+        "(off by default)",
         "platt_intercept": "heads rows: intercept b of that Platt map"}),
     "audit.ranking_calibration": ("Reliability curves of the ranking heads on the backtest's held-out day: mean "
                                   "predicted against observed rate in bins of equal count.", {

@@ -6,11 +6,11 @@ Each run also measures them honestly: heads trained one day earlier predict ds's
 rows (`is_rand = 1`) are scored: the platform's recommender did not pick them, so they are the
 unbiased test the dataset was made for. New items (as of the day before) are reported separately.
 
-The same held-out rows calibrate the heads: a Platt map per head is fitted on them and tonight's
-candidates are scored through it (`candidates.calibrate_heads`). Whether that works is measured
-out of sample the next night, when yesterday's map is applied to the next heads' predictions of
-a day neither has seen (scorer `heads_calibrated`); both reliability curves land in
-`audit.ranking_calibration` and the report.
+The same held-out rows fit a Platt map per head, written every night with the heads' reliability
+curve (`audit.ranking_calibration`, the report). With `candidates.calibrate_heads` on (off by
+default: a crash-and-rerun did not reproduce the maps to the last bit, and they would move the
+plan), tonight's candidates are scored through them, and the next night applies yesterday's map
+to the next heads' predictions of a day neither has seen (scorer `heads_calibrated`).
 """
 from __future__ import annotations
 
@@ -181,11 +181,12 @@ def yesterdays_maps(config: Config, spark: SparkSession, ds: str) -> dict[str, t
     return {r["head"]: (float(r["platt_slope"]), float(r["platt_intercept"])) for r in rows}
 
 
-def evaluate_heads(contexts: FeatureContexts, ds: str, bins: int = 10) -> HeadBacktest:
+def evaluate_heads(contexts: FeatureContexts, ds: str) -> HeadBacktest:
     """Heads trained on ds-1 predict ds; the heuristic scores on the same rows are the baseline, and
     the heads through yesterday's Platt maps show whether calibrating helps on unseen rows."""
     config, spark = contexts.config, contexts.spark
     random_only = config["source"]["kind"] == "kuairand"
+    bins = config["evaluation"]["calibration_bins"]
     models = train_heads(contexts, shift(ds, -1))
     test = labelled_exposures(contexts, ds, random_only=random_only)
     if not models or test is None:
