@@ -11,7 +11,7 @@ import pytest
 
 from jobs.simulation import world as sim_world
 from jobs.simulation.feed import plan_positions, serve
-from jobs.simulation.loop import dynamics_from_config, feed_from_config
+from jobs.simulation.settings import dynamics_from_config, feed_from_config
 from jobs.simulation.metrics import day_metrics, summarize
 from jobs.sources.synthetic import WorldParams, generate_world
 from tests.conftest import make_config

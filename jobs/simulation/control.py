@@ -21,7 +21,7 @@ import pandas as pd
 
 from jobs.config import Config
 from jobs.simulation.feed import serve
-from jobs.simulation.loop import dynamics_from_config, feed_from_config
+from jobs.simulation.settings import dynamics_from_config, feed_from_config
 from jobs.simulation.world import Today, state_after_history
 from jobs.sources.synthetic import WorldParams, generate_world
 

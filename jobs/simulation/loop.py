@@ -32,9 +32,10 @@ from jobs.config import Config
 from jobs.errors import FairshotError
 from jobs.feed_reader import read_published_plan
 from jobs.ranking import feature_contexts_kept_across_nights
-from jobs.simulation.feed import FeedSettings, plan_positions, serve
+from jobs.simulation.feed import plan_positions, serve
 from jobs.simulation.metrics import day_metrics, summarize
-from jobs.simulation.world import Dynamics, WorldState, close_day, open_day, serve_and_observe, state_after_history
+from jobs.simulation.settings import dynamics_from_config, feed_from_config
+from jobs.simulation.world import WorldState, close_day, open_day, serve_and_observe, state_after_history
 from jobs.sources.base import mark_complete_through
 from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
 
@@ -54,26 +55,6 @@ class SimulationOutput:
     nightly_seconds: list[float] = field(default_factory=list)
     seconds: float = 0.0
     report_path: str = ""
-
-
-def dynamics_from_config(config: Config) -> Dynamics:
-    s, sample = config["simulation"], config["sample"]
-    joining = s["creators_joining_per_day"] or sample["new_creator_share"] * sample["n_creators"] / sample["n_days"]
-    weights = config["allocation"]["value_weights"]
-    return Dynamics(
-        creators_joining_per_day=float(joining), items_per_creator_day=sample["items_per_creator_day"],
-        posting_lift_at_10_likes=s["posting_lift_at_10_likes"], response_window_days=s["response_window_days"],
-        quit_after_days=s["quit_after_days"], quit_probability=s["quit_probability"],
-        user_value_elasticity=s["user_value_elasticity"], live_share=sample["live_share"],
-        value_weights=tuple(float(weights[k]) for k in ("click", "long_view", "like", "follow", "skip")))
-
-
-def feed_from_config(config: Config) -> FeedSettings:
-    s = config["simulation"]
-    return FeedSettings(temperature=s["feed_temperature"], interest_weight=s["feed_interest_weight"],
-                        popularity_weight=s["feed_popularity_weight"],
-                        freshness_days=s["feed_freshness_days"], engagement_prior=s["feed_engagement_prior"],
-                        slot_share=config["features"]["slot_share"])
 
 
 def simulation_id(config: Config, days: int, seeds: list[int]) -> str:
