@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from jobs import io
+from jobs import io, storage
 from jobs.config import Config
 from jobs.errors import QueryError
 from jobs.tables import REGISTRY
@@ -128,6 +128,9 @@ def describe_tables(config: Config) -> list[dict[str, object]]:
 
 
 def relative(path: str) -> str:
+    """A local path relative to here (shorter to read); an object-store URI as it is."""
+    if storage.is_object_store(path):
+        return path
     try:
         return os.path.relpath(path)
     except ValueError:

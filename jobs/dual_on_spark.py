@@ -17,7 +17,6 @@ not seen a block reads it from the Parquet files, so correctness never depends o
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import pandas as pd
 from allocation.dual import (Certificate, DualOutcome, Duals, DualSolver, PairSums, Sides, capped_box_bound, iterate,
                              pair_scores, plan_sums, plan_totals, scale_to_capacity, sum_by, user_excess)
 from allocation.problem import nested_groups
+from jobs import storage
 
 if TYPE_CHECKING:
     from allocation import AllocationProblem
@@ -55,11 +55,10 @@ def _read_block(root: str, block: int, expected_rows: int) -> dict[str, np.ndarr
     if expected_rows == 0:
         return {name: np.zeros(0) for name in PAIR_COLUMNS}
     import pyarrow.parquet as pq
-    from pyarrow import fs
 
     location = f"{root}/block={block}"
     try:
-        filesystem, path = fs.FileSystem.from_uri(location if "://" in location else os.path.abspath(location))
+        filesystem, path = storage.filesystem(location)
         table = pq.read_table(path, filesystem=filesystem, columns=list(PAIR_COLUMNS))
     except (OSError, ValueError) as error:
         raise PairBlockError(f"pair block {block} at {location} ({expected_rows} rows written) cannot be read on "
@@ -289,11 +288,10 @@ def _clear(location: str) -> str:
     and every executor resolve alike (a local path made absolute)."""
     from pyarrow import fs
 
-    uri = location if "://" in location else os.path.abspath(location)
-    filesystem, path = fs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+    filesystem, path = storage.filesystem(location)
     if filesystem.get_file_info(path).type != fs.FileType.NotFound:
         filesystem.delete_dir(path)
-    return uri
+    return storage.spark_uri(location)
 
 
 def pairs_frame(spark: SparkSession, problem: AllocationProblem) -> DataFrame:

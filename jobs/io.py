@@ -7,22 +7,23 @@ Two engines behind one interface (docs/DESIGN.md, 'Storage'):
   classpath (`jobs.delta_jars`: `make venv` fetches them); what `storage.engine: auto` picks then;
 - `delta-rs`: Spark writes plain Parquet, the files move into the table folder (invisible until
   committed), and one delta-rs transaction adds them and removes the partition's old files. For a
-  machine without the jars (`spark.delta_jars: none`, or a set-up that could not fetch them).
-Both produce ordinary Delta tables that either engine, and any Delta reader, can read.
+  machine without the jars (`spark.delta_jars: none`, or a set-up that could not fetch them). The
+  commit is written here rather than by `deltalake.write_deltalake` because that one takes the
+  data in the driver's memory; this way the executors write it.
+Both produce ordinary Delta tables that either engine, and any Delta reader, can read. Table
+locations are URIs (`jobs.storage`): a local folder or a bucket alike.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
-import os
-import shutil
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
-from jobs import failpoints
+from jobs import failpoints, storage
 from jobs.config import Config
 from jobs.errors import DataContractError, StorageError
 from jobs.tables import TableSpec, table
@@ -77,6 +78,7 @@ class DeltaRsEngine:
         import pyarrow.parquet as pq
         from deltalake import DeltaTable
         from deltalake import Schema as DeltaSchema
+        from pyarrow import fs
         from deltalake.exceptions import DeltaError
         from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
 
@@ -88,27 +90,29 @@ class DeltaRsEngine:
                     f"{list(spec.partition_by)} (runs side by side, so a publish never empties the plan); "
                     "it was written by an older fairshot: move the table aside or use a fresh warehouse")
         token = f"{run_id}-{uuid.uuid4().hex[:8]}"
-        staging = os.path.join(uri, "_staging", token)
+        staging = storage.join(uri, "_staging", token)
         relative = "/".join(f"{column}={partition[column]}" for column in spec.partition_by)
-        partition_dir = os.path.join(uri, relative)
+        files, root = storage.filesystem(uri)
+        staging_path, partition_path = f"{root}/_staging/{token}", f"{root}/{relative}"
         ds = partition["ds"]
         moved: list[str] = []
         try:
-            df.drop(*spec.partition_by).write.mode("error").parquet(staging)
-            os.makedirs(partition_dir, exist_ok=True)
+            df.drop(*spec.partition_by).write.mode("error").parquet(storage.spark_uri(staging))
+            if not storage.is_object_store(uri):      # an object store has no folders to make
+                files.create_dir(partition_path, recursive=True)
             actions = []
-            for name in sorted(os.listdir(staging)):
-                if not name.endswith(".parquet"):
-                    continue
-                target_name = f"{token}-{name}"
-                target = os.path.join(partition_dir, target_name)
-                os.replace(os.path.join(staging, name), target)
+            written = [info for info in files.get_file_info(fs.FileSelector(staging_path))
+                       if info.base_name.endswith(".parquet")]
+            for info in sorted(written, key=lambda found: found.base_name):
+                target_name = f"{token}-{info.base_name}"
+                target = f"{partition_path}/{target_name}"
+                files.move(info.path, target)      # a rename on disk; copy and delete on an object store
                 moved.append(target)
-                stat = os.stat(target)
+                stat = files.get_file_info(target)
                 actions.append(AddAction(
-                    path=f"{relative}/{target_name}", size=stat.st_size, partition_values=dict(partition),
-                    modification_time=int(stat.st_mtime * 1000), data_change=True,
-                    stats=json.dumps({"numRecords": pq.read_metadata(target).num_rows}),
+                    path=f"{relative}/{target_name}", size=stat.size, partition_values=dict(partition),
+                    modification_time=int(stat.mtime.timestamp() * 1000), data_change=True,
+                    stats=json.dumps({"numRecords": pq.read_metadata(target, filesystem=files).num_rows}),
                 ))
             schema = DeltaSchema.from_arrow(described_arrow_schema(spec))
             commit = CommitProperties(custom_metadata={"run_id": run_id, "ds": ds, "engine": self.name})
@@ -123,11 +127,12 @@ class DeltaRsEngine:
                                               description=spec.description, commit_properties=commit)
         except (DeltaError, OSError) as error:
             for path in moved:  # never committed, so invisible; remove them to leave no litter
-                if os.path.exists(path):
-                    os.remove(path)
+                if files.get_file_info(path).type != fs.FileType.NotFound:
+                    files.delete_file(path)
             raise StorageError(f"table {spec.key}: could not commit {relative}: {error}") from error
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if files.get_file_info(staging_path).type != fs.FileType.NotFound:
+                files.delete_dir(staging_path)
         return DeltaTable(uri).version()
 
     def delete_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, ds: str,
@@ -151,12 +156,13 @@ class DeltaRsEngine:
             return spark.createDataFrame([], spec.schema)
         delta = DeltaTable(uri, version=version)
         actions = pa.table(delta.get_add_actions(flatten=True)).to_pydict()
-        files = [os.path.join(uri, unquote(path))
+        base = storage.spark_uri(uri)
+        files = [f"{base}/{unquote(path)}"
                  for path, ds in zip(actions["path"], actions["partition.ds"]) if where.accepts(ds)]
         if not files:
             return spark.createDataFrame([], spec.schema)
         # ds comes from the file paths (basePath partition discovery), typed by the schema.
-        return spark.read.schema(spec.schema).option("basePath", uri).parquet(*files)
+        return spark.read.schema(spec.schema).option("basePath", base).parquet(*files)
 
     def version(self, spark: SparkSession, uri: str) -> int | None:
         return _log_version(uri)
@@ -173,12 +179,13 @@ class DeltaSparkEngine:
         """Replace the partition (replaceWhere). The commit that creates a table also gives it its
         description; the columns' comments travel in the frame's schema (`conform`)."""
         metadata = json.dumps({"run_id": run_id, **partition, "engine": self.name})
+        location = storage.spark_uri(uri)
         if self.version(spark, uri) is None:
             # DataFrameWriterV2 takes table properties but no commit options: the commit's metadata
             # goes through the session for this one write.
             spark.conf.set(_USER_METADATA, metadata)
             try:
-                (df.writeTo(f"delta.`{uri}`").using("delta").partitionedBy(*spec.partition_by)
+                (df.writeTo(f"delta.`{location}`").using("delta").partitionedBy(*spec.partition_by)
                  .tableProperty("comment", spec.description).create())
             finally:
                 spark.conf.unset(_USER_METADATA)
@@ -187,7 +194,7 @@ class DeltaSparkEngine:
              .option("replaceWhere", " AND ".join(f"{column} = '{value}'" for column, value in partition.items()))
              .option("userMetadata", metadata)
              .partitionBy(*spec.partition_by)
-             .save(uri))
+             .save(location))
         version = self.version(spark, uri)
         assert version is not None
         return version
@@ -196,7 +203,7 @@ class DeltaSparkEngine:
                           run_ids: list[str]) -> int | None:
         if not run_ids or self.version(spark, uri) is None:
             return None
-        spark.sql(f"DELETE FROM delta.`{uri}` WHERE {_run_predicate(ds, run_ids)}")
+        spark.sql(f"DELETE FROM delta.`{storage.spark_uri(uri)}` WHERE {_run_predicate(ds, run_ids)}")
         return self.version(spark, uri)
 
     def read(self, spark: SparkSession, uri: str, spec: TableSpec, where: PartitionFilter,
@@ -206,7 +213,7 @@ class DeltaSparkEngine:
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        df = reader.load(uri)
+        df = reader.load(storage.spark_uri(uri))
         condition = where.sql()
         return (df.where(condition) if condition else df).select(*spec.schema.fieldNames())
 
@@ -267,7 +274,7 @@ def resolve_engine(spark: SparkSession, config: Config) -> Engine:
 
 def table_uri(config: Config, key: str) -> str:
     spec = table(key)
-    return os.path.join(os.path.abspath(config["storage"]["warehouse"]), spec.layer, spec.name)
+    return storage.join(config["storage"]["warehouse"], spec.layer, spec.name)
 
 
 def described_arrow_schema(spec: TableSpec):  # noqa: ANN201 - a pyarrow.Schema

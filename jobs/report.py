@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
-import os
-import tempfile
 import time
 from typing import TYPE_CHECKING
 
@@ -18,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from allocation.explain import binding_limit
-from jobs import io, report_charts
+from jobs import io, report_charts, storage
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.errors import FairshotError
@@ -46,14 +44,15 @@ PERCENT_COLUMNS = {"user_value_kept", "new_item_coverage", "creators_with_like_s
 
 
 def reports_root(config: Config) -> str:
+    """A folder or object-store prefix: `report.path`, else `reports` beside the warehouse."""
     configured = config["report"]["path"]
     if configured:
-        return os.path.abspath(configured)
-    return os.path.join(os.path.dirname(os.path.abspath(config["storage"]["warehouse"])), "reports")
+        return storage.absolute(configured)
+    return storage.join(storage.parent(config["storage"]["warehouse"]), "reports")
 
 
 def report_path(config: Config, ds: str, rid: str) -> str:
-    return os.path.join(reports_root(config), ds, f"{rid}.html")
+    return storage.join(reports_root(config), ds, f"{rid}.html")
 
 
 def _format(column: str, value: object) -> str:
@@ -355,17 +354,6 @@ def gather(config: Config, ds: str, spark: SparkSession) -> dict[str, pd.DataFra
             "yesterday_policies": policies_before, "creators": read("gold.creator_outcomes", rid), "items": items}
 
 
-def _write_atomically(path: str, text: str) -> None:
-    """Whole or not at all (a reader never sees half a page), and readable by the team: a
-    temporary file is private (0600), so it is opened up to 0644 before it takes the name."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-
-
 def _record_path(config: Config, ds: str, spark: SparkSession, rid: str, path: str) -> int:
     """Point the run's ledger rows at the report (one commit; other runs' rows untouched)."""
     key = "gold.allocation_runs"
@@ -384,7 +372,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     own = pd.DataFrame([{"step": "report (this page, so far)", "seconds": time.perf_counter() - started,
                          "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")}])
     tables["timings"] = pd.concat([tables["timings"].sort_values("finished_at"), own], ignore_index=True)
-    _write_atomically(path, render(config, ds, tables))
+    storage.write_text_atomically(path, render(config, ds, tables))
     output = StepOutput("report", ds)
     output.versions["gold.allocation_runs"] = _record_path(config, ds, spark, rid, path)
     output.figures["report"] = path

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from jobs import io
+from jobs import io, storage
 from jobs.config import Config
-from jobs.errors import FairshotError
+from jobs.errors import ConfigError, FairshotError
 from jobs.feed_reader import read_published_plan
 from jobs.ranking import feature_contexts_kept_across_nights
 from jobs.simulation.feed import plan_positions, serve
@@ -178,7 +178,11 @@ def run(config: Config, spark: SparkSession, *, days: int | None = None, n_seeds
     days = int(days or config["simulation"]["days"])
     seeds = seeds_of(config, int(n_seeds or config["simulation"]["seeds"]))
     sim_id = simulation_id(config, days, seeds)
-    base = os.path.join(os.path.abspath(config["storage"]["warehouse"]), "simulation", sim_id)
+    if storage.is_object_store(config["storage"]["warehouse"]):
+        raise ConfigError(f"storage.warehouse: simulate keeps each arm's world in a local folder under the "
+                          f"warehouse, and {config['storage']['warehouse']} is an object store; run it with a "
+                          "local warehouse (--warehouse ./warehouse)")
+    base = storage.join(config["storage"]["warehouse"], "simulation", sim_id)
     frames, nightly = [], []
     for seed in seeds:
         with feature_contexts_kept_across_nights():  # the loop never rewrites an ingested day

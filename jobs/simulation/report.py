@@ -7,7 +7,6 @@ seed; the difference panel shows treatment minus control per seed.
 from __future__ import annotations
 
 import html
-import os
 
 import matplotlib
 
@@ -15,8 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from jobs import storage  # noqa: E402
 from jobs.config import Config  # noqa: E402
-from jobs.report import STYLE, _image, _section, _write_atomically, reports_root  # noqa: E402
+from jobs.report import STYLE, _image, _section, reports_root  # noqa: E402
 from jobs.report_charts import figure_svg  # noqa: E402
 
 ARM_COLOURS = {"control": "#d95f02", "treatment": "#1b9e77"}
@@ -148,6 +148,6 @@ def render(output) -> str:  # noqa: ANN001 - loop.SimulationOutput (imported laz
 
 
 def write_report(config: Config, output) -> str:  # noqa: ANN001 - loop.SimulationOutput
-    path = os.path.join(reports_root(config), "simulation", f"{output.sim_id}.html")
-    _write_atomically(path, render(output))
+    path = storage.join(reports_root(config), "simulation", f"{output.sim_id}.html")
+    storage.write_text_atomically(path, render(output))
     return path

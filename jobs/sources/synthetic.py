@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobs import storage
 from jobs.config import Config
+from jobs.errors import ConfigError
 from jobs.sources.base import mark_complete_through
 
 HISTORY_DAYS = 10  # items created before the logged window, so the first logged day has content
@@ -260,8 +262,16 @@ def _outcomes(rng: np.random.Generator, date: dt.date, user: np.ndarray, item: n
 
 
 def landing_root(config: Config) -> str:
-    path = config["source"]["path"] or os.path.join(config["storage"]["warehouse"], "landing", "synthetic")
-    return os.path.abspath(path)
+    """The world's landing folder: `source.path`, else `landing/synthetic` in a local warehouse.
+    Sources are read from local folders (a source drops its files where the job runs), so a
+    warehouse in a bucket needs `source.path` set."""
+    if config["source"]["path"]:
+        return os.path.abspath(config["source"]["path"])
+    warehouse = config["storage"]["warehouse"]
+    if storage.is_object_store(warehouse):
+        raise ConfigError(f"source.path: the synthetic world lands in a local folder, and storage.warehouse is "
+                          f"{warehouse}; set source.path to a folder (e.g. --set source.path=./landing)")
+    return storage.join(warehouse, "landing", "synthetic")
 
 
 def write_landing(world: World, root: str) -> dict[str, Any]:
