@@ -11,7 +11,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 export TZ := UTC
 
-.PHONY: demo test test-fast lint venv clean
+.PHONY: demo test test-fast lint venv s3-jars clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml
 	# FETCH_DELTA_JARS=no skips it (then Spark writes Parquet and delta-rs commits the Delta tables).
 	if [ "$(FETCH_DELTA_JARS)" != "no" ]; then $(PY) -m jobs.delta_jars; fi
 	touch $(STAMP)
+
+# Hadoop's S3 connector for a warehouse in a bucket (about 700 MB, so not part of every install).
+s3-jars: $(STAMP)
+	$(PY) -m jobs.delta_jars --s3
 
 demo: $(STAMP)
 	$(VENV)/bin/fairshot demo

@@ -3,15 +3,17 @@
 Local mode is tuned for a 2-core machine: few shuffle partitions, no adaptive re-planning, no UI, UTC everywhere (naive
 datetimes were otherwise read in the process's zone) and Parquet timestamps as INT64 micros, which
 is what Delta readers expect. Delta's jars go on the classpath when they are installed
-(`jobs.delta_jars`), so that `storage.engine: auto` writes with Spark's own Delta writer.
+(`jobs.delta_jars`), so that `storage.engine: auto` writes with Spark's own Delta writer; for a
+warehouse in a bucket, Hadoop's S3 connector too, set from the AWS environment (`s3a_options`).
 """
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from jobs import delta_jars
+from jobs import delta_jars, storage
 from jobs.config import Config
 
 if TYPE_CHECKING:
@@ -32,7 +34,12 @@ def get_spark(config: Config) -> SparkSession:
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.master(master).config("spark.driver.memory", spark_conf["driver_memory"])
-        for key, value in delta_jars.session_options(spark_conf["delta_jars"], spark_conf["shuffle_partitions"]).items():
+        in_bucket = storage.is_object_store(config["storage"]["warehouse"])
+        for key, value in delta_jars.session_options(spark_conf["delta_jars"], spark_conf["shuffle_partitions"],
+                                                     s3_choice=spark_conf["s3_jars"] if in_bucket else None).items():
+            builder = builder.config(key, value)
+    if storage.is_object_store(config["storage"]["warehouse"]):
+        for key, value in s3a_options(os.environ).items():
             builder = builder.config(key, value)
     utc = "-Duser.timezone=UTC"
     builder = (
@@ -54,6 +61,23 @@ def get_spark(config: Config) -> SparkSession:
     spark.conf.set("spark.sql.adaptive.enabled", str(adaptive_execution(spark_conf["adaptive_execution"],
                                                                         spark.sparkContext.master)).lower())
     return spark
+
+
+def s3a_options(environ: Mapping[str, str]) -> dict[str, str]:
+    """Hadoop's S3 connector configured from the AWS environment that delta-rs and pyarrow read,
+    so one set of variables points every engine at the same bucket. The connector finds the keys
+    (AWS_ACCESS_KEY_ID, ...) itself; an endpoint of its own (MinIO, Ceph, a test server) is
+    addressed by path (`host/bucket/key`), as those servers expect."""
+    options = {}
+    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        options["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        options["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https://")).lower()
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if region:
+        options["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return options
 
 
 def adaptive_execution(choice: str, master: str) -> bool:
