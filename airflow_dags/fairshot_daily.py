@@ -14,7 +14,8 @@
   yesterday's plan (ds-1) against today's ingest and re-renders yesterday's report; no step
   ingests a day of its own accord.
 - **Failures.** Each task calls one idempotent `jobs` step, so a retry or a backfill
-  (`airflow backfill create --dag-id fairshot_daily --from-date ... --to-date ...`) is safe. A
+  (`airflow backfill create --dag-id fairshot_daily --from-date ... --to-date ... --max-active-runs 1`:
+  one day at a time, so each finds the day before's plan to evaluate) is safe. A
   failed publish gate, a data-contract breach or a config error fails at once (the same inputs
   fail the same way); anything else is retried. Tasks have timeouts and share a pool
   (`FAIRSHOT_POOL`, one slot on one machine: Spark sessions do not share 2 cores well); a failure
