@@ -29,16 +29,16 @@ def get_spark(config: Config) -> SparkSession:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
+    in_bucket = storage.is_object_store(config["storage"]["warehouse"])
     if not launched_by_spark_submit():  # else spark-submit's --master, --jars and --conf stand
         master = os.environ.get("FAIRSHOT_SPARK_MASTER", spark_conf["master"])
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.master(master).config("spark.driver.memory", spark_conf["driver_memory"])
-        in_bucket = storage.is_object_store(config["storage"]["warehouse"])
         for key, value in delta_jars.session_options(spark_conf["delta_jars"], spark_conf["shuffle_partitions"],
                                                      s3_choice=spark_conf["s3_jars"] if in_bucket else None).items():
             builder = builder.config(key, value)
-    if storage.is_object_store(config["storage"]["warehouse"]):
+    if in_bucket:
         for key, value in s3a_options(os.environ).items():
             builder = builder.config(key, value)
     utc = "-Duser.timezone=UTC"

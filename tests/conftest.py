@@ -12,6 +12,15 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on (for the servers the tests start)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def make_config(warehouse: str, *overrides: str):
     from jobs.config import load_config
 

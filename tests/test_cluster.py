@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,7 @@ import pandas as pd
 import pytest
 
 from jobs import io
-from tests.conftest import PIPELINE_DAYS, make_config
+from tests.conftest import PIPELINE_DAYS, free_port, make_config
 
 NIGHT = ("features", "candidates", "allocate", "publish")
 # Backtests off (they write only audit tables); adaptive execution off, as in local mode, so Spark
@@ -28,11 +27,6 @@ OVERRIDES = ("features.backtests=false", "candidates.backtests=false", "spark.ad
 GOLD = {"gold.allocations": ["user_id", "item_id"], "gold.item_quotas": ["item_id"],
         "gold.creator_outcomes": ["creator_id"]}
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +39,12 @@ def cluster(tmp_path_factory):
     env = {**os.environ, "SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(root / "logs"),
            "SPARK_PID_DIR": str(root), "PYSPARK_PYTHON": sys.executable}
     spark_class = os.path.join(home, "bin", "spark-class")
-    port, ui = _free_port(), _free_port()
+    port, ui = free_port(), free_port()
     commands = [[spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
                  "--webui-port", str(ui)]]
     for k in range(2):
         commands.append([spark_class, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}",
-                         "--host", "127.0.0.1", "--cores", "1", "--memory", "1g", "--webui-port", str(_free_port()),
+                         "--host", "127.0.0.1", "--cores", "1", "--memory", "1g", "--webui-port", str(free_port()),
                          "--work-dir", str(root / f"worker{k}")])
     logs = [open(root / f"process{k}.log", "w") for k in range(len(commands))]
     processes = [subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -7,7 +7,6 @@ start, and the test session's JVM started without them."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ from deltalake import DeltaTable
 from jobs import delta_jars, io, storage
 from jobs.feed_reader import read_published_plan
 from jobs.tables import REGISTRY
-from tests.conftest import PIPELINE_DAYS, make_config
+from tests.conftest import PIPELINE_DAYS, free_port, make_config
 from tests.test_airflow_dag import canonical
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,11 +44,6 @@ SCRIPT = textwrap.dedent(f"""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def s3_environment():
@@ -57,7 +51,7 @@ def s3_environment():
     (set for this module's tests and the processes they start; restored after)."""
     from pyarrow import fs
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     variables = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
