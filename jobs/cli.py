@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from jobs import storage
 from jobs.config import Config, load_config
 from jobs.dates import parse_ds, shift
 from jobs.errors import ConfigError, DataContractError, FairshotError, QueryError
@@ -151,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shortcuts += [f"storage.warehouse={args.warehouse}"] if getattr(args, "warehouse", "") else []
         shortcuts += getattr(args, "set_all", "").split()
         config = load_config(getattr(args, "env", "local"), shortcuts + getattr(args, "overrides", []))
+        storage.check_reachable(config["storage"]["warehouse"])
         return _dispatch(args, config)
     except ConfigError as error:
         print(f"fairshot: config error: {error}", file=sys.stderr)

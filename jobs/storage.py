@@ -86,6 +86,22 @@ def filesystem(location: str) -> tuple[fs.FileSystem, str]:
     return fs.FileSystem.from_uri(uri)
 
 
+def check_reachable(location: str) -> None:
+    """Fail early, by name, when an object store cannot be reached (no keys, a wrong endpoint or
+    region): delta-rs would otherwise fail later with a bare "Operation not supported"."""
+    if not is_object_store(location):
+        return
+    from jobs.errors import StorageError
+
+    try:
+        exists(location)
+    except (OSError, ValueError) as error:
+        raise StorageError(
+            f"storage.warehouse {location}: the object store cannot be reached ({str(error).splitlines()[0]}); "
+            "set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION, and AWS_ENDPOINT_URL for a store "
+            "other than AWS (README: 'A warehouse in a bucket')") from error
+
+
 def exists(location: str) -> bool:
     from pyarrow import fs
 

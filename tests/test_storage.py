@@ -75,3 +75,15 @@ def test_a_folder_of_s3_jars_that_holds_none_is_named(tmp_path):
     assert delta_jars.session_options("none", 2, s3_choice="none") == {}
     assert delta_jars.session_options("none", 2, s3_choice="packages")["spark.jars.packages"].startswith(
         "org.apache.hadoop:hadoop-aws:")
+
+
+def test_an_unreachable_bucket_is_named_before_any_work(monkeypatch, capsys):
+    from jobs.cli import main
+    from tests.conftest import free_port
+
+    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "test",
+                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}.items():
+        monkeypatch.setenv(name, value)            # an endpoint nobody listens on
+    assert main(["--env", "test", "tables", "--warehouse", "s3://fairshot-wh/wh"]) == 1
+    said = capsys.readouterr().err
+    assert "StorageError" in said and "s3://fairshot-wh/wh" in said and "AWS_ENDPOINT_URL" in said
