@@ -28,7 +28,9 @@ class LPSolver:
     backend: str = "GLOP"
     time_limit_seconds: float = 600.0
 
-    def solve(self, problem: AllocationProblem) -> AllocationResult:
+    uses_warm_start = False         # a simplex/PDLP solve from scratch: yesterday's prices are not used
+
+    def solve(self, problem: AllocationProblem, warm_start: Duals | None = None) -> AllocationResult:
         if self.backend not in BACKENDS:
             raise ValueError(f"LP backend {self.backend!r} is not one of {BACKENDS}")
         started = time.perf_counter()

@@ -1,16 +1,21 @@
 """Solvers by name, so config can pick one without `jobs` knowing the classes."""
 from __future__ import annotations
 
-from typing import Any, Protocol
 from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 from allocation.dual import DualSolver
 from allocation.lp import LPSolver
-from allocation.problem import AllocationProblem, AllocationResult
+from allocation.problem import AllocationProblem, AllocationResult, Duals
 
 
 class Solver(Protocol):
-    def solve(self, problem: AllocationProblem) -> AllocationResult: ...
+    """What the nightly job needs of a solver. `uses_warm_start` says whether `warm_start`
+    (yesterday's prices) shapes the answer, so that it belongs in the run's input fingerprint."""
+
+    uses_warm_start: ClassVar[bool]
+
+    def solve(self, problem: AllocationProblem, warm_start: Duals | None = None) -> AllocationResult: ...
 
 
 _REGISTRY: dict[str, Callable[..., Solver]] = {"exact": LPSolver, "dual": DualSolver}

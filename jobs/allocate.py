@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from allocation import Duals, DualSolver, choose_solver, invariants, make_solver, metrics, systematic_rounding
+from allocation import Duals, choose_solver, invariants, make_solver, metrics, systematic_rounding
 from allocation.explain import explain_pairs, tolerances
 from features.retrieval import eligible_items
 from jobs import io
@@ -85,12 +85,12 @@ def load_problem(config: Config, ds: str, spark: SparkSession) -> ProblemFrames:
     return assemble_problem(config, candidates, availability, eligible, creators)
 
 
-def solver_from_config(config: Config, n_pairs: int, warm_start: Duals | None = None) -> Solver:
+def solver_from_config(config: Config, n_pairs: int) -> Solver:
     a = config["allocation"]
     name = choose_solver(a["solver"], n_pairs, a["dual_above_pairs"])
     if name == "dual":
         return make_solver("dual", gap_tolerance=a["dual_gap_tolerance"], max_iterations=a["dual_max_iterations"],
-                           time_limit_seconds=a["time_limit_seconds"], warm_start=warm_start)
+                           time_limit_seconds=a["time_limit_seconds"])
     return make_solver(name, backend=a["lp_backend"], time_limit_seconds=a["time_limit_seconds"])
 
 
@@ -138,10 +138,9 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     spark = spark or get_spark(config)
     frames = load_problem(config, ds, spark)
     warm_start = previous_duals(config, ds, spark, frames)
-    solver = solver_from_config(config, frames.problem.n_pairs, warm_start)
-    uses_warm_start = isinstance(solver, DualSolver)
-    rid = plan_run_id(config, ds, inputs_fingerprint(frames, warm_start if uses_warm_start else None))
-    result = solver.solve(frames.problem)
+    solver = solver_from_config(config, frames.problem.n_pairs)
+    rid = plan_run_id(config, ds, inputs_fingerprint(frames, warm_start if solver.uses_warm_start else None))
+    result = solver.solve(frames.problem, warm_start)
     problem = frames.problem
     group, group_cap = problem.pair_groups()
     selected = systematic_rounding(problem.pair_user, result.x, problem.n_users, rounding_seed(config, ds),

@@ -1,0 +1,211 @@
+"""Where the pairs are: one protocol for the iteration, the numpy kernel over a block of pairs,
+and the in-process implementation.
+
+The iteration asks the pairs for a few things per step (the regularised plan's sums at given
+prices, a certificate at a check) and gets back O(items + creators). `LocalPairs` answers from
+numpy arrays here; `jobs.dual_on_spark.SparkPairs` answers from pair blocks on Spark executors,
+running the same kernel (`pair_scores`, `plan_sums`, `plan_totals`) on each block.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from allocation.dual.arrays import sum_by
+from allocation.dual.bound import UserPricing, capped_box_bound
+from allocation.dual.projection import project_capped_box, project_nested, scale_to_capacity, user_excess
+from allocation.dual.sides import Sides
+from allocation.problem import AllocationProblem
+
+
+@dataclass(frozen=True)
+class PairSums:
+    """One pass over the pairs at given duals: sum (c.x - gamma/2 |x|^2) of the regularised plan,
+    and its exposure per item and likes per creator (the dual gradient's pair terms)."""
+
+    value: float
+    exposure: np.ndarray
+    likes: np.ndarray
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A check's pair terms: the users' part of the Lagrangian bound, and the repaired plan's user
+    value, exposure per item, likes per creator and worst excess over a user's capacity or
+    category caps. `changed` says the
+    pair side now iterates on a different set of pairs (so the iteration must re-evaluate)."""
+
+    users_bound: float
+    value: float
+    exposure: np.ndarray
+    likes: np.ndarray
+    user_excess: float
+    changed: bool = False
+
+
+class PairSide(Protocol):
+    """Where the pairs are. Every method is one or two passes over them; what comes back is
+    O(items + creators)."""
+
+    def typical_value(self) -> float: ...
+
+    def operator_norm_squared(self, floored: np.ndarray) -> float: ...
+
+    def evaluate(self, item_price: np.ndarray, nu: np.ndarray, gamma: float) -> tuple[PairSums, object]: ...
+
+    def certify(self, item_price: np.ndarray, nu: np.ndarray, gamma: float, plan: object,
+                margin: float) -> Certificate: ...
+
+    def keep_best(self) -> None: ...
+
+
+# --- the kernel: pure numpy over one block of pairs (all of a user's pairs in the same block) ------
+def pair_scores(base: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray, creator: np.ndarray,
+                item_price: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """Dual-adjusted scores c = a v + a (mu - lam)_item + a p nu_creator."""
+    return base + a * item_price[item] + like * nu[creator]
+
+
+def plan_sums(c: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray, creator: np.ndarray,
+              user: np.ndarray, capacity: np.ndarray, gamma: float, n_items: int, n_creators: int,
+              tau: object = None, group: np.ndarray | None = None,
+              group_cap: np.ndarray | None = None) -> tuple[PairSums, np.ndarray, object]:
+    """The regularised plan at scores c and its pair sums: (sums, x, the projection's thresholds,
+    which warm-start the next call's)."""
+    if group is None or group_cap is None:
+        x, tau = project_capped_box(c / gamma, user, capacity, tau)
+    else:
+        x, tau = project_nested(c / gamma, user, capacity, group, group_cap, tau)
+    value = float(np.dot(c, x)) - 0.5 * gamma * float(np.dot(x, x))
+    return plan_totals(x, c, a, like, item, creator, n_items, n_creators, value), x, tau
+
+
+def plan_totals(x: np.ndarray, weight: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray,
+                creator: np.ndarray, n_items: int, n_creators: int, value: float | None = None) -> PairSums:
+    """A plan's weight.x (or the given value), exposure per item and likes per creator."""
+    return PairSums(float(np.dot(weight, x)) if value is None else value,
+                    sum_by(item, a * x, n_items), sum_by(creator, like * x, n_creators))
+
+
+
+@dataclass(frozen=True)
+class PairArrays:
+    """The pair columns the kernel reads: availability a, base = a v, like = a p, the item, its
+    creator, the user, and (with category caps) the user-and-category group of each pair."""
+
+    a: np.ndarray
+    base: np.ndarray
+    like: np.ndarray
+    item: np.ndarray
+    creator: np.ndarray
+    user: np.ndarray
+    group: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, problem: AllocationProblem) -> PairArrays:
+        a = problem.pair_availability
+        group = problem.pair_groups()[0] if problem.has_category_caps else None
+        return cls(a, a * problem.pair_value, a * problem.pair_like, problem.pair_item,
+                   problem.item_creator[problem.pair_item], problem.pair_user, group)
+
+    def take(self, index: np.ndarray) -> PairArrays:
+        return PairArrays(*(None if values is None else values[index] for values in
+                            (self.a, self.base, self.like, self.item, self.creator, self.user, self.group)))
+
+
+class LocalPairs:
+    """The pairs as numpy arrays in this process. Iterates on a working set: each check prices all
+    pairs and keeps each user's best ceil(k) + `working_extra` (plus the pairs in the plan); a set
+    not at least `working_share` smaller than all pairs is all pairs."""
+
+    def __init__(self, problem: AllocationProblem, sides: Sides, working_extra: int = 2,
+                 working_share: float = 0.6) -> None:
+        self.problem, self.sides = problem, sides
+        self.working_extra, self.working_share = working_extra, working_share
+        self.capacity = problem.user_capacity
+        self.group_cap = problem.pair_groups()[1] if problem.has_category_caps else None
+        self.all = PairArrays.of(problem)
+        self.index = np.arange(problem.n_pairs)       # the working set, as positions in `all`
+        self.working = self.all
+        self.tau: object = None      # the projection's thresholds, warm-starting the next
+        self.price_threshold = np.full(problem.n_users, -np.inf)   # first pricing looks at every pair
+        self.repaired = np.zeros(problem.n_pairs)     # the last check's plan, made feasible
+        self.best_x = np.zeros(problem.n_pairs)       # the repaired plan of the best check so far
+
+    def typical_value(self) -> float:
+        base = self.all.base
+        scale = np.median(np.abs(base[base != 0])) if np.any(base != 0) else 1.0
+        return float(scale) if np.isfinite(scale) and scale > 0 else 1.0
+
+    def operator_norm_squared(self, floored: np.ndarray, steps: int = 20) -> float:
+        """||A||^2 by power iteration on A^T A (A maps x to item exposure, floored exposure and
+        creator likes), with a safety margin because power iteration approaches from below."""
+        weight = 1.0 + floored.astype(float)
+        n_i, n_c = self.sides.n_items, self.sides.n_creators
+        w = self.working
+        x = np.random.default_rng(0).random(w.a.size) + 0.5
+        estimate = 1.0
+        for _ in range(steps):
+            exposure = sum_by(w.item, w.a * x, n_i)
+            likes = sum_by(w.creator, w.like * x, n_c)
+            back = w.a * (exposure * weight)[w.item] + w.like * likes[w.creator]
+            norm = float(np.linalg.norm(back))
+            if norm == 0.0:
+                return 1.0
+            estimate = norm / max(float(np.linalg.norm(x)), 1e-300)
+            x = back / norm
+        return 1.5 * estimate + 1e-12
+
+    def evaluate(self, item_price: np.ndarray, nu: np.ndarray, gamma: float) -> tuple[PairSums, object]:
+        w = self.working
+        c = pair_scores(w.base, w.a, w.like, w.item, w.creator, item_price, nu)
+        sums, x, self.tau = plan_sums(c, w.a, w.like, w.item, w.creator, w.user, self.capacity, gamma,
+                                      self.sides.n_items, self.sides.n_creators, self.tau, w.group, self.group_cap)
+        return sums, x
+
+    def certify(self, item_price: np.ndarray, nu: np.ndarray, gamma: float, plan: object,
+                margin: float) -> Certificate:
+        """The bound priced on all pairs (only those near each user's last threshold are sorted; they
+        become the working set), and the last plan repaired."""
+        w, f = self.working, self.all
+        x = scale_to_capacity(np.asarray(plan), w.user, self.capacity, w.group, self.group_cap)
+        x = x * self.sides.exposure_shrink(sum_by(w.item, w.a * x, self.sides.n_items))[w.item]
+        self.repaired = np.zeros(self.problem.n_pairs)
+        self.repaired[self.index] = x
+        c = pair_scores(f.base, f.a, f.like, f.item, f.creator, item_price, nu)
+        floor = self.price_threshold - margin
+        pricing = capped_box_bound(c, f.user, self.capacity, floor, f.group, self.group_cap, self.working_extra)
+        self._next_working_set(pricing, floor, np.asarray(plan))
+        totals = plan_totals(self.repaired, f.base, f.a, f.like, f.item, f.creator,
+                             self.sides.n_items, self.sides.n_creators)
+        changed = self.working is not w
+        return Certificate(pricing.bound, totals.value, totals.exposure, totals.likes,
+                           user_excess(self.repaired, f.user, self.capacity, f.group, self.group_cap), changed)
+
+    def _next_working_set(self, pricing: UserPricing, floor: np.ndarray, plan: np.ndarray) -> None:
+        """Each user's best ceil(k) + extra pairs. Its last member's score sets where the next
+        pricing starts looking (users with fewer keep their floor)."""
+        candidates, scores, counts = pricing.candidates, pricing.scores, pricing.counts
+        users = self.all.user[candidates]
+        starts = np.cumsum(counts) - counts
+        depth = np.maximum(np.ceil(self.capacity - 1e-12).astype(np.int64), 0) + self.working_extra
+        keep = np.arange(users.size) - starts[users] < depth[users]
+        full_depth = counts >= depth
+        # A user whose candidates did not fill its capacity got t = the floor, a loose bound: the
+        # next pricing looks at all its positive pairs. Nor may the floor pass a user's level t_u
+        # (with category caps the depth-th candidate can lie above it).
+        threshold = np.maximum(floor, 0.0)
+        threshold[full_depth] = scores[starts[full_depth] + depth[full_depth] - 1]
+        self.price_threshold = np.where(pricing.filled, np.minimum(threshold, pricing.level), 0.0)
+        # Pairs in today's plan stay in the working set (dropping them would let the iterate cycle
+        # between sets); a set that is not much smaller than all pairs is all pairs.
+        working = np.union1d(candidates[keep], self.index[plan > 0])
+        if working.size >= self.working_share * self.problem.n_pairs:
+            working = np.arange(self.problem.n_pairs)
+        if not np.array_equal(working, self.index):
+            self.index, self.working = working, self.all.take(working)
+
+    def keep_best(self) -> None:
+        self.best_x = self.repaired
