@@ -11,7 +11,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export SPARK_LOCAL_IP := 127.0.0.1
 export TZ := UTC
 
-.PHONY: demo test test-fast lint venv s3-jars clean
+.PHONY: demo test test-fast lint golden venv s3-jars clean
 
 venv: $(STAMP)
 
@@ -22,12 +22,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip check
 	# Delta's jars for Spark, from Maven Central, once: runs after this work offline.
 	# FETCH_DELTA_JARS=no skips it (then Spark writes Parquet and delta-rs commits the Delta tables).
-	if [ "$(FETCH_DELTA_JARS)" != "no" ]; then $(PY) -m jobs.delta_jars; fi
+	if [ "$(FETCH_DELTA_JARS)" != "no" ]; then $(PY) -m jobs.warehouse.delta_jars; fi
 	touch $(STAMP)
 
 # Hadoop's S3 connector for a warehouse in a bucket (about 700 MB, so not part of every install).
 s3-jars: $(STAMP)
-	$(PY) -m jobs.delta_jars --s3
+	$(PY) -m jobs.warehouse.delta_jars --s3
 
 demo: $(STAMP)
 	$(VENV)/bin/fairshot demo
@@ -38,6 +38,10 @@ test: lint
 # no Spark: the solvers, the model, metrics, config, the DAG file, the simulation's world and feed
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not spark" --durations=5
+
+# after a change meant to alter the plans: rewrite the tiny world's table digests (tests/golden/)
+golden: $(STAMP)
+	$(PY) -m pytest -q tests/test_golden_world.py --update-golden
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

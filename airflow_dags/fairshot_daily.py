@@ -40,8 +40,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import (Asset, CronDataIntervalTimetable, ExceptionRetryPolicy, Param, RetryAction, RetryRule,
-                         dag, task)
+from airflow.sdk import Asset, CronDataIntervalTimetable, ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, task
 
 LOG = logging.getLogger(__name__)
 PLAN_STEPS = ("ingest", "features", "candidates", "allocate", "publish", "report")
@@ -77,7 +76,7 @@ def _run_step(step: str, day: str, params: dict | None = None) -> dict[str, int]
 
     config = _config(params or {})
     if step == "catch-up":
-        from jobs.spark import get_spark
+        from jobs.warehouse.spark import get_spark
 
         return pipeline.catch_up(config, day, get_spark(config))
     return pipeline.run_step(config, step, day).versions
@@ -89,7 +88,7 @@ def _submitted(step: str, day: str, task_id: str):  # noqa: ANN202 - a SparkSubm
     The step's Python (this virtualenv) must exist on the machine running the driver (client mode)."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-    from jobs import delta_jars
+    from jobs.warehouse import delta_jars
 
     return SparkSubmitOperator(
         task_id=task_id, application=str(CLI), name=f"fairshot-{step}",

@@ -34,10 +34,10 @@ def main() -> None:
 
     from pyspark.sql import functions as F
 
-    from jobs import io
     from jobs.config import load_config
-    from jobs.spark import get_spark
-    from jobs.tables import table
+    from jobs.warehouse import io
+    from jobs.warehouse.spark import get_spark
+    from jobs.warehouse.tables import table
 
     scratch = tempfile.mkdtemp(prefix="fairshot-engines-")
     config = load_config("local", [f"storage.warehouse={scratch}"])

@@ -35,10 +35,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     from allocation import DualSolver
-    from jobs import allocate, pipeline
+    from jobs import pipeline
     from jobs.config import load_config
     from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
-    from jobs.spark import get_spark
+    from jobs.steps import allocate
+    from jobs.warehouse.spark import get_spark
 
     scratch = tempfile.mkdtemp(prefix="fairshot-warm-")
     config = load_config("local", [f"storage.warehouse={scratch}/warehouse", "allocation.solver=dual", *args.set])

@@ -21,7 +21,6 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-
 MODEL_FEATURES = ("share_active_1", "share_active_3", "share_active_7", "share_active_28", "smoothed_rate",
                   "recency", "log_requests", "next_is_weekend", "log_observable_days")
 

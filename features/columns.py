@@ -1,8 +1,8 @@
 """Column-contract helpers shared by the transformations."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from features.errors import MissingColumnsError
 

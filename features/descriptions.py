@@ -2,7 +2,7 @@
 
 `features/schemas.py` attaches these to the StructFields (metadata "comment"), from where they are
 written into each Delta table when it is created (table description, column comments), printed by
-`fairshot tables --describe` and rendered into docs/tables.md (`python -m jobs.tables_doc`). A
+`fairshot tables --describe` and rendered into docs/tables.md (`python -m jobs.warehouse.tables_doc`). A
 column means the same in every table unless its table says otherwise (`TABLES[key][1]`); a test
 keeps every column of every table described.
 """

@@ -8,10 +8,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-from jobs import storage
 from jobs.config import Config, load_config
 from jobs.dates import parse_ds, shift
 from jobs.errors import ConfigError, DataContractError, FairshotError, QueryError
+from jobs.warehouse import storage
 
 LOG = logging.getLogger("fairshot")
 
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("mark-complete", parents=[common],
                    help="declare the source's logs complete through ds (the watermark the Airflow DAG waits on); "
                         "for an export that nothing upstream marks").add_argument("--ds", type=_ds, required=True)
+    sub.add_parser("fingerprint", parents=[common], help="a digest of each table's rows for ds, without wall-clock "
+                   "columns: compare two warehouses line by line").add_argument("--ds", type=_ds, required=True)
     simulate = sub.add_parser("simulate", parents=[common], help="closed-loop A/B on the synthetic world: the "
                               "user-side feed against the same feed serving fairshot's nightly plan")
     simulate.add_argument("--days", type=int, help="simulated days (default simulation.days)")
@@ -85,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_tables(config: Config) -> None:
-    from jobs.catalog import describe_tables, relative
+    from jobs.warehouse.catalog import describe_tables, relative
 
     print(f"{'table':34} {'version':>7} {'rows':>9} {'days':>4}  path")
     for row in describe_tables(config):
@@ -94,8 +96,8 @@ def _print_tables(config: Config) -> None:
 
 
 def _print_run(config: Config, ds: str) -> None:
-    from jobs import io
-    from jobs.spark import get_spark
+    from jobs.warehouse import io
+    from jobs.warehouse.spark import get_spark
 
     spark = get_spark(config)
     runs = io.read_table(spark, config, "gold.allocation_runs", ds=ds).toPandas()
@@ -134,7 +136,7 @@ def _print_run(config: Config, ds: str) -> None:
     policies = io.read_table(spark, config, "audit.policy_evaluation", ds=ds).toPandas()
     policies = policies[policies["run_id"] == run.run_id]
     if not policies.empty:
-        from jobs.evaluate import policy_table
+        from jobs.steps.evaluate import policy_table
 
         print("\npolicies (audit.policy_evaluation), " + policy_table(policies.reset_index(drop=True)))
     if isinstance(run.report_path, str) and run.report_path:
@@ -184,7 +186,7 @@ def _write_traceback(args: argparse.Namespace) -> str:
 
 def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "query":  # before the pipeline's imports (Spark ML, matplotlib): seconds count here
-        from jobs.query import check_format, run_query_file, write_result
+        from jobs.analysis.query import check_format, run_query_file, write_result
 
         check_format(args.format, args.output)
         text = write_result(run_query_file(config, args.file, _query_params(args)), args.format, args.output,
@@ -192,22 +194,28 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(text if text is not None else f"wrote {args.output}")
         return 0
     if args.command == "tables" and args.describe is not None:   # the registry only: no Spark, no warehouse
-        from jobs.tables import REGISTRY
-        from jobs.tables_doc import text
+        from jobs.warehouse.tables import REGISTRY
+        from jobs.warehouse.tables_doc import text
 
         unknown = [key for key in args.describe if key not in REGISTRY]
         if unknown:
             raise QueryError(f"no table {', '.join(unknown)}; known: {', '.join(REGISTRY)}")
         print(text(args.describe))
         return 0
+    if args.command == "fingerprint":   # delta-rs only: no Spark
+        from jobs.analysis.fingerprint import table_digests
+
+        for key, (rows, value) in table_digests(config, args.ds).items():
+            print(f"{key:34} {rows:>9} {value}")
+        return 0
     if args.command == "explain":
-        from jobs.explain import explain
+        from jobs.analysis.explain import explain
 
         print(explain(config, args.ds, item=args.item, user=args.user, creator=args.creator, limit=args.limit))
         return 0
     from jobs import pipeline
     from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
-    from jobs.spark import get_spark
+    from jobs.warehouse.spark import get_spark
 
     command = args.command
     if command == "sample" and args.csv:
@@ -254,7 +262,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
               f"{config['storage']['warehouse']}/ (read them with any Delta reader, or "
               f"`fairshot query sql/feed_plan.sql --ds {days[-1]}`).")
     elif command == "sql":
-        from jobs.catalog import run_sql_file
+        from jobs.warehouse.catalog import run_sql_file
 
         run_sql_file(get_spark(config), config, args.file, _query_params(args)).show(args.limit, truncate=False)
     elif command == "tables":
@@ -288,7 +296,7 @@ def _simulate(config: Config, days: int | None, seeds: int | None) -> None:
 
     from jobs.simulation import loop
     from jobs.simulation.report import also_read_rows, target_rows
-    from jobs.spark import get_spark
+    from jobs.warehouse.spark import get_spark
 
     output = loop.run(config, get_spark(config), days=days, n_seeds=seeds)
     print(f"\nsimulation {output.sim_id}: {output.daily['day_index'].max()} days, seeds "

@@ -4,14 +4,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import TYPE_CHECKING
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from jobs import allocate, build_candidates, build_features, evaluate, ingest, publish, report
 from jobs.config import Config
 from jobs.dates import day_range
-from jobs.spark import get_spark
-from jobs.steps import StepOutput
+from jobs.steps import allocate, build_candidates, build_features, evaluate, ingest, publish, report
+from jobs.steps.common import StepOutput
+from jobs.warehouse.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -34,8 +34,8 @@ def _record_timing(config: Config, ds: str, spark: SparkSession, step: str, seco
     """One row per step and ds in audit.step_timings (the report's run section)."""
     import pandas as pd
 
-    from jobs import io
-    from jobs.steps import job_id
+    from jobs.steps.common import job_id
+    from jobs.warehouse import io
 
     key = "audit.step_timings"
     rid = job_id(config, ds)
@@ -67,9 +67,9 @@ def run_day(config: Config, ds: str, spark: SparkSession | None = None,
 def missing_input_days(config: Config, ds: str, spark: SparkSession) -> list[str]:
     """Days of ds's feature window that the source has but bronze.events lacks: a first run on a
     fresh warehouse ingests them before planning, instead of planning from one day of history."""
-    from jobs import io
     from jobs.dates import shift
     from jobs.sources.base import make_source
+    from jobs.warehouse import io
 
     window = day_range(shift(ds, -(config["features"]["lookback_days"] - 1)), shift(ds, -1))
     have = {r.ds for r in io.read_table(spark, config, "bronze.events", since=window[0], until=ds)
@@ -88,7 +88,7 @@ def catch_up(config: Config, ds: str, spark: SparkSession) -> list[str]:
 
 def has_plan(config: Config, ds: str) -> bool:
     """Whether some run planned ds (its rows are in gold.allocations); read from the Delta log alone."""
-    from jobs import io
+    from jobs.warehouse import io
 
     return bool(io.run_partitions(config, "gold.allocations", ds))
 

@@ -29,7 +29,7 @@ def make_config(warehouse: str, *overrides: str):
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    from jobs.spark import get_spark
+    from jobs.warehouse.spark import get_spark
 
     session = get_spark(make_config(str(tmp_path_factory.mktemp("spark-warehouse"))))
     yield session
@@ -44,8 +44,13 @@ def config(tmp_path):
 PIPELINE_DAYS = ("2026-04-13", "2026-04-14")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/ from this run (for a change meant to alter the plans)")
+
+
 @pytest.fixture(scope="session")
-def published_world(spark, tmp_path_factory):
+def published_world(spark, tmp_path_factory, pytestconfig):
     """The tiny world with every day ingested and the nightly job run for its last two days.
     Shared by the modules that need a published plan; a module that changes it works on a copy
     (tests/test_publish_safety.py) or knows the order of its own tests (tests/test_pipeline.py)."""
@@ -59,6 +64,13 @@ def published_world(spark, tmp_path_factory):
     # the first day is planned and published; evaluate and report run on the last (what tests read)
     pipeline.run_day(config, PIPELINE_DAYS[0], spark, steps=("ingest", "features", "candidates", "allocate", "publish"))
     pipeline.run_day(config, PIPELINE_DAYS[-1], spark)
+    from jobs.analysis.fingerprint import table_digests
+
+    # its digests as soon as it is built, before any test reruns or republishes a day of it:
+    # what tests/test_golden_world.py compares with tests/golden/
+    pytestconfig.world_digests = {ds: {key: f"{rows} rows {digest}" for key, (rows, digest) in
+                                       table_digests(config, ds).items()}
+                                  for ds in PIPELINE_DAYS}
     return config
 
 

@@ -98,27 +98,6 @@ def test_the_sensor_waits_for_the_watermark_not_for_some_rows(tmp_path):
     assert complete_through(root) == "2026-04-14"
 
 
-# Wall-clock figures and where a file was written differ between any two runs, and the code
-# version gains '-dirty' when a file is edited between the two; the rest is a function of the
-# inputs and the config.
-VOLATILE = {"seconds", "finished_at", "published_at", "superseded_at", "gold_versions", "solve_seconds",
-            "report_path", "code_version"}
-
-
-def canonical(frame):  # noqa: ANN001, ANN201 - pandas
-    """Volatile columns out, arrays as tuples (sortable), floats to 9 places, rows in one order."""
-    import numpy as np
-
-    frame = frame.drop(columns=[c for c in frame.columns if c in VOLATILE])
-    for column in frame.columns:
-        values = frame[column]
-        if values.dtype == object and values.map(lambda v: isinstance(v, (list, np.ndarray))).any():
-            frame[column] = values.map(lambda v: None if v is None else tuple(np.round(np.asarray(v, float), 9)))
-        elif values.dtype.kind == "f":
-            frame[column] = values.astype("float64").round(9)
-    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
-
-
 def test_airflow_dags_test_plans_the_day_from_its_whole_history_with_sparks_delta_writer(published_world, tmp_path):
     """The README's commands, verbatim but for the folders: a fresh Airflow home, `airflow db
     migrate`, `fairshot sample`, then `airflow dags test` at the midnight after the last logged day.
@@ -127,8 +106,9 @@ def test_airflow_dags_test_plans_the_day_from_its_whole_history_with_sparks_delt
     import pandas as pd
     from deltalake import DeltaTable
 
-    from jobs import io
-    from jobs.tables import REGISTRY
+    from jobs.analysis.fingerprint import canonical
+    from jobs.warehouse import io
+    from jobs.warehouse.tables import REGISTRY
     from tests.conftest import PIPELINE_DAYS
 
     venv_bin = Path(sys.executable).parent
@@ -171,10 +151,9 @@ def test_airflow_dags_test_plans_the_day_from_its_whole_history_with_sparks_delt
 def test_a_step_runs_under_spark_submit_with_the_delta_jars(tmp_path):
     """What the spark-submit mode runs, by hand: `spark-submit --conf ... jobs/cli.py catch-up`.
     The master and jars come from the command line, not the config; the tables are Spark's Delta."""
-    from jobs import delta_jars
-
     from jobs.config import load_config
     from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+    from jobs.warehouse import delta_jars
 
     warehouse = tmp_path / "warehouse"
     config = load_config("test", [f"storage.warehouse={warehouse}"])

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from ortools.linear_solver import pywraplp
 
-from allocation import AllocationProblem, HappinessCurve, LPSolver, Status
-from allocation import invariants
+from allocation import AllocationProblem, HappinessCurve, LPSolver, Status, invariants
 
 
 def random_problem(seed: int, n_users: int = 25, n_items: int = 8, n_creators: int = 4, n_pairs: int = 90,

@@ -7,8 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from allocation import AllocationProblem, HappinessCurve, InvalidProblemError, systematic_rounding
-from allocation import metrics
+from allocation import AllocationProblem, HappinessCurve, InvalidProblemError, metrics, systematic_rounding
 
 
 @pytest.mark.parametrize("kind", ["log", "sqrt", "saturating"])

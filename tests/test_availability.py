@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 
 from allocation import metrics
-from features.availability import (availability_features, fit_if_possible, training_anchors,
-                                   with_next_day_label, with_p_active)
+from features.availability import (
+    availability_features,
+    fit_if_possible,
+    training_anchors,
+    with_next_day_label,
+    with_p_active,
+)
 from jobs.sources.synthetic import WorldParams, generate_world
 from tests.conftest import make_config
 

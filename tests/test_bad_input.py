@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from features.errors import DataContractError
-from jobs import ingest, io, pipeline
+from jobs import pipeline
 from jobs.cli import main
 from jobs.sources.synthetic import WorldParams, generate_world, write_csv_export
+from jobs.steps import ingest
+from jobs.warehouse import io
 from tests.conftest import make_config
 
 DAY = "2026-04-14"

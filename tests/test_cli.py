@@ -26,8 +26,8 @@ def test_sql_parameters_are_bound_outside_strings_and_comments_and_a_missing_one
     """fairshot binds `:name` itself (Delta's SQL extension drops Spark's own parameter binding)."""
     import pytest
 
-    from jobs.catalog import bind_parameters
     from jobs.errors import QueryError
+    from jobs.warehouse.catalog import bind_parameters
 
     statement = "SELECT ':ds' AS s, n::int, `:ds` -- :ds\nFROM t WHERE ds = :ds AND n > :n /* :n */"
     bound = bind_parameters(statement, {"ds": "it's", "n": 3})

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import io
+from jobs.warehouse import io
 from tests.conftest import PIPELINE_DAYS, free_port, make_config
 
 NIGHT = ("features", "candidates", "allocate", "publish")
@@ -96,7 +96,7 @@ def test_the_nightly_job_on_a_standalone_cluster_publishes_the_local_plan(spark,
     remote = _copy_of(published_world, tmp_path, "cluster")
     script = textwrap.dedent(f"""
         from jobs import pipeline
-        from jobs.spark import get_spark
+        from jobs.warehouse.spark import get_spark
         from tests.conftest import make_config
 
         config = make_config({remote['storage']['warehouse']!r}, *{OVERRIDES!r}, "spark.master={cluster}",
@@ -133,7 +133,7 @@ def test_the_dual_solver_spark_mode_solves_on_the_cluster(cluster, tmp_path):
         from pyspark.sql import SparkSession
         from allocation.dual import DualSolver, Sides
         from allocation.instances import realistic_problem
-        from jobs.dual_on_spark import pairs_frame, solve_on_spark
+        from jobs.steps.dual_on_spark import pairs_frame, solve_on_spark
 
         spark = (SparkSession.builder.master({cluster!r}).config("spark.driver.memory", "1g")
                  .config("spark.sql.shuffle.partitions", "4").getOrCreate())

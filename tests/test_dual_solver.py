@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from allocation import AllocationProblem, HappinessCurve, LPSolver
-from allocation.dual import DualSolver, Duals
+from allocation.dual import Duals, DualSolver
 from allocation.instances import realistic_problem
 
 TOLERANCE = 1e-3

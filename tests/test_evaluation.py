@@ -6,8 +6,7 @@ import pytest
 
 from allocation import AllocationProblem, HappinessCurve, LPSolver, metrics
 from allocation.evaluation import Scoring, score_exposures, score_plan, user_value_kept
-from allocation.policies import (CREATOR_LINEAR, FAIRSHOT, USER_SIDE, linear_creator_side, run_policies,
-                                 user_side_top_k)
+from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, linear_creator_side, run_policies, user_side_top_k
 
 
 def small_problem(**changes):

@@ -63,9 +63,9 @@ def test_explain_prints_the_published_numbers_for_an_item_a_user_and_a_creator(p
     visible; the CLI's numbers are the gold tables' and they add up."""
     from deltalake import DeltaTable
 
-    from jobs import io
+    from jobs.analysis.query import connect
     from jobs.cli import main
-    from jobs.query import connect
+    from jobs.warehouse import io
     from tests.conftest import PIPELINE_DAYS
 
     ds = PIPELINE_DAYS[-1]
@@ -114,8 +114,8 @@ def test_explain_prints_the_published_numbers_for_an_item_a_user_and_a_creator(p
 
 def test_the_explanation_of_a_plan_is_a_frame_per_pair():
     """allocate's frame: one row per candidate, ids carried, verdicts from the module."""
-    from jobs.allocate import explanation_frame
-    from jobs.build_problem import ProblemFrames
+    from jobs.steps.allocate import explanation_frame
+    from jobs.steps.build_problem import ProblemFrames
 
     problem = random_problem(4, n_users=20, n_items=6, density=0.5)
     result = LPSolver().solve(problem)

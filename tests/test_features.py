@@ -195,3 +195,27 @@ def test_missing_input_columns_name_the_table(spark):
         build_candidates(spark, item_rows(spark, [(1, "video", None, None)]), affinity_rows(spark, [(1, 1, 0)]),
                          spark.createDataFrame([Row(user_id=1)]), profiles(spark, [1]),
                          spark.createDataFrame([Row(user_id=1, item_id=1)]), users_per_item=1, min_p_active=0.0)
+
+
+def test_features_do_no_io_and_know_nothing_of_jobs():
+    """`features/` is DataFrame in, DataFrame out: reading and writing belong to `jobs/`. No module
+    imports the jobs layer, a filesystem or Delta library, or calls a reader or writer."""
+    import ast
+    from pathlib import Path
+
+    forbidden_modules = {"jobs", "deltalake", "os", "pathlib", "shutil", "pyarrow", "io"}
+    readers_writers = {"read", "write", "readStream", "writeStream"}          # spark.read, frame.write
+    forbidden_calls = {"save", "saveAsTable", "parquet", "csv", "json", "load", "insertInto", "toTable", "table"}
+    found = []
+    for path in sorted((Path(__file__).parents[1] / "features").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                found += [f"{path.name}: imports {n}" for n in names if n.split(".")[0] in forbidden_modules]
+            elif isinstance(node, ast.Attribute) and node.attr in readers_writers:
+                found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in forbidden_calls:
+                found.append(f"{path.name}:{node.lineno}: .{node.func.attr}()")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open":
+                found.append(f"{path.name}:{node.lineno}: open()")
+    assert not found, found

@@ -6,10 +6,11 @@ import os
 import pandas as pd
 import pytest
 
-from jobs import ingest, io
 from jobs.cli import main
 from jobs.errors import DataContractError
 from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+from jobs.steps import ingest
+from jobs.warehouse import io
 
 DS = "2026-04-14"
 

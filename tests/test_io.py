@@ -9,9 +9,9 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import Row
 
-from jobs import io
 from jobs.errors import DataContractError
-from jobs.tables import table
+from jobs.warehouse import io
+from jobs.warehouse.tables import table
 
 
 def users(spark, *ids):

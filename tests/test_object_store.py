@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs import delta_jars, io, storage
-from jobs.feed_reader import read_published_plan
-from jobs.tables import REGISTRY
+from jobs.analysis.fingerprint import canonical
+from jobs.warehouse import delta_jars, io, storage
+from jobs.warehouse.feed_reader import read_published_plan
+from jobs.warehouse.tables import REGISTRY
 from tests.conftest import PIPELINE_DAYS, free_port, make_config
-from tests.test_airflow_dag import canonical
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "fairshot-wh"
@@ -34,7 +34,7 @@ OVERRIDES = ("features.backtests=false", "candidates.backtests=false")
 SCRIPT = textwrap.dedent(f"""
     import sys
     from jobs import pipeline
-    from jobs.spark import get_spark
+    from jobs.warehouse.spark import get_spark
     from tests.conftest import make_config
 
     landing, ds, *warehouses = sys.argv[1:]

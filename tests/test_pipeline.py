@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs import allocate, io, pipeline, publish
-from jobs.catalog import run_sql_file
+from jobs import pipeline
 from jobs.errors import PublishGateFailed
 from jobs.sources.synthetic import landing_root
-from jobs.tables import PUBLISHED_TABLES
+from jobs.steps import allocate, publish
+from jobs.warehouse import io
+from jobs.warehouse.catalog import run_sql_file
+from jobs.warehouse.tables import PUBLISHED_TABLES
 from tests.conftest import PIPELINE_DAYS
 
 DAYS = PIPELINE_DAYS
@@ -142,7 +144,7 @@ def test_each_night_fits_platt_maps_and_writes_the_heads_reliability(spark, worl
 def test_feature_contexts_are_shared_across_nights_only_inside_the_simulation_block(spark, world):
     """Inside the block a later step's context for a day is the one an earlier step built (the
     simulation's one ALS fit a night); outside, every step builds its own from bronze."""
-    from jobs.ranking import FeatureContexts, feature_contexts_kept_across_nights
+    from jobs.steps.ranking import FeatureContexts, feature_contexts_kept_across_nights
 
     ds = DAYS[-1]
     with feature_contexts_kept_across_nights():
@@ -155,9 +157,9 @@ def test_feature_contexts_are_shared_across_nights_only_inside_the_simulation_bl
 def test_the_heads_read_the_features_steps_silver_only_where_this_config_wrote_it(spark, world):
     """A context read from silver holds the same rows as one built again from bronze, and silver is
     read only where the features step's newest write of the day was this config's run."""
-    from jobs.ranking import SILVER_FEATURES, features_as_of, written_by_this_config
-    from jobs.steps import job_id
-    from jobs.tables import table
+    from jobs.steps.common import job_id
+    from jobs.steps.ranking import SILVER_FEATURES, features_as_of, written_by_this_config
+    from jobs.warehouse.tables import table
 
     ds = DAYS[-1]
     assert io.partition_writer(world, "silver.user_features", ds) == job_id(world, ds)

@@ -17,10 +17,12 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs import allocate, io, pipeline, publish
-from jobs.catalog import register_views
-from jobs.feed_reader import read_published_plan
-from jobs.failpoints import SimulatedCrash, armed
+from jobs import pipeline
+from jobs.steps import allocate, publish
+from jobs.warehouse import io
+from jobs.warehouse.catalog import register_views
+from jobs.warehouse.failpoints import SimulatedCrash, armed
+from jobs.warehouse.feed_reader import read_published_plan
 from tests.conftest import PIPELINE_DAYS, make_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,7 +228,7 @@ def test_a_crash_at_every_commit_keeps_the_published_plan_and_the_rerun_matches_
 READER = r"""
 import sys, time, json
 import numpy as np
-from jobs.feed_reader import read_published_plan
+from jobs.warehouse.feed_reader import read_published_plan
 warehouse, ds, stop, deadline = sys.argv[1], sys.argv[2], sys.argv[3], time.time() + float(sys.argv[4])
 judged, bad, runs = 0, [], set()
 import os

@@ -8,10 +8,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.catalog import bind_parameters, run_sql_file, statements
+from jobs.analysis.query import run_query_file
 from jobs.cli import main
 from jobs.errors import QueryError
-from jobs.query import run_query_file
+from jobs.warehouse.catalog import bind_parameters, run_sql_file, statements
 from tests.conftest import PIPELINE_DAYS
 
 DS = PIPELINE_DAYS[-1]

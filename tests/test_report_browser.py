@@ -81,7 +81,7 @@ def test_the_measure_sees_overlapping_labels(tmp_path):
 def test_the_report_renders_with_every_chart_and_no_overlapping_labels(spark, published_world, tmp_path):
     """The page of the shared world's last day, rendered from its tables as the report step does
     (into a folder of the test's own: other modules republish that day and own its ledger row)."""
-    from jobs import report
+    from jobs.steps import report
     from tests.conftest import PIPELINE_DAYS
 
     ds = PIPELINE_DAYS[-1]

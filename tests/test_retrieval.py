@@ -7,7 +7,7 @@ from pyspark.sql import Row
 
 from features.embeddings import implicit_ratings, with_cold_start_factors
 from features.retrieval import excluded_pairs, optimistic_like_rate, retrieve_by_embeddings
-from jobs.evaluate_retrieval import recall_at_n
+from jobs.steps.evaluate_retrieval import recall_at_n
 
 
 def test_skips_become_negative_ratings(spark):
@@ -122,7 +122,7 @@ def test_affinity_retrieval_reads_only_each_lists_head_and_equals_ranking_every_
 
 
 def test_the_item_sample_is_seeded_and_bounded(spark):
-    from jobs.evaluate_retrieval import sample_items
+    from jobs.steps.evaluate_retrieval import sample_items
 
     eligible = spark.createDataFrame([(i, i % 7) for i in range(100)], "item_id long, creator_id long")
     first = [r.item_id for r in sample_items(eligible, 10, seed=3).collect()]
@@ -134,8 +134,9 @@ def test_the_item_sample_is_seeded_and_bounded(spark):
 def test_the_retrieval_backtest_scores_only_its_sample_of_items(spark, published_world):
     """Through the candidates step's backtest on the shared world: every retriever is scored on the
     same 5 items (the truth ranks every available user for each; the sample bounds that)."""
-    from jobs import build_candidates, io, ranking
     from jobs.dates import shift
+    from jobs.steps import build_candidates, ranking
+    from jobs.warehouse import io
     from tests.conftest import PIPELINE_DAYS
 
     config = published_world.with_overrides(["candidates.backtest_items=5"])

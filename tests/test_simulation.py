@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.simulation import world as sim_world
-from jobs.simulation.feed import plan_positions, serve
-from jobs.simulation.settings import dynamics_from_config, feed_from_config
 from jobs.simulation.metrics import day_metrics, summarize
 from jobs.sources.synthetic import WorldParams, generate_world
+from jobs.world import dynamics as sim_world
+from jobs.world.feed import plan_positions, serve
+from jobs.world.settings import dynamics_from_config, feed_from_config
 from tests.conftest import make_config
 
 
@@ -122,8 +122,8 @@ def test_the_world_at_a_day_counts_only_the_logs_up_to_it(tiny):
 def test_the_evaluation_control_is_the_worlds_feed_in_the_plans_slots(tiny, tmp_path):
     """The nightly evaluation's control: the world's own feed on ds+1, over every item on the shelf
     at ds (old and new), in each coming user's creator-side slots; it never reads a plan."""
-    from jobs.simulation.control import world_feed_in_plan_slots
     from jobs.sources.synthetic import write_landing
+    from jobs.world.control import world_feed_in_plan_slots
 
     config, world, dynamics, _ = tiny
     landing = str(tmp_path / "landing")
@@ -167,9 +167,9 @@ def test_summary_reads_stocks_on_the_last_day_and_pools_user_outcomes():
 def test_simulate_runs_the_nightly_job_and_the_treatment_reads_its_plan(spark, tmp_path):
     """Two simulated days through the real steps: the treatment's plan slots come from the plan the
     nightly job published (read through the feed contract); the control's never do."""
-    from jobs import io
-    from jobs.feed_reader import read_published_plan
     from jobs.simulation import loop
+    from jobs.warehouse import io
+    from jobs.warehouse.feed_reader import read_published_plan
 
     # the heuristic ranker keeps the nightly job to its shortest real form (no ALS or heads to fit)
     config = make_config(str(tmp_path / "warehouse"), "sample.n_days=3", "simulation.days=2",

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs import ingest, io, pipeline
+from jobs import pipeline
+from jobs.steps import ingest
+from jobs.warehouse import io
 from tests.conftest import make_config
 
 KUAIRAND = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "kuairand_pure_500u"

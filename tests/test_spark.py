@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.spark import adaptive_execution
+from jobs.warehouse.spark import adaptive_execution
 
 
 @pytest.mark.parametrize("choice, master, expected", [

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from jobs import storage
+from jobs.warehouse import storage
 
 
 @pytest.mark.parametrize(("location", "expected"), [
@@ -57,7 +57,7 @@ def test_a_warehouse_in_a_bucket_asks_for_a_local_landing_folder_by_name():
 
 
 def test_sparks_s3_connector_follows_the_aws_environment_delta_rs_reads():
-    from jobs.spark import s3a_options
+    from jobs.warehouse.spark import s3a_options
 
     options = s3a_options({"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_REGION": "eu-west-1"})
     assert options["spark.hadoop.fs.s3a.endpoint"] == "http://127.0.0.1:9000"
@@ -68,7 +68,7 @@ def test_sparks_s3_connector_follows_the_aws_environment_delta_rs_reads():
 
 
 def test_a_folder_of_s3_jars_that_holds_none_is_named(tmp_path):
-    from jobs import delta_jars
+    from jobs.warehouse import delta_jars
 
     with pytest.raises(FileNotFoundError, match="spark.s3_jars"):
         delta_jars.session_options("none", 2, s3_choice=str(tmp_path))

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from features.descriptions import TABLES
 from jobs.cli import main
-from jobs.tables import REGISTRY
-from jobs.tables_doc import markdown
+from jobs.warehouse.tables import REGISTRY
+from jobs.warehouse.tables_doc import markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ def test_every_table_and_column_has_a_description():
 
 
 def test_docs_tables_md_is_generated_from_the_descriptions():
-    """Regenerate with `python -m jobs.tables_doc > docs/tables.md` when this fails."""
+    """Regenerate with `python -m jobs.warehouse.tables_doc > docs/tables.md` when this fails."""
     assert (ROOT / "docs" / "tables.md").read_text() == markdown()
 
 

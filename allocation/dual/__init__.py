@@ -26,7 +26,7 @@ The pieces, one module each, named as in the DuaLip paper:
 
 - `projection`: the per-user projection onto the capped box (and nested category caps);
 - `sides`: the item and creator side, the coupling rows whose prices are the duals;
-- `pairs`: where the pairs are (`PairSide`: `LocalPairs` here, `jobs.dual_on_spark.SparkPairs` on
+- `pairs`: where the pairs are (`PairSide`: `LocalPairs` here, `jobs.steps.dual_on_spark.SparkPairs` on
   executors) and the numpy kernel both run over a block of pairs;
 - `bound`: the Lagrangian bound over the users' boxes and the pricing behind the working set;
 - `objective`: the smoothed dual function, its gradient and the certificate of a check;
@@ -38,8 +38,16 @@ from allocation.dual.arrays import sum_by
 from allocation.dual.bound import UserPricing, capped_box_bound
 from allocation.dual.objective import Check, DualObjective
 from allocation.dual.optimizer import DualOutcome, DualSolver, iterate
-from allocation.dual.pairs import (Certificate, LocalPairs, PairArrays, PairSide, PairSums, pair_scores, plan_sums,
-                                   plan_totals)
+from allocation.dual.pairs import (
+                                   Certificate,
+                                   LocalPairs,
+                                   PairArrays,
+                                   PairSide,
+                                   PairSums,
+                                   pair_scores,
+                                   plan_sums,
+                                   plan_totals,
+)
 from allocation.dual.projection import project_capped_box, project_nested, scale_to_capacity, user_excess
 from allocation.dual.sides import Sides, cap_shrink
 from allocation.problem import Duals

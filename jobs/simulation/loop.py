@@ -4,7 +4,7 @@ Both arms start from the same generated history and the same random streams. Eve
 1. creators join and post, users come (`world.open_day`);
 2. the feed serves every request (`feed.serve`): in the control arm the user-side feed alone; in the
    treatment arm the same feed with its creator-side share taken from fairshot's plan published the
-   night before, read through the feed contract (`jobs.feed_reader`), as the online feed would;
+   night before, read through the feed contract (`jobs.warehouse.feed_reader`), as the online feed would;
 3. outcomes are drawn from the truth; creators and users respond (`world.serve_and_observe`,
    `world.close_day`); the day's figures are recorded (`metrics.day_metrics`);
 4. treatment only: the day's logs and catalogue land as the synthetic source's files and the real
@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from jobs import io, storage
 from jobs.config import Config
 from jobs.errors import ConfigError, FairshotError
-from jobs.feed_reader import read_published_plan
-from jobs.ranking import feature_contexts_kept_across_nights
-from jobs.simulation.feed import plan_positions, serve
 from jobs.simulation.metrics import day_metrics, summarize
-from jobs.simulation.settings import dynamics_from_config, feed_from_config
-from jobs.simulation.world import WorldState, close_day, open_day, serve_and_observe, state_after_history
 from jobs.sources.base import mark_complete_through
 from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+from jobs.steps.ranking import feature_contexts_kept_across_nights
+from jobs.warehouse import io, storage
+from jobs.warehouse.feed_reader import read_published_plan
+from jobs.world.dynamics import WorldState, close_day, open_day, serve_and_observe, state_after_history
+from jobs.world.feed import plan_positions, serve
+from jobs.world.settings import dynamics_from_config, feed_from_config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from allocation import metrics
-from jobs.simulation.feed import Served
-from jobs.simulation.world import Dynamics, Today, WorldState, exposure_value, true_outcome_rates
+from jobs.world.dynamics import Dynamics, Today, WorldState, exposure_value, true_outcome_rates
+from jobs.world.feed import Served
 
 RETENTION_DAYS = (7, 14, 28)
 DISCOVERY_TOP_SHARE = 0.1   # "the truly best new items": the top tenth of a day's new items by true quality

@@ -14,10 +14,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from jobs import storage  # noqa: E402
 from jobs.config import Config  # noqa: E402
-from jobs.report import STYLE, _image, _section, reports_root  # noqa: E402
-from jobs.report_charts import figure_svg  # noqa: E402
+from jobs.steps.report import STYLE, _image, _section, reports_root  # noqa: E402
+from jobs.steps.report_charts import figure_svg  # noqa: E402
+from jobs.warehouse import storage  # noqa: E402
 
 ARM_COLOURS = {"control": "#d95f02", "treatment": "#1b9e77"}
 ARM_LABELS = {"control": "user-side feed (control)", "treatment": "feed + fairshot plan (treatment)"}

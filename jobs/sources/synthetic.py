@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs import storage
 from jobs.config import Config
 from jobs.errors import ConfigError
 from jobs.sources.base import mark_complete_through
+from jobs.warehouse import storage
 
 HISTORY_DAYS = 10  # items created before the logged window, so the first logged day has content
 ITEM_SHELF_DAYS = 14  # the logging feed only shows videos this young

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from jobs import io, storage
+from jobs.warehouse import io, storage
 from jobs.config import Config
 from jobs.errors import QueryError
-from jobs.tables import REGISTRY
+from jobs.warehouse.tables import REGISTRY
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 def view_name(key: str) -> str:

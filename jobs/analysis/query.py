@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobs import io
-from jobs.catalog import SQL_DIR, bind_parameters, read_statements, statements, view_name
 from jobs.config import Config
 from jobs.errors import QueryError
-from jobs.tables import REGISTRY, table
+from jobs.warehouse import io
+from jobs.warehouse.catalog import SQL_DIR, bind_parameters, read_statements, statements, view_name
+from jobs.warehouse.tables import REGISTRY, table
 
 if TYPE_CHECKING:
     import duckdb
@@ -30,7 +30,7 @@ def connect(config: Config) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with every table and the feed contract's views (a missing table is empty)."""
     import duckdb
     from deltalake import DeltaTable
-    from pyspark.sql.pandas.types import to_arrow_schema   # a type mapping only: no JVM
+    from pyspark.sql.pandas.types import to_arrow_schema  # a type mapping only: no JVM
 
     connection = duckdb.connect()
     for key in REGISTRY:

@@ -12,8 +12,14 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from allocation import metrics
-from features.availability import (availability_features, build_user_availability, fit_if_possible,
-                                   training_anchors, with_next_day_label, with_p_active)
+from features.availability import (
+    availability_features,
+    build_user_availability,
+    fit_if_possible,
+    training_anchors,
+    with_next_day_label,
+    with_p_active,
+)
 from jobs.config import Config
 from jobs.dates import shift
 

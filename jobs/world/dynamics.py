@@ -9,7 +9,7 @@ the end of that history and moves it one day at a time:
 - users come by their rhythms, and their activity follows the value the feed gave them lately, so
   a policy that hurts users loses them;
 - every exposure's outcome is drawn from the world's true probabilities.
-The feed itself (which items each request gets) is not here: it is `jobs.simulation.feed`. The
+The feed itself (which items each request gets) is not here: it is `jobs.world.feed`. The
 state also keeps the counters a feed would keep (exposures, engagements, likes per item; per user
 and category), because the user-side feed ranks by them, not by the truth.
 

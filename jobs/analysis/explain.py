@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from allocation.explain import OFF_PRICE, SHORT
+from jobs.analysis.query import connect
 from jobs.config import Config
 from jobs.errors import QueryError
-from jobs.query import connect
 
 if TYPE_CHECKING:
     import duckdb

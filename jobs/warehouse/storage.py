@@ -7,7 +7,7 @@ Three readers of one location each want their own spelling of it:
 - Spark's Hadoop S3 connector answers to `s3a://` only (`spark_uri`).
 Object-store settings come from the standard AWS environment variables (`AWS_ENDPOINT_URL`,
 `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...), which delta-rs and pyarrow read themselves and
-`jobs.spark` passes on to the S3 connector: one place to configure a bucket for every engine.
+`jobs.warehouse.spark` passes on to the S3 connector: one place to configure a bucket for every engine.
 """
 from __future__ import annotations
 

@@ -25,14 +25,29 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from allocation.dual import (Certificate, DualOutcome, Duals, DualSolver, PairSums, Sides, capped_box_bound, iterate,
-                             pair_scores, plan_sums, plan_totals, scale_to_capacity, sum_by, user_excess)
+from allocation.dual import (
+    Certificate,
+    DualOutcome,
+    Duals,
+    DualSolver,
+    PairSums,
+    Sides,
+    capped_box_bound,
+    iterate,
+    pair_scores,
+    plan_sums,
+    plan_totals,
+    scale_to_capacity,
+    sum_by,
+    user_excess,
+)
 from allocation.problem import nested_groups
-from jobs import storage
+from jobs.warehouse import storage
 
 if TYPE_CHECKING:
-    from allocation import AllocationProblem
     from pyspark.sql import DataFrame, SparkSession
+
+    from allocation import AllocationProblem
 
 LOG = logging.getLogger(__name__)
 

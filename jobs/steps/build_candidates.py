@@ -3,13 +3,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from features.retrieval import (available_users, eligible_items, excluded_pairs, retrieve_by_affinity,
-                                retrieve_by_embeddings, score_candidates)
-from jobs import io, ranking
+from features.retrieval import (
+    available_users,
+    eligible_items,
+    excluded_pairs,
+    retrieve_by_affinity,
+    retrieve_by_embeddings,
+    score_candidates,
+)
 from jobs.config import Config
 from jobs.dates import shift
-from jobs.spark import get_spark
-from jobs.steps import StepOutput, job_id
+from jobs.steps import ranking
+from jobs.steps.common import StepOutput, job_id
+from jobs.warehouse import io
+from jobs.warehouse.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -84,7 +91,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
 def _evaluate_against_truth(config: Config, ds: str, spark: SparkSession, events: DataFrame,
                             item_features: DataFrame, affinity: DataFrame, availability: DataFrame,
                             contexts: ranking.FeatureContexts):  # noqa: ANN202
-    from jobs.evaluate_retrieval import evaluate, sample_items
+    from jobs.steps.evaluate_retrieval import evaluate, sample_items
 
     c = config["candidates"]
     # Every available user is scored for each item of the sample (the truth needs them all), so the

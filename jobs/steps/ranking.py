@@ -26,14 +26,21 @@ from pyspark.sql import functions as F
 from allocation import metrics
 from features.embeddings import fit_embeddings, implicit_ratings, with_cold_start_factors
 from features.items import build_creator_features, build_item_features
-from features.ranking import (HEADS, fit_calibration, fit_heads, head_label, with_calibration, with_head_predictions,
-                              with_ranking_features)
+from features.ranking import (
+    HEADS,
+    fit_calibration,
+    fit_heads,
+    head_label,
+    with_calibration,
+    with_head_predictions,
+    with_ranking_features,
+)
 from features.retrieval import optimistic_like_rate, score_candidates
 from features.users import build_user_category_affinity, build_user_features
-from jobs import io
 from jobs.config import Config
 from jobs.dates import shift
-from jobs.steps import job_id
+from jobs.steps.common import job_id
+from jobs.warehouse import io
 
 if TYPE_CHECKING:
     from pyspark.ml import PipelineModel

@@ -3,7 +3,7 @@
 Re-plans ds's candidates under each policy of `allocation.policies` (each user's top-k of the
 candidates, the linear creator-side optimiser, fairshot, and fairshot across a sweep of creator
 weights) and sets them against a control that is a feed, not a strawman:
-- synthetic world: the world's own user-side feed (`jobs.simulation.control`), ranking every item on
+- synthetic world: the world's own user-side feed (`jobs.world.control`), ranking every item on
   the shelf, old and new, in the same users' creator-side slots on ds+1 (`world_feed`); user value
   kept is measured against it;
 - real logs: what the logging feed showed the plan's users on ds+1, with its observed outcomes
@@ -30,16 +30,16 @@ import numpy as np
 import pandas as pd
 
 from allocation import metrics
-from allocation.happiness import creator_lambda
 from allocation.evaluation import Scoring, item_exposure_under, score_exposures, score_plan, user_value_kept
+from allocation.happiness import creator_lambda
 from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, run_policies
-from jobs import io
-from jobs.allocate import load_problem, solver_from_config
-from jobs.build_problem import ProblemFrames
 from jobs.config import Config
 from jobs.dates import shift
-from jobs.spark import get_spark
-from jobs.steps import StepOutput, staged_run_id
+from jobs.steps.allocate import load_problem, solver_from_config
+from jobs.steps.build_problem import ProblemFrames
+from jobs.steps.common import StepOutput, staged_run_id
+from jobs.warehouse import io
+from jobs.warehouse.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -76,8 +76,8 @@ def _synthetic_truth(config: Config, frames: ProblemFrames, day: str) -> Scoring
 
 def _next_day_logs(config: Config, frames: ProblemFrames, day: str, spark: SparkSession) -> Scoring | None:
     """Who was active on `day` per bronze.events, ingesting that day first if the source has it."""
-    from jobs import ingest
     from jobs.sources.base import make_source
+    from jobs.steps import ingest
 
     def present() -> bool:
         return bool(io.read_table(spark, config, "bronze.events", ds=day).limit(1).count())
@@ -125,8 +125,8 @@ class Scored:
 
 def world_feed_control(config: Config, frames: ProblemFrames, scoring: Scoring, ds: str) -> Scored | None:
     """The synthetic world's feed in the plan's users' slots on ds+1, under the world's truth."""
-    from jobs.simulation.control import world_feed_in_plan_slots
     from jobs.sources.synthetic import landing_root, true_pair_probabilities
+    from jobs.world.control import world_feed_in_plan_slots
 
     if scoring.truth != "synthetic truth":
         return None

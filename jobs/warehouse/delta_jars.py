@@ -4,7 +4,7 @@ bucket: fetched once at install, then put on Spark's classpath offline.
 `delta-spark`'s own helper (`configure_spark_with_delta_pip`) names the Maven artifact that
 matches the installed pyspark and delta-spark; Spark's Ivy resolves it with its dependencies.
 Doing that at every session start would need the network on every run, so `make venv` runs
-`python -m jobs.delta_jars` once: the jars land in the virtualenv (`<prefix>/fairshot-delta/jars`)
+`python -m jobs.warehouse.delta_jars` once: the jars land in the virtualenv (`<prefix>/fairshot-delta/jars`)
 and every session after lists them in `spark.jars`, which also ships them to a cluster's executors.
 
 `spark.delta_jars` in the config chooses: `auto` (the installed folder when it is there, else no
@@ -30,13 +30,13 @@ DELTA_SESSION_OPTIONS = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     # `replaceWhere` re-reads what it writes to check every row is inside the partition; fairshot
-    # stamps the partition columns itself (`jobs.io.conform`), so the check is one job per commit for nothing.
+    # stamps the partition columns itself (`jobs.warehouse.io.conform`), so the check is one job per commit for nothing.
     "spark.databricks.delta.replaceWhere.constraintCheck.enabled": "false",
 }
 
 
 def installed_folder(kind: str = "delta") -> str:
-    """Where `python -m jobs.delta_jars [--s3]` puts Spark's Ivy cache; the jars are in its `jars/`."""
+    """Where `python -m jobs.warehouse.delta_jars [--s3]` puts Spark's Ivy cache; the jars are in its `jars/`."""
     return os.path.join(sys.prefix, f"fairshot-{kind}")
 
 

@@ -16,16 +16,17 @@ import pandas as pd
 from allocation import Duals, choose_solver, invariants, make_solver, metrics, systematic_rounding
 from allocation.explain import explain_pairs, tolerances
 from features.retrieval import eligible_items
-from jobs import io
-from jobs.build_problem import ProblemFrames, assemble_problem, inputs_fingerprint, result_frames
 from jobs.config import Config
 from jobs.dates import shift
-from jobs.spark import get_spark
-from jobs.steps import StepOutput, code_version, plan_run_id
+from jobs.steps.build_problem import ProblemFrames, assemble_problem, inputs_fingerprint, result_frames
+from jobs.steps.common import StepOutput, code_version, plan_run_id
+from jobs.warehouse import io
+from jobs.warehouse.spark import get_spark
 
 if TYPE_CHECKING:
-    from allocation import AllocationResult, Solver
     from pyspark.sql import SparkSession
+
+    from allocation import AllocationResult, Solver
 
 LOG = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ pipeline, and the pipeline runs the evaluation)."""
 from __future__ import annotations
 
 from jobs.config import Config
-from jobs.simulation.feed import FeedSettings
-from jobs.simulation.world import Dynamics
+from jobs.world.dynamics import Dynamics
+from jobs.world.feed import FeedSettings
 
 
 def dynamics_from_config(config: Config) -> Dynamics:

@@ -17,12 +17,12 @@ from features import schemas
 from features.contracts import parse_against_schema, raise_on_violations, split_violations
 from features.errors import DataContractError
 from features.events import parse_events
-from jobs import io
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.sources.base import Source, make_source
-from jobs.spark import get_spark
-from jobs.steps import StepOutput, job_id
+from jobs.steps.common import StepOutput, job_id
+from jobs.warehouse import io
+from jobs.warehouse.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

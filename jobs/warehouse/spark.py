@@ -3,7 +3,7 @@
 Local mode is tuned for a 2-core machine: few shuffle partitions, no adaptive re-planning, no UI, UTC everywhere (naive
 datetimes were otherwise read in the process's zone) and Parquet timestamps as INT64 micros, which
 is what Delta readers expect. Delta's jars go on the classpath when they are installed
-(`jobs.delta_jars`), so that `storage.engine: auto` writes with Spark's own Delta writer; for a
+(`jobs.warehouse.delta_jars`), so that `storage.engine: auto` writes with Spark's own Delta writer; for a
 warehouse in a bucket, Hadoop's S3 connector too, set from the AWS environment (`s3a_options`).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from jobs import delta_jars, storage
+from jobs.warehouse import delta_jars, storage
 from jobs.config import Config
 
 if TYPE_CHECKING:

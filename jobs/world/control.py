@@ -6,7 +6,7 @@ Each user's top-k over fairshot's own candidates is not that: it ranks new items
 already covers most of them and makes fairshot's gain look small. A real user-side feed ranks
 every item on the shelf, old and new, by its own estimates; that is where new items starve. So
 the control rebuilds the world as it stood at the end of ds (its latent traits, its logs up to ds)
-and lets its feed (`jobs.simulation.feed`, the simulation's control arm) fill, for every user the
+and lets its feed (`jobs.world.feed`, the simulation's control arm) fill, for every user the
 plan was for who really comes on ds+1, as many slots as the plan gave that user.
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import Config
-from jobs.simulation.feed import serve
-from jobs.simulation.settings import dynamics_from_config, feed_from_config
-from jobs.simulation.world import Today, state_after_history
 from jobs.sources.synthetic import WorldParams, generate_world
+from jobs.world.dynamics import Today, state_after_history
+from jobs.world.feed import serve
+from jobs.world.settings import dynamics_from_config, feed_from_config
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
 """docs/tables.md and `fairshot tables --describe`, rendered from the table registry's descriptions
 (features/descriptions.py), so the page cannot drift from the code: a test regenerates it and
-compares. Rewrite the page with `python -m jobs.tables_doc > docs/tables.md`."""
+compares. Rewrite the page with `python -m jobs.warehouse.tables_doc > docs/tables.md`."""
 from __future__ import annotations
 
-from jobs.tables import REGISTRY, TableSpec
+from jobs.warehouse.tables import REGISTRY, TableSpec
 
 LAYERS = ("bronze", "silver", "staging", "gold", "audit")
 INTRO = """# Tables
 
 Every Delta table fairshot writes, by layer, with what each column means. Generated from
-`features/descriptions.py` by `python -m jobs.tables_doc > docs/tables.md` (a test keeps it
+`features/descriptions.py` by `python -m jobs.warehouse.tables_doc > docs/tables.md` (a test keeps it
 current); the same descriptions are written into each Delta table when it is created (its
 description and column comments) and printed by `fairshot tables --describe`.
 

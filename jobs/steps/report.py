@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from allocation.explain import binding_limit
-from jobs import io, report_charts, storage
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.errors import FairshotError
-from jobs.evaluate import baseline_policy, control_policy, in_display_order, policy_table
-from jobs.spark import get_spark
-from jobs.steps import StepOutput, job_id, staged_run_id
+from jobs.steps import report_charts
+from jobs.steps.common import StepOutput, job_id, staged_run_id
+from jobs.steps.evaluate import baseline_policy, control_policy, in_display_order, policy_table
+from jobs.warehouse import io, storage
+from jobs.warehouse.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -39,8 +39,8 @@ def plan_run_id(config: Config, ds: str, inputs_fingerprint: str) -> str:
 
 def staged_run_id(spark: SparkSession, config: Config, ds: str) -> str:
     """The run `allocate` last staged for ds: what publish, evaluate and report work on."""
-    from jobs import io
     from jobs.errors import FairshotError
+    from jobs.warehouse import io
 
     rows = io.read_table(spark, config, "staging.allocation_runs", ds=ds).select("run_id").distinct().collect()
     if len(rows) != 1:
@@ -51,7 +51,7 @@ def staged_run_id(spark: SparkSession, config: Config, ds: str) -> str:
 
 def code_version() -> str:
     """The git commit the code runs from (or the package version outside a checkout)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
                              capture_output=True, text=True, timeout=5, check=True)

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from features.availability import daily_activity
 from features.items import build_creator_features, build_item_features
 from features.users import build_user_category_affinity, build_user_features
-from jobs import io
-from features.availability import daily_activity
-from jobs.availability import backtest_availability, predict_availability
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.errors import DataContractError
-from jobs.spark import get_spark
-from jobs.steps import StepOutput, job_id
+from jobs.steps.availability import backtest_availability, predict_availability
+from jobs.steps.common import StepOutput, job_id
+from jobs.warehouse import io
+from jobs.warehouse.spark import get_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

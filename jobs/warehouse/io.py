@@ -4,14 +4,14 @@ partition or the new one, never a mix.
 
 Two engines behind one interface (docs/DESIGN.md, 'Storage'):
 - `delta-spark`: Spark's own Delta writer (`replaceWhere`), where the Delta jars are on Spark's
-  classpath (`jobs.delta_jars`: `make venv` fetches them); what `storage.engine: auto` picks then;
+  classpath (`jobs.warehouse.delta_jars`: `make venv` fetches them); what `storage.engine: auto` picks then;
 - `delta-rs`: Spark writes plain Parquet, the files move into the table folder (invisible until
   committed), and one delta-rs transaction adds them and removes the partition's old files. For a
   machine without the jars (`spark.delta_jars: none`, or a set-up that could not fetch them). The
   commit is written here rather than by `deltalake.write_deltalake` because that one takes the
   data in the driver's memory; this way the executors write it.
 Both produce ordinary Delta tables that either engine, and any Delta reader, can read. Table
-locations are URIs (`jobs.storage`): a local folder or a bucket alike.
+locations are URIs (`jobs.warehouse.storage`): a local folder or a bucket alike.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
-from jobs import failpoints, storage
+from jobs.warehouse import failpoints, storage
 from jobs.config import Config
 from jobs.errors import DataContractError, StorageError
-from jobs.tables import TableSpec, table
+from jobs.warehouse.tables import TableSpec, table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -357,7 +357,7 @@ def read_table(spark: SparkSession, config: Config, key: str, *, ds: str | None 
 
 def read_published(spark: SparkSession, config: Config, key: str, ds: str) -> DataFrame:
     """The feed's read contract on Spark: the rows of gold table `key` for ds's published run
-    (none if ds has no published run). `jobs.feed_reader` is the same rule without Spark."""
+    (none if ds has no published run). `jobs.warehouse.feed_reader` is the same rule without Spark."""
     from pyspark.sql import functions as F
 
     ledger = read_table(spark, config, "gold.allocation_runs", ds=ds)

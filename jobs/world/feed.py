@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jobs.simulation.world import PAIR_KEY, Today, WorldState, stream
+from jobs.world.dynamics import PAIR_KEY, Today, WorldState, stream
 
 
 @dataclass(frozen=True)

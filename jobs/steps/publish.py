@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 
 from allocation import invariants
-from jobs import io, quality
-from jobs.build_problem import OptionalLimits
 from jobs.config import Config
 from jobs.errors import PublishGateFailed
-from jobs.spark import get_spark
-from jobs.steps import StepOutput, staged_run_id
-from jobs.tables import PUBLISHED_TABLES, RUN_TABLES
+from jobs.steps.build_problem import OptionalLimits
+from jobs.steps.common import StepOutput, staged_run_id
+from jobs.warehouse import io, quality
+from jobs.warehouse.spark import get_spark
+from jobs.warehouse.tables import PUBLISHED_TABLES, RUN_TABLES
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
