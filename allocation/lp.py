@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ortools.linear_solver import pywraplp
@@ -40,59 +41,13 @@ class LPSolver:
         if solver is None:
             raise SolverFailedError(f"OR-Tools backend {self.backend} is not available in this build")
         solver.SetTimeLimit(int(self.time_limit_seconds * 1000))
-        infinity = solver.infinity()
-        availability = problem.pair_availability
-        x = [solver.NumVar(0.0, 1.0, "") for _ in range(problem.n_pairs)]
-
-        user_rows = [solver.Constraint(-infinity, float(k)) for k in problem.user_capacity]
-        cap_rows = [solver.Constraint(-infinity, float(c)) for c in problem.item_cap]
-        floored = np.flatnonzero(problem.item_floor > 0)
-        floor_rows: dict[int, pywraplp.Constraint] = {}
-        slack: dict[int, pywraplp.Variable] = {}
-        for item in floored:
-            row = solver.Constraint(float(problem.item_floor[item]), infinity)
-            slack[item] = solver.NumVar(0.0, infinity, "")
-            row.SetCoefficient(slack[item], 1.0)
-            floor_rows[item] = row
-        # The optional constraints: rows only where a limit is finite.
-        group, group_cap = problem.pair_groups() if problem.has_category_caps else (None, np.zeros(0))
-        group_rows = {g: solver.Constraint(-infinity, float(c)) for g, c in enumerate(group_cap) if np.isfinite(c)}
-        creator_rows = {c: solver.Constraint(-infinity, float(cap))
-                        for c, cap in enumerate(problem.creator_cap) if np.isfinite(cap)}
-        budget_row = (solver.Constraint(-infinity, problem.exposure_budget)
-                      if np.isfinite(problem.exposure_budget) else None)
-        # likes_c - sum_k y_ck = 0: the segments carry exactly the creator's expected new likes.
-        like_rows = [solver.Constraint(0.0, 0.0) for _ in range(problem.n_creators)]
-        objective = solver.Objective()
-        objective.SetMaximization()
+        lp = LPArrays.of(problem)
+        error = solver.LoadModelFromProto(lp.proto())
+        if error:
+            raise SolverFailedError(f"{self.backend} refused the model: {error}")
         weight = problem.creator_weight
-        for creator in range(problem.n_creators):
-            for width, slope in zip(problem.segment_width[creator], problem.segment_slope[creator]):
-                if width <= 0:
-                    continue
-                y = solver.NumVar(0.0, float(width), "")
-                like_rows[creator].SetCoefficient(y, -1.0)
-                objective.SetCoefficient(y, weight * float(slope))
-        for var in slack.values():
-            objective.SetCoefficient(var, -problem.floor_penalty)
-
-        pair_creator = problem.item_creator[problem.pair_item]
-        for p, var in enumerate(x):
-            a = float(availability[p])
-            item = int(problem.pair_item[p])
-            objective.SetCoefficient(var, a * float(problem.pair_value[p]))
-            user_rows[problem.pair_user[p]].SetCoefficient(var, 1.0)
-            cap_rows[item].SetCoefficient(var, a)
-            if item in floor_rows:
-                floor_rows[item].SetCoefficient(var, a)
-            like_rows[pair_creator[p]].SetCoefficient(var, a * float(problem.pair_like[p]))
-            if group is not None and int(group[p]) in group_rows:
-                group_rows[int(group[p])].SetCoefficient(var, 1.0)
-            if int(pair_creator[p]) in creator_rows:
-                creator_rows[int(pair_creator[p])].SetCoefficient(var, a)
-            if budget_row is not None:
-                budget_row.SetCoefficient(var, a)
-
+        objective = solver.Objective()
+        variables = solver.variables()[:problem.n_pairs]
         built = time.perf_counter()
         code = solver.Solve()
         if code not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
@@ -100,8 +55,9 @@ class LPSolver:
                      pywraplp.Solver.ABNORMAL: "abnormal", pywraplp.Solver.NOT_SOLVED: "not solved"}
             raise SolverFailedError(
                 f"{self.backend} ended {names.get(code, code)} on {problem.n_pairs} pairs")
-        solution = np.clip(np.fromiter((v.solution_value() for v in x), float, problem.n_pairs), 0.0, 1.0)
+        solution = np.clip(np.fromiter((v.solution_value() for v in variables), float, problem.n_pairs), 0.0, 1.0)
         exposure = problem.item_exposure(solution)
+        floored = lp.floored
         floor_slack = np.zeros(problem.n_items)
         floor_slack[floored] = np.maximum(problem.item_floor[floored] - exposure[floored], 0.0)
         new_likes = problem.creator_new_likes(solution)
@@ -113,7 +69,7 @@ class LPSolver:
         bound = value if status is Status.OPTIMAL else objective.BestBound()
         gap = abs(bound - value) / max(1.0, abs(bound))
         violation = problem.max_violation(solution)
-        duals = _row_duals(problem, cap_rows, floor_rows, like_rows, creator_rows, budget_row)
+        duals = lp.row_duals(np.fromiter((row.dual_value() for row in solver.constraints()), float))
         line = (f"{self.backend}: {problem.n_pairs} pairs, status={status.value}, objective={value:.6g}, "
                 f"build={built - started:.2f}s solve={seconds - (built - started):.2f}s")
         LOG.info(line)
@@ -157,24 +113,115 @@ class LPSolver:
                         np.zeros(problem.n_creators), 0.0))
 
 
-def _row_duals(problem: AllocationProblem, cap_rows: list, floor_rows: dict, like_rows: list,
-               creator_rows: dict, budget_row: pywraplp.Constraint | None) -> Duals:
-    """The LP's row duals as the dual solver's prices, so that one explanation and one warm start
-    serve both. OR-Tools reports d(objective)/d(right-hand side): >= 0 on a binding <= row, <= 0 on
-    a binding >= row (the floors) and, on the likes rows (likes - sum y = 0), minus the price of a
-    like; the signs are turned so that every price is >= 0."""
-    floor = np.zeros(problem.n_items)
-    for item, row in floor_rows.items():
-        floor[item] = -row.dual_value()
-    creator_cap = np.zeros(problem.n_creators)
-    for creator, row in creator_rows.items():
-        creator_cap[creator] = row.dual_value()
-    def price(values: np.ndarray) -> np.ndarray:
-        """>= 0, and no -0.0 (what a tolerance-sized negative dual would print as)."""
-        return np.maximum(values, 0.0) + 0.0
+@dataclass(frozen=True)
+class LPArrays:
+    """The LP as arrays: columns x (one per pair), then a slack per floored item, then a happiness
+    segment per creator and segment of positive width; rows in blocks (users, item caps, floors, the
+    optional category, creator and budget rows where a limit is finite, then likes: the order the
+    model had when it was built coefficient by coefficient, so the simplex meets the same model). Built with
+    numpy and handed to OR-Tools whole (model builder's sparse form, loaded by the backend), so
+    building costs a few array passes instead of one Python call per coefficient."""
 
-    return Duals(item_cap=price(np.array([row.dual_value() for row in cap_rows], dtype=float)),
-                 item_floor=price(floor),
-                 creator_likes=price(np.array([-row.dual_value() for row in like_rows], dtype=float)),
-                 creator_cap=price(creator_cap),
-                 budget=float(price(np.array([0.0 if budget_row is None else budget_row.dual_value()]))[0]))
+    lower: np.ndarray
+    upper: np.ndarray
+    objective: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    matrix: Any                 # scipy.sparse.csr_matrix, rows x columns
+    starts: dict[str, int]      # first row of each block
+    floored: np.ndarray         # items with a floor row, in row order
+    creators_capped: np.ndarray
+    budgeted: bool
+    n_items: int
+    n_creators: int
+
+    @classmethod
+    def of(cls, problem: AllocationProblem) -> LPArrays:
+        from scipy import sparse
+
+        n, a, item = problem.n_pairs, problem.pair_availability, problem.pair_item
+        creator = problem.item_creator[item]
+        pair = np.arange(n)
+        floored = np.flatnonzero(problem.item_floor > 0)
+        floor_of = np.full(problem.n_items, -1)
+        floor_of[floored] = np.arange(floored.size)
+        seg_creator, seg_k = np.nonzero(problem.segment_width > 0)
+        slack_col = n + np.arange(floored.size)
+        segment_col = n + floored.size + np.arange(seg_creator.size)
+        blocks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        inf = np.inf
+        blocks.append(("users", problem.pair_user, pair, np.ones(n), np.full(problem.n_users, -inf),
+                       problem.user_capacity.astype(float)))
+        blocks.append(("item_caps", item, pair, a, np.full(problem.n_items, -inf), problem.item_cap.astype(float)))
+        on_floor = floor_of[item] >= 0
+        blocks.append(("floors", np.r_[floor_of[item[on_floor]], np.arange(floored.size)],
+                       np.r_[pair[on_floor], slack_col], np.r_[a[on_floor], np.ones(floored.size)],
+                       problem.item_floor[floored].astype(float), np.full(floored.size, inf)))
+        if problem.has_category_caps:
+            group, group_cap = problem.pair_groups()
+            limited = np.flatnonzero(np.isfinite(group_cap))
+            row_of = np.full(group_cap.size, -1)
+            row_of[limited] = np.arange(limited.size)
+            on = row_of[group] >= 0
+            blocks.append(("categories", row_of[group[on]], pair[on], np.ones(int(on.sum())),
+                           np.full(limited.size, -inf), group_cap[limited]))
+        capped = np.flatnonzero(np.isfinite(problem.creator_cap))
+        row_of = np.full(problem.n_creators, -1)
+        row_of[capped] = np.arange(capped.size)
+        on = row_of[creator] >= 0
+        blocks.append(("creator_caps", row_of[creator[on]], pair[on], a[on], np.full(capped.size, -inf),
+                       problem.creator_cap[capped]))
+        budgeted = bool(np.isfinite(problem.exposure_budget))
+        if budgeted:
+            blocks.append(("budget", np.zeros(n, dtype=np.int64), pair, a, np.array([-inf]),
+                           np.array([float(problem.exposure_budget)])))
+        # likes_c - sum_k y_ck = 0: the segments carry exactly the creator's expected new likes.
+        blocks.append(("likes", np.r_[creator, seg_creator], np.r_[pair, segment_col],
+                       np.r_[a * problem.pair_like, -np.ones(seg_creator.size)],
+                       np.zeros(problem.n_creators), np.zeros(problem.n_creators)))
+        starts, rows, offset = {}, [], 0
+        for name, row, _, _, lower, _ in blocks:
+            starts[name] = offset
+            rows.append(row + offset)
+            offset += lower.size
+        columns = n + floored.size + seg_creator.size
+        matrix = sparse.csr_matrix((np.concatenate([b[3] for b in blocks]),
+                                    (np.concatenate(rows), np.concatenate([b[2] for b in blocks]))),
+                                   shape=(offset, columns))
+        return cls(lower=np.zeros(columns),
+                   upper=np.r_[np.ones(n), np.full(floored.size, inf), problem.segment_width[seg_creator, seg_k]],
+                   objective=np.r_[a * problem.pair_value, np.full(floored.size, -problem.floor_penalty),
+                                   problem.creator_weight * problem.segment_slope[seg_creator, seg_k]],
+                   row_lower=np.concatenate([b[4] for b in blocks]), row_upper=np.concatenate([b[5] for b in blocks]),
+                   matrix=matrix, starts=starts, floored=floored, creators_capped=capped, budgeted=budgeted,
+                   n_items=problem.n_items, n_creators=problem.n_creators)
+
+    def proto(self):  # noqa: ANN201 - an MPModelProto, what every OR-Tools backend loads
+        from ortools.linear_solver.python import model_builder
+
+        model = model_builder.Model()
+        model.helper.fill_model_from_sparse_data(self.lower, self.upper, self.objective, self.row_lower,
+                                                 self.row_upper, self.matrix)
+        model.helper.set_maximize(True)
+        return model.export_to_proto()
+
+    def row_duals(self, dual: np.ndarray) -> Duals:
+        """The LP's row duals as the dual solver's prices, so that one explanation and one warm
+        start serve both. OR-Tools reports d(objective)/d(right-hand side): >= 0 on a binding <=
+        row, <= 0 on a binding >= row (the floors) and, on the likes rows (likes - sum y = 0),
+        minus the price of a like; the signs are turned so that every price is >= 0."""
+        def block(name: str, size: int) -> np.ndarray:
+            return dual[self.starts[name]:self.starts[name] + size]
+
+        def price(values: np.ndarray) -> np.ndarray:
+            """>= 0, and no -0.0 (what a tolerance-sized negative dual would print as)."""
+            return np.maximum(values, 0.0) + 0.0
+
+        n_items, n_creators = self.n_items, self.n_creators
+        floor = np.zeros(n_items)
+        floor[self.floored] = -block("floors", self.floored.size)
+        creator_cap = np.zeros(n_creators)
+        creator_cap[self.creators_capped] = block("creator_caps", self.creators_capped.size)
+        return Duals(item_cap=price(block("item_caps", n_items).copy()), item_floor=price(floor),
+                     creator_likes=price(-block("likes", n_creators)), creator_cap=price(creator_cap),
+                     budget=float(price(block("budget", 1))[0]) if self.budgeted else 0.0)

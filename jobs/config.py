@@ -1,7 +1,8 @@
 """Config: conf/base.yaml, an overlay per environment, then `--set key.path=value` overrides.
 
-base.yaml is the schema: an overlay may only set keys it has, to values of the same type, so a
-typo fails at start-up instead of silently doing nothing. The effective config is hashed; the hash
+base.yaml holds every key with its default and `Settings` (pydantic) is the schema: types, ranges
+and choices, checked once the layers are merged, so a typo or a bad value fails at start-up
+instead of silently doing nothing. The effective config is hashed; the hash
 goes into every run record, so two runs with the same hash and inputs must agree. Only what can
 change an output is hashed: where the tables live, how Spark runs and where reports go are left
 out, so a moved warehouse or a cluster run names the same runs as the laptop.
@@ -11,77 +12,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from jobs.config_schema import Settings
 from jobs.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # Keys that say where things live or how they run, never what is computed: left out of the hash.
 PLACEMENT_KEYS = ("spark", "storage", "report", "source.path")
-
-_positive = (lambda v: v > 0, "must be > 0")
-_non_negative = (lambda v: v >= 0, "must be >= 0")
-_share = (lambda v: 0 <= v <= 1, "must be in [0, 1]")
-RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "spark.shuffle_partitions": _positive,
-    "spark.adaptive_execution": (lambda v: v in ("auto", "enabled", "disabled"),
-                                 "must be one of auto, enabled, disabled"),
-    "storage.engine": (lambda v: v in ("auto", "delta-rs", "delta-spark"),
-                       "must be one of auto, delta-rs, delta-spark"),
-    "source.kind": (lambda v: v in ("synthetic", "kuairand", "csv"), "must be one of synthetic, kuairand, csv"),
-    "source.csv.time_unit": (lambda v: v in ("auto", "s", "ms", "us", "iso"), "must be one of auto, s, ms, us, iso"),
-    "source.max_rejected_share": _share,
-    "sample.n_users": _positive, "sample.n_creators": _positive, "sample.n_categories": _positive,
-    "sample.n_days": _positive, "sample.items_per_creator_day": _positive,
-    "sample.live_share": _share, "sample.new_creator_share": _share,
-    "sample.zipf_exponent": _positive, "sample.requests_per_active_day": _positive,
-    "features.lookback_days": _positive, "features.new_item_days": _positive,
-    "features.new_creator_days": _positive, "features.availability_prior_days": _positive,
-    "features.availability_half_life_days": _positive, "features.slot_share": _share,
-    "features.max_slots": _positive, "features.like_prior_strength": _positive,
-    "features.affinity_prior_strength": _positive, "features.availability_training_days": _positive,
-    "features.availability_min_history_days": _positive, "features.availability_reg_param": _non_negative,
-    "candidates.users_per_item": _positive, "candidates.min_p_active": _share,
-    "candidates.retriever": (lambda v: v in ("als", "category_affinity"), "must be one of als, category_affinity"),
-    "candidates.wide_share": _share, "candidates.wide_pool_factor": _positive, "candidates.als_rank": _positive,
-    "candidates.als_iterations": _positive, "candidates.als_reg_param": _non_negative,
-    "candidates.als_alpha": _positive, "candidates.optimism_z": _non_negative,
-    "candidates.ranker": (lambda v: v in ("heads", "heuristic"), "must be one of heads, heuristic"),
-    "candidates.ranking_reg_param": _non_negative, "candidates.backtest_items": _non_negative,
-    "allocation.solver": (lambda v: v in ("exact", "dual", "auto"), "must be one of exact, dual, auto"),
-    "allocation.dual_above_pairs": _non_negative, "allocation.dual_gap_tolerance": _positive,
-    "allocation.dual_max_iterations": _positive,
-    "allocation.lp_backend": (lambda v: v in ("GLOP", "PDLP", "CLP", "HIGHS_LP"),
-                              "must be one of GLOP, PDLP, CLP, HIGHS_LP"),
-    "allocation.time_limit_seconds": _positive,
-    "allocation.creator_weight": _non_negative,
-    "allocation.happiness": (lambda v: v in ("log", "sqrt", "saturating"),
-                             "must be one of log, sqrt, saturating"),
-    "allocation.happiness_tau": _positive, "allocation.happiness_segments": _positive,
-    "allocation.item_cap": _non_negative, "allocation.new_item_floor": _non_negative,
-    "allocation.floor_penalty": _non_negative, "allocation.max_category_share": _share,
-    "allocation.max_creator_share": _share, "allocation.budget_share": _share, "publish.tolerance": _non_negative,
-    "storage.retain_superseded_hours": _non_negative,
-    "simulation.days": _positive, "simulation.seeds": _positive, "simulation.creators_joining_per_day": _non_negative,
-    "simulation.posting_lift_at_10_likes": _non_negative, "simulation.response_window_days": _positive,
-    "simulation.quit_after_days": _positive, "simulation.quit_probability": _share,
-    "simulation.user_value_elasticity": _non_negative, "simulation.feed_temperature": _positive,
-    "simulation.feed_popularity_weight": _non_negative,
-    "simulation.feed_interest_weight": _non_negative, "simulation.feed_freshness_days": _positive,
-    "simulation.feed_engagement_prior": _positive,
-    "simulation.nightly_steps": (lambda v: list(v)[:1] == ["ingest"] and set(v) <= {
-        "ingest", "features", "candidates", "allocate", "publish"} and "publish" in v,
-        "must start with ingest, end up publishing, and name only ingest, features, candidates, allocate, publish"),
-    "evaluation.reach_threshold": _positive, "evaluation.calibration_bins": _positive,
-    "evaluation.creator_weights": (lambda v: all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
-                                                 for w in v), "must be a list of numbers >= 0"),
-}
-
 
 @dataclass(frozen=True)
 class Config:
@@ -118,8 +62,7 @@ class Config:
         for item in overrides:
             key, value = _parse_override(item)
             _assign(values, key, value, origin="--set")
-        _validate(values)
-        return Config(values, self.env)
+        return Config(_validate(values), self.env)
 
 
 def load_config(env: str = "local", overrides: Iterable[str] = (), conf_dir: Path = CONF_DIR) -> Config:
@@ -140,9 +83,7 @@ def load_config(env: str = "local", overrides: Iterable[str] = (), conf_dir: Pat
     if source_path.exists():
         for key, value in _flatten(_read_yaml(source_path)):
             _assign(values, key, value, origin=source_path.name)
-    config = Config(values, env)
-    _validate(values)
-    return config.with_overrides(overrides)
+    return Config(_validate(values), env).with_overrides(overrides)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -185,33 +126,31 @@ def _assign(values: dict[str, Any], dotted: str, value: Any, origin: str) -> Non
     current = node[parts[-1]]
     if isinstance(current, dict):
         raise ConfigError(f"{origin}: {dotted!r} is a section; set one of its keys {sorted(current)}")
-    node[parts[-1]] = _coerce(dotted, current, value, origin)
+    node[parts[-1]] = value
 
 
-def _coerce(dotted: str, current: Any, value: Any, origin: str) -> Any:
-    """Keep the default's type. YAML reads `2026-04-14` as a date, so strings accept any scalar."""
-    if isinstance(current, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(current, (int, float)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        ok = ok and (isinstance(current, float) or isinstance(value, int))
-        value = type(current)(value) if ok else value
-    elif isinstance(current, str):
-        ok = not isinstance(value, (dict, list))
-        value = str(value) if ok else value
-    else:
-        ok = type(value) is type(current)
-    if not ok:
-        raise ConfigError(f"{origin}: {dotted!r} must be of type {type(current).__name__} "
-                          f"(like its default {current!r}), got {value!r}")
-    return value
+def _validate(values: dict[str, Any]) -> dict[str, Any]:
+    """The merged layers checked against `Settings`; returns them with declared types applied
+    (an int given for a float is that float). The first broken rule is named with its key."""
+    try:
+        return Settings.model_validate(values).model_dump()
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
+        raise ConfigError(f"config {key!r} {_rule(first)}, got {first['input']!r}") from None
 
 
-def _validate(values: Mapping[str, Any]) -> None:
-    flat = dict(_flatten(values))
-    for key, (check, rule) in RULES.items():
-        if not check(flat[key]):
-            raise ConfigError(f"config {key!r} {rule}, got {flat[key]!r}")
-    weights = values["allocation"]["value_weights"]
-    if weights["skip"] > 0:
-        raise ConfigError("config 'allocation.value_weights.skip' must be <= 0: a skip is negative feedback")
+def _rule(error: Mapping[str, Any]) -> str:
+    """pydantic's error as the rule a person reads: must be >= 0, must be one of a, b, ..."""
+    kind, ctx = error["type"], error.get("ctx", {})
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit}"
+    if kind == "literal_error":
+        return "must be one of " + ctx["expected"].replace("'", "").replace(" or ", ", ")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"must be of type {kind.split('_')[0].replace('string', 'str')}"
+    if kind == "missing":
+        return "is missing: every key of the schema (jobs/config_schema.py) needs its default in conf/base.yaml"
+    return error["msg"].removeprefix("Value error, ")

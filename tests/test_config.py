@@ -45,3 +45,24 @@ def test_the_hash_ignores_where_tables_live_and_how_spark_runs():
     assert here.hash == there.hash
     assert load_config("local", ["allocation.item_cap=10.0"]).hash != here.hash
     assert load_config("local", ["candidates.users_per_item=10"]).hash != here.hash
+
+
+def test_base_yaml_and_the_schema_hold_the_same_keys(tmp_path):
+    """A key dropped from conf/base.yaml (or added to the schema without a default) is named at
+    start-up, and so is a key in base.yaml the schema does not know."""
+    import shutil
+
+    import yaml
+
+    from jobs.config import CONF_DIR
+
+    shutil.copytree(CONF_DIR, tmp_path / "conf")
+    base = yaml.safe_load((CONF_DIR / "base.yaml").read_text())
+    del base["publish"]["tolerance"]
+    (tmp_path / "conf" / "base.yaml").write_text(yaml.safe_dump(base))
+    with pytest.raises(ConfigError, match=r"'publish.tolerance' is missing"):
+        load_config("local", conf_dir=tmp_path / "conf")
+    base["publish"] = {"tolerance": 1e-6, "tolerence": 1e-6}
+    (tmp_path / "conf" / "base.yaml").write_text(yaml.safe_dump(base))
+    with pytest.raises(ConfigError, match=r"'publish.tolerence'"):
+        load_config("local", conf_dir=tmp_path / "conf")
