@@ -1,0 +1,103 @@
+"""The nightly job at growing sizes: seconds per step, peak memory, rows, and how each step grows.
+
+    .venv/bin/python benchmarks/pipeline_scale.py                                  # 2k and 20k users
+    .venv/bin/python benchmarks/pipeline_scale.py --users 2000 20000 200000 --driver-memory 8g
+
+For each size, in a fresh process and a fresh warehouse under --workdir: the synthetic world with
+`sample.n_users = N` and `sample.n_creators = N / 5` (the demo's ratio), every logged day ingested,
+then the night for the last day (features, candidates, allocate, publish; the backtests off unless
+--backtests, since they score, not plan). Prints per size the seconds of each step, the rows of
+the main tables, and two peaks from getrusage: the Python driver's and its largest child's (in
+local mode the Spark JVM, driver and executors in one). Between consecutive sizes it prints each
+step's growth exponent, log(t2 / t1) / log(N2 / N1): 1 is linear. Figures, not assertions:
+machines are shared and noisy, so read them as ratios within one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NIGHT = ("features", "candidates", "allocate", "publish")
+WORKER = r"""
+import json, logging, resource, sys, time
+sys.path.insert(0, {root!r})
+logging.basicConfig(level=logging.WARNING)
+from deltalake import DeltaTable
+from jobs import pipeline
+from jobs.config import load_config
+from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+from jobs.warehouse import io
+from jobs.warehouse.spark import get_spark
+
+config = load_config("local", {overrides!r})
+started = time.perf_counter()
+summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+seconds = {{"sample": time.perf_counter() - started}}
+spark = get_spark(config)
+days = summary["days"]
+started = time.perf_counter()
+for day in days:
+    pipeline.run_step(config, "ingest", day, spark)
+seconds["ingest (all days)"] = time.perf_counter() - started
+for step in {night!r}:
+    started = time.perf_counter()
+    pipeline.run_step(config, step, days[-1], spark)
+    seconds[step] = time.perf_counter() - started
+rows = {{}}
+for key in ("bronze.events", "silver.user_features", "silver.candidates", "gold.allocations"):
+    table = DeltaTable(io.table_uri(config, key))
+    rows[key] = len(table.to_pyarrow_table(partitions=[("ds", "=", days[-1])], columns=["ds"]))
+spark.stop()
+print("RESULT " + json.dumps({{"seconds": seconds, "rows": rows,
+      "peak_python_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      "peak_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}))
+"""
+
+
+def run_size(users: int, workdir: str, args: argparse.Namespace) -> dict:
+    overrides = [f"storage.warehouse={os.path.join(workdir, f'wh-{users}')}", f"sample.n_users={users}",
+                 f"sample.n_creators={max(1, users // 5)}", f"spark.driver_memory={args.driver_memory}",
+                 f"features.backtests={str(args.backtests).lower()}",
+                 f"candidates.backtests={str(args.backtests).lower()}"]
+    code = WORKER.format(root=ROOT, overrides=overrides, night=NIGHT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "TZ": "UTC"})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"{users} users failed:\n{done.stderr[-4000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--driver-memory", default="4g", help="spark.driver_memory (local mode: all of Spark)")
+    parser.add_argument("--backtests", action="store_true", help="also run the nightly backtests")
+    parser.add_argument("--workdir", help="where the warehouses go (default: a temporary folder)")
+    args = parser.parse_args()
+    workdir = args.workdir or tempfile.mkdtemp(prefix="fairshot-scale-")
+    results = {}
+    for users in sorted(args.users):
+        results[users] = result = run_size(users, workdir, args)
+        steps = ", ".join(f"{step} {s:.1f}s" for step, s in result["seconds"].items())
+        rows = ", ".join(f"{key} {n:,}" for key, n in result["rows"].items())
+        print(f"{users:>8,} users: {steps}\n          rows (last day): {rows}\n"
+              f"          peak: Python driver {result['peak_python_mb']:.0f} MB, "
+              f"Spark JVM {result['peak_child_mb']:.0f} MB", flush=True)
+    sizes = sorted(results)
+    for small, large in zip(sizes, sizes[1:]):
+        ratio = math.log(large / small)
+        exponents = ", ".join(
+            f"{step} {math.log(results[large]['seconds'][step] / results[small]['seconds'][step]) / ratio:.2f}"
+            for step in results[small]["seconds"])
+        print(f"growth exponent {small:,} -> {large:,} users: {exponents}")
+
+
+if __name__ == "__main__":
+    main()
