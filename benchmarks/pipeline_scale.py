@@ -7,8 +7,9 @@ For each size, in a fresh process and a fresh warehouse under --workdir: the syn
 `sample.n_users = N` and `sample.n_creators = N / 5` (the demo's ratio), every logged day ingested,
 then the night for the last day (features, candidates, allocate, publish; the backtests off unless
 --backtests, since they score, not plan). Prints per size the seconds of each step, the rows of
-the main tables, and two peaks from getrusage: the Python driver's and its largest child's (in
-local mode the Spark JVM, driver and executors in one). Between consecutive sizes it prints each
+the main tables, and peaks from getrusage: the world generator's (a process of its own), and the
+night's Python driver and its largest child (in local mode the Spark JVM, driver and executors in
+one). Between consecutive sizes it prints each
 step's growth exponent, log(t2 / t1) / log(N2 / N1): 1 is linear. Figures, not assertions:
 machines are shared and noisy, so read them as ratios within one run.
 """
@@ -36,11 +37,15 @@ from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
 
 config = load_config("local", {overrides!r})
-started = time.perf_counter()
-summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
-seconds = {{"sample": time.perf_counter() - started}}
+if {phase!r} == "sample":
+    started = time.perf_counter()
+    summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+    print("RESULT " + json.dumps({{"seconds": time.perf_counter() - started, "days": summary["days"],
+          "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+    sys.exit()
+seconds = {{}}
 spark = get_spark(config)
-days = summary["days"]
+days = {days!r}
 started = time.perf_counter()
 for day in days:
     pipeline.run_step(config, "ingest", day, spark)
@@ -60,18 +65,28 @@ print("RESULT " + json.dumps({{"seconds": seconds, "rows": rows,
 """
 
 
-def run_size(users: int, workdir: str, args: argparse.Namespace) -> dict:
-    overrides = [f"storage.warehouse={os.path.join(workdir, f'wh-{users}')}", f"sample.n_users={users}",
-                 f"sample.n_creators={max(1, users // 5)}", f"spark.driver_memory={args.driver_memory}",
-                 f"features.backtests={str(args.backtests).lower()}",
-                 f"candidates.backtests={str(args.backtests).lower()}"]
-    code = WORKER.format(root=ROOT, overrides=overrides, night=NIGHT)
+def _worker(code: str, what: str) -> dict:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "TZ": "UTC"})
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"{users} users failed:\n{done.stderr[-4000:]}")
+        raise SystemExit(f"{what} failed:\n{done.stderr[-4000:]}")
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def run_size(users: int, workdir: str, args: argparse.Namespace) -> dict:
+    """The world is generated in a process of its own, so the night's peaks are the night's."""
+    overrides = [f"storage.warehouse={os.path.join(workdir, f'wh-{users}')}", f"sample.n_users={users}",
+                 f"sample.n_creators={max(1, users // 5)}", f"spark.driver_memory={args.driver_memory}",
+                 f"features.backtests={str(args.backtests).lower()}",
+                 f"candidates.backtests={str(args.backtests).lower()}"]
+    sample = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, phase="sample", days=[]),
+                     f"the {users}-user world")
+    night = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, phase="night", days=sample["days"]),
+                    f"the {users}-user night")
+    night["seconds"] = {"sample": sample["seconds"], **night["seconds"]}
+    night["peak_sample_mb"] = sample["peak_mb"]
+    return night
 
 
 def main() -> None:
@@ -88,8 +103,9 @@ def main() -> None:
         steps = ", ".join(f"{step} {s:.1f}s" for step, s in result["seconds"].items())
         rows = ", ".join(f"{key} {n:,}" for key, n in result["rows"].items())
         print(f"{users:>8,} users: {steps}\n          rows (last day): {rows}\n"
-              f"          peak: Python driver {result['peak_python_mb']:.0f} MB, "
-              f"Spark JVM {result['peak_child_mb']:.0f} MB", flush=True)
+              f"          peak: generating the world {result['peak_sample_mb']:.0f} MB; the night's Python "
+              f"driver {result['peak_python_mb']:.0f} MB, its largest reaped child (the Spark JVM; a lower bound) "
+              f"{result['peak_child_mb']:.0f} MB", flush=True)
     sizes = sorted(results)
     for small, large in zip(sizes, sizes[1:]):
         ratio = math.log(large / small)
