@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from ortools.linear_solver import pywraplp
@@ -113,14 +113,34 @@ class LPSolver:
                         np.zeros(problem.n_creators), 0.0))
 
 
+class _Rows(NamedTuple):
+    """One block of rows: each coefficient's row (within the block), column and value, and the
+    block's row bounds."""
+
+    name: str
+    row: np.ndarray
+    column: np.ndarray
+    value: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def _rows_where(kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the entries that get a row, each entry's row or -1): rows only where a limit exists."""
+    entries = np.flatnonzero(kept)
+    row = np.full(kept.size, -1)
+    row[entries] = np.arange(entries.size)
+    return entries, row
+
+
 @dataclass(frozen=True)
 class LPArrays:
     """The LP as arrays: columns x (one per pair), then a slack per floored item, then a happiness
     segment per creator and segment of positive width; rows in blocks (users, item caps, floors, the
     optional category, creator and budget rows where a limit is finite, then likes: the order the
-    model had when it was built coefficient by coefficient, so the simplex meets the same model). Built with
-    numpy and handed to OR-Tools whole (model builder's sparse form, loaded by the backend), so
-    building costs a few array passes instead of one Python call per coefficient."""
+    model had when it was built coefficient by coefficient, so the simplex meets the same model).
+    Built with numpy and handed to OR-Tools whole (model builder's sparse form, loaded by the
+    backend), so building costs a few array passes instead of one Python call per coefficient."""
 
     lower: np.ndarray
     upper: np.ndarray
@@ -141,58 +161,51 @@ class LPArrays:
 
         n, a, item = problem.n_pairs, problem.pair_availability, problem.pair_item
         creator = problem.item_creator[item]
-        pair = np.arange(n)
-        floored = np.flatnonzero(problem.item_floor > 0)
-        floor_of = np.full(problem.n_items, -1)
-        floor_of[floored] = np.arange(floored.size)
+        pair, inf = np.arange(n), np.inf
+        floored, floor_row = _rows_where(problem.item_floor > 0)
         seg_creator, seg_k = np.nonzero(problem.segment_width > 0)
         slack_col = n + np.arange(floored.size)
         segment_col = n + floored.size + np.arange(seg_creator.size)
-        blocks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        inf = np.inf
-        blocks.append(("users", problem.pair_user, pair, np.ones(n), np.full(problem.n_users, -inf),
-                       problem.user_capacity.astype(float)))
-        blocks.append(("item_caps", item, pair, a, np.full(problem.n_items, -inf), problem.item_cap.astype(float)))
-        on_floor = floor_of[item] >= 0
-        blocks.append(("floors", np.r_[floor_of[item[on_floor]], np.arange(floored.size)],
-                       np.r_[pair[on_floor], slack_col], np.r_[a[on_floor], np.ones(floored.size)],
-                       problem.item_floor[floored].astype(float), np.full(floored.size, inf)))
+        on_floor = floor_row[item] >= 0
+        blocks = [
+            _Rows("users", problem.pair_user, pair, np.ones(n), np.full(problem.n_users, -inf),
+                  problem.user_capacity.astype(float)),
+            _Rows("item_caps", item, pair, a, np.full(problem.n_items, -inf), problem.item_cap.astype(float)),
+            _Rows("floors", np.r_[floor_row[item[on_floor]], np.arange(floored.size)],
+                  np.r_[pair[on_floor], slack_col], np.r_[a[on_floor], np.ones(floored.size)],
+                  problem.item_floor[floored].astype(float), np.full(floored.size, inf)),
+        ]
+        # The optional constraints: rows only where a limit is finite.
         if problem.has_category_caps:
             group, group_cap = problem.pair_groups()
-            limited = np.flatnonzero(np.isfinite(group_cap))
-            row_of = np.full(group_cap.size, -1)
-            row_of[limited] = np.arange(limited.size)
-            on = row_of[group] >= 0
-            blocks.append(("categories", row_of[group[on]], pair[on], np.ones(int(on.sum())),
-                           np.full(limited.size, -inf), group_cap[limited]))
-        capped = np.flatnonzero(np.isfinite(problem.creator_cap))
-        row_of = np.full(problem.n_creators, -1)
-        row_of[capped] = np.arange(capped.size)
-        on = row_of[creator] >= 0
-        blocks.append(("creator_caps", row_of[creator[on]], pair[on], a[on], np.full(capped.size, -inf),
-                       problem.creator_cap[capped]))
+            limited, group_row = _rows_where(np.isfinite(group_cap))
+            on = group_row[group] >= 0
+            blocks.append(_Rows("categories", group_row[group[on]], pair[on], np.ones(int(on.sum())),
+                                np.full(limited.size, -inf), group_cap[limited]))
+        capped, creator_row = _rows_where(np.isfinite(problem.creator_cap))
+        on = creator_row[creator] >= 0
+        blocks.append(_Rows("creator_caps", creator_row[creator[on]], pair[on], a[on], np.full(capped.size, -inf),
+                            problem.creator_cap[capped]))
         budgeted = bool(np.isfinite(problem.exposure_budget))
         if budgeted:
-            blocks.append(("budget", np.zeros(n, dtype=np.int64), pair, a, np.array([-inf]),
-                           np.array([float(problem.exposure_budget)])))
+            blocks.append(_Rows("budget", np.zeros(n, dtype=np.int64), pair, a, np.array([-inf]),
+                                np.array([float(problem.exposure_budget)])))
         # likes_c - sum_k y_ck = 0: the segments carry exactly the creator's expected new likes.
-        blocks.append(("likes", np.r_[creator, seg_creator], np.r_[pair, segment_col],
-                       np.r_[a * problem.pair_like, -np.ones(seg_creator.size)],
-                       np.zeros(problem.n_creators), np.zeros(problem.n_creators)))
-        starts, rows, offset = {}, [], 0
-        for name, row, _, _, lower, _ in blocks:
-            starts[name] = offset
-            rows.append(row + offset)
-            offset += lower.size
+        blocks.append(_Rows("likes", np.r_[creator, seg_creator], np.r_[pair, segment_col],
+                            np.r_[a * problem.pair_like, -np.ones(seg_creator.size)],
+                            np.zeros(problem.n_creators), np.zeros(problem.n_creators)))
+        starts = dict(zip((b.name for b in blocks), np.cumsum([0] + [b.lower.size for b in blocks[:-1]]).tolist()))
         columns = n + floored.size + seg_creator.size
-        matrix = sparse.csr_matrix((np.concatenate([b[3] for b in blocks]),
-                                    (np.concatenate(rows), np.concatenate([b[2] for b in blocks]))),
-                                   shape=(offset, columns))
+        matrix = sparse.csr_matrix((np.concatenate([b.value for b in blocks]),
+                                    (np.concatenate([b.row + starts[b.name] for b in blocks]),
+                                     np.concatenate([b.column for b in blocks]))),
+                                   shape=(sum(b.lower.size for b in blocks), columns))
         return cls(lower=np.zeros(columns),
                    upper=np.r_[np.ones(n), np.full(floored.size, inf), problem.segment_width[seg_creator, seg_k]],
                    objective=np.r_[a * problem.pair_value, np.full(floored.size, -problem.floor_penalty),
                                    problem.creator_weight * problem.segment_slope[seg_creator, seg_k]],
-                   row_lower=np.concatenate([b[4] for b in blocks]), row_upper=np.concatenate([b[5] for b in blocks]),
+                   row_lower=np.concatenate([b.lower for b in blocks]),
+                   row_upper=np.concatenate([b.upper for b in blocks]),
                    matrix=matrix, starts=starts, floored=floored, creators_capped=capped, budgeted=budgeted,
                    n_items=problem.n_items, n_creators=problem.n_creators)
 

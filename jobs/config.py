@@ -2,10 +2,10 @@
 
 base.yaml holds every key with its default and `Settings` (pydantic) is the schema: types, ranges
 and choices, checked once the layers are merged, so a typo or a bad value fails at start-up
-instead of silently doing nothing. The effective config is hashed; the hash
-goes into every run record, so two runs with the same hash and inputs must agree. Only what can
-change an output is hashed: where the tables live, how Spark runs and where reports go are left
-out, so a moved warehouse or a cluster run names the same runs as the laptop.
+instead of silently doing nothing. The effective config is hashed; the hash goes into every run
+record, so two runs with the same hash and inputs must agree. Only what can change an output is
+hashed: where the tables live, how Spark runs and where reports go are left out, so a moved
+warehouse or a cluster run names the same runs as the laptop.
 """
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
-        raise ConfigError(f"config {key!r} {_rule(first)}, got {first['input']!r}") from None
+        got = "" if first["type"] == "missing" else f", got {first['input']!r}"
+        raise ConfigError(f"config {key!r} {_rule(first)}{got}") from None
 
 
 def _rule(error: Mapping[str, Any]) -> str:
@@ -151,6 +152,8 @@ def _rule(error: Mapping[str, Any]) -> str:
         return "must be one of " + ctx["expected"].replace("'", "").replace(" or ", ", ")
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"must be of type {kind.split('_')[0].replace('string', 'str')}"
+    if kind == "extra_forbidden":
+        return "is not a key of the schema (jobs/config_schema.py)"
     if kind == "missing":
         return "is missing: every key of the schema (jobs/config_schema.py) needs its default in conf/base.yaml"
     return error["msg"].removeprefix("Value error, ")

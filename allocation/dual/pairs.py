@@ -104,9 +104,8 @@ class PairArrays:
     group: np.ndarray | None = None
 
     @classmethod
-    def of(cls, problem: AllocationProblem) -> PairArrays:
+    def of(cls, problem: AllocationProblem, group: np.ndarray | None = None) -> PairArrays:
         a = problem.pair_availability
-        group = problem.pair_groups()[0] if problem.has_category_caps else None
         return cls(a, a * problem.pair_value, a * problem.pair_like, problem.pair_item,
                    problem.item_creator[problem.pair_item], problem.pair_user, group)
 
@@ -125,8 +124,8 @@ class LocalPairs:
         self.problem, self.sides = problem, sides
         self.working_extra, self.working_share = working_extra, working_share
         self.capacity = problem.user_capacity
-        self.group_cap = problem.pair_groups()[1] if problem.has_category_caps else None
-        self.all = PairArrays.of(problem)
+        group, self.group_cap = problem.pair_groups() if problem.has_category_caps else (None, None)
+        self.all = PairArrays.of(problem, group)
         self.index = np.arange(problem.n_pairs)       # the working set, as positions in `all`
         self.working = self.all
         self.tau: object = None      # the projection's thresholds, warm-starting the next
