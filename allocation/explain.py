@@ -81,25 +81,51 @@ def explain_pairs(problem: AllocationProblem, x: np.ndarray, duals: Duals, *, x_
     largest score) as a tie. The exact LP's plans are explained at the defaults; the dual
     solver's, which are a ridge-smoothed optimum repaired to be feasible, at looser ones
     (`tolerances`)."""
-    x = np.asarray(x, dtype=float)
+    group, group_cap = problem.pair_groups() if problem.has_category_caps else (None, None)
     a = problem.pair_availability
-    item, user = problem.pair_item, problem.pair_user
-    creator = problem.item_creator[item]
-    user_value = a * problem.pair_value
-    creator_value = a * problem.pair_like * duals.creator_likes[creator]
-    item_price = a * (duals.item_floor[item] - duals.item_cap[item] - duals.creator_cap[creator] - duals.budget)
-    score = user_value + creator_value + item_price
-    scale = value_tol * max(1.0, float(np.abs(score).max(initial=0.0)))
+    return explain_block(PairTerms.at(a * problem.pair_value, a, a * problem.pair_like, problem.pair_item,
+                                      problem.item_creator[problem.pair_item], duals),
+                         np.asarray(x, dtype=float), problem.pair_user, problem.user_capacity, group, group_cap,
+                         x_tol=x_tol, value_tol=value_tol)
 
+
+@dataclass(frozen=True)
+class PairTerms:
+    """A pair's score in its three terms at given duals; per pair, so any block of pairs has its own."""
+
+    user_value: np.ndarray
+    creator_value: np.ndarray
+    item_price: np.ndarray
+
+    @classmethod
+    def at(cls, base: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray, creator: np.ndarray,
+           duals: Duals) -> PairTerms:
+        """base = a v and like = a p, as the dual solver's kernel holds them."""
+        return cls(base, like * duals.creator_likes[creator],
+                   a * (duals.item_floor[item] - duals.item_cap[item] - duals.creator_cap[creator] - duals.budget))
+
+    @property
+    def score(self) -> np.ndarray:
+        return self.user_value + self.creator_value + self.item_price
+
+
+def explain_block(terms: PairTerms, x: np.ndarray, user: np.ndarray, capacity: np.ndarray,
+                  group: np.ndarray | None = None, group_cap: np.ndarray | None = None, *, x_tol: float = 1e-6,
+                  value_tol: float = 1e-6, score_scale: float | None = None) -> PairExplanation:
+    """`explain_pairs` for a block of pairs holding all pairs of its users (slot prices are per
+    user, and per category group inside a user). `score_scale` is the largest |score| over the
+    whole plan, for a block to judge ties as the whole plan would (default: this block's)."""
+    score = terms.score
+    largest = float(np.abs(score).max(initial=0.0)) if score_scale is None else score_scale
+    scale = value_tol * max(1.0, largest)
     every = np.ones(x.size, dtype=bool)
-    if problem.has_category_caps:
-        group, group_cap = problem.pair_groups()
+    if group is not None and group_cap is not None:
         group_price, group_full = _slot_prices(score, x, group, group_cap, every, x_tol)
         in_full_group = group_full[group]
-        user_price, _ = _slot_prices(score, x, user, problem.user_capacity, ~in_full_group, x_tol)
+        user_price, _ = _slot_prices(score, x, user, capacity, ~in_full_group, x_tol)
         slot_price = np.where(in_full_group, np.maximum(group_price[group], user_price[user]), user_price[user])
     else:
-        user_price, _ = _slot_prices(score, x, user, problem.user_capacity, every, x_tol)
+        user_price, _ = _slot_prices(score, x, user, capacity, every, x_tol)
         slot_price = user_price[user]
 
     reduced_cost = score - slot_price
@@ -108,7 +134,8 @@ def explain_pairs(problem: AllocationProblem, x: np.ndarray, duals: Duals, *, x_
         [served & (reduced_cost >= -scale), skipped & (reduced_cost <= scale) & (score <= scale),
          skipped & (reduced_cost <= scale), ~served & ~skipped & (np.abs(reduced_cost) <= scale)],
         [SERVED, NOT_WORTH, OUTBID, SHARED], default=OFF_PRICE)
-    return PairExplanation(user_value, creator_value, item_price, score, slot_price, reduced_cost, reason)
+    return PairExplanation(terms.user_value, terms.creator_value, terms.item_price, score, slot_price, reduced_cost,
+                           reason)
 
 
 def tolerances(solver: str) -> dict[str, float]:

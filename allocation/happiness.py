@@ -77,11 +77,14 @@ class HappinessCurve:
 def creator_lambda(weight: float, curve: HappinessCurve, pair_value: np.ndarray) -> float:
     """The objective's lambda for a creator weight given in units a person can reason about:
     a creator with no likes values its first like at `weight` times the median candidate pair's
-    user value. So lambda * (H(1) - H(0)) = weight * median(pair value). With no positive pair value
-    to compare against, one unit of user value stands in for the median."""
-    first_like = float(curve.value(np.array([1.0]))[0] - curve.value(np.array([0.0]))[0])
+    user value. So lambda * (H(1) - H(0)) = weight * median(pair value)."""
     values = np.asarray(pair_value, dtype=float)
-    median = float(np.median(values)) if values.size else 0.0
-    reference = median if median > 0 else 1.0
-    return float(weight) * reference / first_like
+    return creator_lambda_at(weight, curve, float(np.median(values)) if values.size else 0.0)
 
+
+def creator_lambda_at(weight: float, curve: HappinessCurve, median_pair_value: float) -> float:
+    """`creator_lambda` from the median, for pairs that are summed where they are (Spark). With no
+    positive pair value to compare against, one unit of user value stands in for the median."""
+    first_like = float(curve.value(np.array([1.0]))[0] - curve.value(np.array([0.0]))[0])
+    reference = median_pair_value if median_pair_value > 0 else 1.0
+    return float(weight) * reference / first_like

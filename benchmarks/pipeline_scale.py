@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/pipeline_scale.py                                  # 2k and 20k users
     .venv/bin/python benchmarks/pipeline_scale.py --users 2000 20000 200000 --driver-memory 8g
+    .venv/bin/python benchmarks/pipeline_scale.py --users 20000 --compare-executors  # allocate both ways
 
 For each size, in a fresh process and a fresh warehouse under --workdir: the synthetic world with
 `sample.n_users = N` and `sample.n_creators = N / 5` (the demo's ratio), every logged day ingested,
@@ -9,7 +10,8 @@ then the night for the last day (features, candidates, allocate, publish; the ba
 --backtests, since they score, not plan). Prints per size the seconds of each step, the rows of
 the main tables, and peaks from getrusage: the world generator's (a process of its own), and the
 night's Python driver and its largest child (in local mode the Spark JVM, driver and executors in
-one). Between consecutive sizes it prints each
+one). With --compare-executors the night's allocate runs in the driver and then again with its
+pairs on the executors (spark.allocate_on_executors), each timed. Between consecutive sizes it prints each
 step's growth exponent, log(t2 / t1) / log(N2 / N1): 1 is linear. Figures, not assertions:
 machines are shared and noisy, so read them as ratios within one run.
 """
@@ -54,6 +56,12 @@ for step in {night!r}:
     started = time.perf_counter()
     pipeline.run_step(config, step, days[-1], spark)
     seconds[step] = time.perf_counter() - started
+if {compare!r}:
+    for mode in ("never", "always"):
+        started = time.perf_counter()
+        pipeline.run_step(config.with_overrides([f"spark.allocate_on_executors={{mode}}"]), "allocate", days[-1], spark)
+        seconds["allocate in the driver" if mode == "never" else "allocate on the executors"] = \
+            time.perf_counter() - started
 rows = {{}}
 for key in ("bronze.events", "silver.user_features", "silver.candidates", "gold.allocations"):
     table = DeltaTable(io.table_uri(config, key))
@@ -79,10 +87,11 @@ def run_size(users: int, workdir: str, args: argparse.Namespace) -> dict:
     overrides = [f"storage.warehouse={os.path.join(workdir, f'wh-{users}')}", f"sample.n_users={users}",
                  f"sample.n_creators={max(1, users // 5)}", f"spark.driver_memory={args.driver_memory}",
                  f"features.backtests={str(args.backtests).lower()}",
-                 f"candidates.backtests={str(args.backtests).lower()}"]
-    sample = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, phase="sample", days=[]),
+                 f"candidates.backtests={str(args.backtests).lower()}", *args.set]
+    sample = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, phase="sample", days=[], compare=False),
                      f"the {users}-user world")
-    night = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, phase="night", days=sample["days"]),
+    night = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, phase="night", days=sample["days"],
+                                  compare=args.compare_executors),
                     f"the {users}-user night")
     night["seconds"] = {"sample": sample["seconds"], **night["seconds"]}
     night["peak_sample_mb"] = sample["peak_mb"]
@@ -94,6 +103,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--driver-memory", default="4g", help="spark.driver_memory (local mode: all of Spark)")
     parser.add_argument("--backtests", action="store_true", help="also run the nightly backtests")
+    parser.add_argument("--compare-executors", action="store_true",
+                        help="time allocate in the driver and with its pairs on the executors")
+    parser.add_argument("--set", action="append", default=[], help="a config override, key=value (repeatable)")
     parser.add_argument("--workdir", help="where the warehouses go (default: a temporary folder)")
     args = parser.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="fairshot-scale-")
@@ -111,7 +123,7 @@ def main() -> None:
         ratio = math.log(large / small)
         exponents = ", ".join(
             f"{step} {math.log(results[large]['seconds'][step] / results[small]['seconds'][step]) / ratio:.2f}"
-            for step in results[small]["seconds"])
+            for step in results[small]["seconds"] if step in results[large]["seconds"])
         print(f"growth exponent {small:,} -> {large:,} users: {exponents}")
 
 

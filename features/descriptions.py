@@ -52,7 +52,8 @@ COLUMNS: dict[str, str] = {
     "n_creators": "creators counted",
     "n_rows": "rows scored",
     "seconds": "wall-clock seconds",
-    "solver": "which solver made the plan: 'exact:<OR-Tools backend>' (the LP) or 'dual' (dual decomposition)",
+    "solver": "which solver made the plan: 'exact:<OR-Tools backend>' (the LP), 'dual' (dual decomposition) or "
+              "'dual:executors' (the same, with the pairs on the Spark executors)",
     "objective": "the LP's objective: user value + creator_weight x happiness gain - floor penalties",
     "bound": "an upper bound on the objective (equal to it for an optimal LP)",
     "gap": "|bound - objective| / max(1, |bound|): how far from optimal the plan may be",

@@ -41,12 +41,14 @@ class SparkSection(_Section):
     adaptive_execution: Literal["auto", "enabled", "disabled"]
     delta_jars: Text
     s3_jars: Text
+    allocate_on_executors: Literal["auto", "always", "never"]
 
 
 class StorageSection(_Section):
     warehouse: Text
     engine: Literal["auto", "delta-rs", "delta-spark"]
     retain_superseded_hours: NonNegative
+    scratch: str
 
 
 class CsvColumns(_Section):

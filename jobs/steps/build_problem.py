@@ -29,11 +29,17 @@ class OptionalLimits:
 
     @classmethod
     def from_config(cls, config: Config, p_active: np.ndarray, capacity: np.ndarray) -> OptionalLimits:
+        share = config["allocation"]["max_category_share"]
+        return cls.of_slots(config, float(np.dot(p_active, capacity)),
+                            np.maximum(1.0, np.floor(share * capacity)) if share < 1.0 else None)
+
+    @classmethod
+    def of_slots(cls, config: Config, slots: float, category_cap: np.ndarray | None) -> OptionalLimits:
+        """From the expected slots, summed wherever the users are (the Spark problem sums them on
+        the executors and keeps the category caps as a column there)."""
         a = config["allocation"]
-        slots = float(np.dot(p_active, capacity))
         on = lambda share: share < 1.0  # noqa: E731 - a share of 1 switches a constraint off
-        return cls(np.maximum(1.0, np.floor(a["max_category_share"] * capacity)) if on(a["max_category_share"]) else None,
-                   a["max_creator_share"] * slots if on(a["max_creator_share"]) else np.inf,
+        return cls(category_cap, a["max_creator_share"] * slots if on(a["max_creator_share"]) else np.inf,
                    a["budget_share"] * slots if on(a["budget_share"]) else np.inf)
 
 
@@ -56,22 +62,13 @@ def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.
     pairs = candidates.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
     users = (availability[availability["user_id"].isin(pairs["user_id"])]
              .sort_values("user_id").reset_index(drop=True))
-    items = eligible.sort_values("item_id").reset_index(drop=True)
-    n_candidates = pairs.groupby("item_id").size()
-    items = items.assign(cap=a["item_cap"], floor=np.where(items["is_new"], a["new_item_floor"], 0.0),
-                         n_candidates=items["item_id"].map(n_candidates).fillna(0).astype("int64"))
-    creators = (creators[creators["creator_id"].isin(items["creator_id"])]
-                .sort_values("creator_id").reset_index(drop=True))
-    missing_creators = set(items["creator_id"]) - set(creators["creator_id"])
-    if missing_creators:
-        raise ValueError(f"silver.item_features: creator_id {sorted(missing_creators)[:5]} "
-                         "not in silver.creator_features")
-    position = lambda frame, column, values: pd.Index(frame[column]).get_indexer(values)  # noqa: E731
+    items = plan_items(config, eligible, pairs.groupby("item_id").size())
+    creators = plan_creators(creators, items)
     pair_user = position(users, "user_id", pairs["user_id"])
     pair_item = position(items, "item_id", pairs["item_id"])
     if (pair_user < 0).any() or (pair_item < 0).any():
         raise ValueError("silver.candidates: user_id or item_id not among available users / eligible items")
-    curve = HappinessCurve(kind=a["happiness"], tau=a["happiness_tau"], n_segments=a["happiness_segments"])
+    curve = happiness_curve(config)
     capacity = users["slot_capacity"].to_numpy(float)
     limits = OptionalLimits.from_config(config, users["p_active"].to_numpy(float), capacity)
     problem = AllocationProblem.from_arrays(
@@ -86,11 +83,45 @@ def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.
         creator_base_likes=creators["trailing_likes"].to_numpy(float),
         creator_weight=creator_lambda(a["creator_weight"], curve, pairs["user_value"].to_numpy(float)),
         floor_penalty=a["floor_penalty"],
-        item_category=pd.factorize(items["category"].fillna(""), sort=True)[0],
+        item_category=item_categories(items),
         user_category_cap=limits.category_cap, creator_cap=np.full(len(creators), limits.creator_cap),
         exposure_budget=limits.budget,
     )
     return ProblemFrames(problem, pairs, users, items, creators)
+
+
+def happiness_curve(config: Config) -> HappinessCurve:
+    a = config["allocation"]
+    return HappinessCurve(kind=a["happiness"], tau=a["happiness_tau"], n_segments=a["happiness_segments"])
+
+
+def plan_items(config: Config, eligible: pd.DataFrame, n_candidates: pd.Series) -> pd.DataFrame:
+    """The plan's items in item order (their positions), with cap, floor and candidate count."""
+    a = config["allocation"]
+    items = eligible.sort_values("item_id").reset_index(drop=True)
+    return items.assign(cap=a["item_cap"], floor=np.where(items["is_new"], a["new_item_floor"], 0.0),
+                        n_candidates=items["item_id"].map(n_candidates).fillna(0).astype("int64"))
+
+
+def plan_creators(creators: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """The creators of the plan's items in creator order; every item's creator must be known."""
+    creators = (creators[creators["creator_id"].isin(items["creator_id"])]
+                .sort_values("creator_id").reset_index(drop=True))
+    missing_creators = set(items["creator_id"]) - set(creators["creator_id"])
+    if missing_creators:
+        raise ValueError(f"silver.item_features: creator_id {sorted(missing_creators)[:5]} "
+                         "not in silver.creator_features")
+    return creators
+
+
+def position(frame: pd.DataFrame, column: str, values: pd.Series) -> np.ndarray:
+    """Where each value sits in frame[column] (-1: not there)."""
+    return pd.Index(frame[column]).get_indexer(values)
+
+
+def item_categories(items: pd.DataFrame) -> np.ndarray:
+    """Each item's category as a position (the diversity caps group a user's pairs by it)."""
+    return pd.factorize(items["category"].fillna(""), sort=True)[0]
 
 
 def inputs_fingerprint(frames: ProblemFrames, warm_start: object | None = None) -> str:
@@ -113,10 +144,8 @@ def result_frames(frames: ProblemFrames, result: AllocationResult, selected: np.
     allocations = frames.pairs[["user_id", "item_id", "creator_id"]].assign(
         run_id=run_id, x=result.x, selected=selected,
         expected_exposure=exposure, expected_likes=exposure * problem.pair_like)
-    # x equal to 9 decimals is a tie (the solver's last bits differ between machines), broken by value, then id
-    allocations["user_rank"] = (allocations.assign(_x=result.x.round(9), _v=frames.pairs["user_value"])
-                                .sort_values(["user_id", "_x", "_v", "item_id"], ascending=[True, False, False, True])
-                                .groupby("user_id").cumcount() + 1).astype("int32")
+    allocations["user_rank"] = user_ranks(allocations["user_id"], allocations["item_id"], result.x,
+                                          frames.pairs["user_value"])
     item_likes = np.bincount(problem.pair_item, weights=exposure * problem.pair_like, minlength=problem.n_items)
     item_quotas = frames.items[["item_id", "creator_id", "is_new", "cap", "floor", "n_candidates"]].assign(
         run_id=run_id, quota=result.item_exposure, floor_shortfall=result.item_floor_slack,
@@ -126,3 +155,12 @@ def result_frames(frames: ProblemFrames, result: AllocationResult, selected: np.
         expected_new_likes=result.creator_new_likes, happiness_gain=result.creator_happiness_gain,
         marginal_value=result.creator_marginal_value)
     return {"allocations": allocations, "item_quotas": item_quotas, "creator_outcomes": creator_outcomes}
+
+
+def user_ranks(user_id: pd.Series, item_id: pd.Series, x: np.ndarray, user_value: pd.Series) -> np.ndarray:
+    """Each pair's rank among its user's pairs, by x, then user value, then item id. x equal to 9
+    decimals is a tie: the solver's last bits differ between machines. Needs all of a user's pairs."""
+    frame = pd.DataFrame({"user_id": user_id.to_numpy(), "item_id": item_id.to_numpy(), "_x": np.round(x, 9),
+                          "_v": user_value.to_numpy()})
+    ordered = frame.sort_values(["user_id", "_x", "_v", "item_id"], ascending=[True, False, False, True])
+    return (ordered.groupby("user_id").cumcount() + 1).sort_index().to_numpy("int32")
