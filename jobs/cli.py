@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -258,9 +259,14 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
               f"{summary['events']} events, {days[0]} .. {days[-1]}\n")
         _print_tables(config)
         _print_run(config, days[-1])
+        # the query must name the same config layer and warehouse, or it reads the default one
+        warehouse = config["storage"]["warehouse"]
+        where = (f" --env {shlex.quote(config.env)}" if config.env != "local" else "") + (
+            f" --warehouse {shlex.quote(warehouse)}" if warehouse != load_config(config.env)["storage"]["warehouse"]
+            else "")
         print(f"\ndemo finished in {time.perf_counter() - started:.0f}s. The Delta tables are under "
               f"{config['storage']['warehouse']}/ (read them with any Delta reader, or "
-              f"`fairshot query sql/feed_plan.sql --ds {days[-1]}`).")
+              f"`fairshot query sql/feed_plan.sql --ds {days[-1]}{where}`).")
     elif command == "sql":
         from jobs.warehouse.catalog import run_sql_file
 

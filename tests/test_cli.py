@@ -4,6 +4,7 @@ from __future__ import annotations
 from deltalake import DeltaTable
 
 from jobs.cli import main
+from tests.conftest import PIPELINE_DAYS
 
 
 def test_demo_publishes_and_says_where(tmp_path, capsys, spark):
@@ -13,6 +14,8 @@ def test_demo_publishes_and_says_where(tmp_path, capsys, spark):
                  "--set", "candidates.ranker=heuristic", "--set", "candidates.backtests=false"]) == 0
     out = capsys.readouterr().out
     assert "published" in out and str(warehouse) in out
+    # the query it suggests reads this warehouse, not the default one
+    assert f"fairshot query sql/feed_plan.sql --ds {PIPELINE_DAYS[-1]} --env test --warehouse {warehouse}`" in out
     runs = DeltaTable(str(warehouse / "gold" / "allocation_runs")).to_pandas()
     assert runs["status"].tolist() == ["published"]
     # it ends with the policy table and the report's path
