@@ -89,3 +89,21 @@ def test_mapped_csv_source_ingests_foreign_column_names(spark, tmp_path):
     assert events["is_long_view"].tolist() == [0, 0, 0]              # absent columns become 0
     creators = io.read_table(spark, config, "bronze.creators", ds=day).toPandas()
     assert sorted(creators["creator_id"]) == [5, 6]
+
+
+def test_the_synthetic_feed_draws_the_same_items_block_by_block_and_follows_its_weights():
+    """The world generator draws each request's item a block of users at a time (memory: a block,
+    not users x shelf): any block size gives the same picks, and the picks follow the weights."""
+    from jobs.sources.synthetic import _feed_draws
+
+    rng = np.random.default_rng(3)
+    interest, category, weight = rng.dirichlet(np.full(6, 0.5), size=300), rng.integers(0, 6, 400), rng.random(400)
+    row = np.repeat(np.arange(300), rng.integers(0, 4, 300))
+    draws = rng.random(row.size)
+    whole = _feed_draws(interest, category, 6, weight, row, draws)
+    for cells in (400, 1_000, 7_777):
+        np.testing.assert_array_equal(_feed_draws(interest, category, 6, weight, row, draws, cells=cells), whole)
+    many = rng.random(200_000)
+    picks = _feed_draws(interest[:1], category, 6, weight, np.zeros(many.size, dtype=np.int64), many, cells=100)
+    expected = (interest[0, category] * 6 + 0.1) * weight
+    np.testing.assert_allclose(np.bincount(picks, minlength=400) / many.size, expected / expected.sum(), atol=0.003)

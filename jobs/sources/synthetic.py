@@ -164,14 +164,10 @@ def generate_world(params: WorldParams) -> World:
         recency = np.exp(-(day - item_day[shelf]) / 4.0)
         item_weight = popularity[item_creator[shelf]] ** 0.7 * np.exp(0.5 * item_quality[shelf]) * recency
         item_weight = np.where(is_live[shelf], 3 * item_weight, item_weight)
-        weights = (interest[users_today][:, item_category[shelf]] * n_k + 0.1) * item_weight[None, :]
-        cumulative = np.cumsum(weights, axis=1)
-        cumulative /= cumulative[:, -1:]
         n_req = requests[day, users_today]
         row = np.repeat(np.arange(users_today.size), n_req)
         draws = rng.random(row.size)
-        flat = (cumulative + np.arange(users_today.size)[:, None]).ravel()
-        picked = np.minimum(np.searchsorted(flat, draws + row, side="right") - row * shelf.size, shelf.size - 1)
+        picked = _feed_draws(interest[users_today], item_category[shelf], n_k, item_weight, row, draws)
         user = users_today[row]
         item = shelf[picked]
         event_frames.append(_outcomes(rng, date, user, item, interest, n_k, item_category, item_quality,
@@ -226,6 +222,28 @@ def generate_world(params: WorldParams) -> World:
                   created_seconds=created_seconds, live_day=live_day, live_start_seconds=live_start_seconds,
                   live_length=live_length, duration=duration, active=active)
     return World(users, creators, items, events, truth_users, truth_items, truth_activity, params, latent)
+
+
+def _feed_draws(interest: np.ndarray, shelf_category: np.ndarray, n_k: int, item_weight: np.ndarray,
+                row: np.ndarray, draws: np.ndarray, cells: int = 4_000_000) -> np.ndarray:
+    """Each request's item: user row r draws from the shelf with weights (interest[r, category] n_k
+    + 0.1) x item_weight, by inverting its cumulative weights at `draws`. A block of users at a time, so memory is
+    `cells` floats rather than users x shelf (which grows with the square of the world's size);
+    the row offsets stay global, so every pick is the one a single block would give."""
+    n_users, n_shelf = interest.shape[0], shelf_category.size
+    picked = np.empty(row.size, dtype=np.int64)
+    step = max(1, cells // max(n_shelf, 1))
+    bounds = np.searchsorted(row, np.arange(0, n_users + step, step))     # rows are sorted by user
+    for k, first in enumerate(range(0, n_users, step)):
+        last = min(first + step, n_users)
+        weights = (interest[first:last][:, shelf_category] * n_k + 0.1) * item_weight[None, :]
+        cumulative = np.cumsum(weights, axis=1)
+        cumulative /= cumulative[:, -1:]
+        flat = (cumulative + np.arange(first, last)[:, None]).ravel()
+        rows = row[bounds[k]:bounds[k + 1]]
+        found = np.searchsorted(flat, draws[bounds[k]:bounds[k + 1]] + rows, side="right") + first * n_shelf
+        picked[bounds[k]:bounds[k + 1]] = np.minimum(found - rows * n_shelf, n_shelf - 1)
+    return picked
 
 
 def _outcomes(rng: np.random.Generator, date: dt.date, user: np.ndarray, item: np.ndarray,
