@@ -15,13 +15,14 @@ when its first guess was wrong.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from features.columns import require_columns
-from features.embeddings import dot
 
 LIFT_RANGE = (0.1, 10.0)
 WINDOW_PRIOR_EXPOSURES = 24.0  # pseudo-exposures spread evenly over the day in the hourly profile
@@ -108,17 +109,70 @@ def retrieve_by_affinity(items: DataFrame, affinity: DataFrame, available: DataF
 
 
 def retrieve_by_embeddings(items: DataFrame, user_factors: DataFrame, available: DataFrame, excluded: DataFrame, *,
-                           users_per_item: int, wide_share: float, wide_pool_factor: int, seed: int) -> DataFrame:
-    """`items` carry `factors` and `factor_source` (see features.embeddings.with_cold_start_factors);
-    items without any factors are left to the affinity retriever."""
-    users = user_factors.join(available, "user_id").select("user_id", F.col("factors").alias("_user_factors"))
-    scored = (items.where(F.col("factors").isNotNull()).select("item_id", "factors", "factor_source")
-              .crossJoin(users).join(excluded, ["user_id", "item_id"], "left_anti")
-              .select("user_id", "item_id", dot("_user_factors", "factors").alias("retrieval_score"),
+                           users_per_item: int, wide_share: float, wide_pool_factor: int, seed: int,
+                           users_per_block: int = 20_000, items_per_block: int = 64) -> DataFrame:
+    """Each item's best users by the dot product of ALS factors, without joining every item to every
+    user. `items` carry `factors` and `factor_source` (features.embeddings.with_cold_start_factors);
+    items without factors are left to the affinity retriever.
+
+    Users and items are gathered into blocks; each task takes one item block and one user block,
+    scores them against each other in numpy (the products summed in the order Spark's `dot` sums
+    them, so the scores are the same bits) and keeps per item the head of its list: the `pool`
+    ranks `_tiers` looks at plus e_i, its excluded pairs, by (score desc, user_id asc). The item's
+    best pool + e_i users overall are among the heads of its blocks, and dropping its at most e_i
+    excluded users leaves its best `pool` allowed users: what scoring every pair gives
+    (tests/test_retrieval.py compares the two). Pairs shuffled: O(items x blocks x (pool + e_i))
+    instead of O(items x users)."""
+    pool = wide_pool_factor * users_per_item
+    users = user_factors.join(available, "user_id").select("user_id", "factors")
+    n_user_blocks = max(1, -(-users.count() // users_per_block))
+    with_factors = items.where(F.col("factors").isNotNull()).select("item_id", "factors", "factor_source")
+    n_excluded = excluded.join(with_factors.select("item_id"), "item_id").groupBy("item_id").agg(
+        F.count(F.lit(1)).alias("_excluded"))
+    wanted = (with_factors.join(n_excluded, "item_id", "left")
+              .withColumn("_depth", F.lit(pool) + F.coalesce("_excluded", F.lit(0))).drop("_excluded"))
+    n_item_blocks = max(1, -(-wanted.count() // items_per_block))
+    user_blocks = (users.groupBy(F.pmod(F.xxhash64("user_id"), F.lit(n_user_blocks)).alias("_user_block"))
+                   .agg(F.collect_list(F.struct("user_id", "factors")).alias("_users")))
+    item_blocks = (wanted.groupBy(F.pmod(F.xxhash64("item_id"), F.lit(n_item_blocks)).alias("_item_block"))
+                   .agg(F.collect_list(F.struct("item_id", "factors", "factor_source", "_depth")).alias("_items")))
+    heads = item_blocks.crossJoin(user_blocks).select("_items", "_users").mapInPandas(
+        _block_heads, "user_id long, item_id long, retrieval_score double, factor_source string")
+    scored = (heads.join(excluded, ["user_id", "item_id"], "left_anti")
+              .select("user_id", "item_id", "retrieval_score",
                       F.when(F.col("factor_source") == "als", F.lit("als"))
                       .otherwise(F.concat(F.lit("als_cold_start_"), F.col("factor_source"))).alias("source")))
     return _tiers(scored, users_per_item=users_per_item, wide_share=wide_share, wide_pool_factor=wide_pool_factor,
                   seed=seed).select(*RETRIEVED)
+
+
+def _factor_matrix(rows: list) -> np.ndarray:  # noqa: ANN001 - Arrow's structs, as dicts
+    return np.stack([np.asarray(row["factors"]) for row in rows]) if len(rows) else np.zeros((0, 0))
+
+
+def _block_heads(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Per (item block, user block): each item's best `_depth` users of the block, ties at the cut
+    broken by user_id as the window in `_tiers` breaks them."""
+    for batch in batches:
+        for item_rows, user_rows in zip(batch["_items"], batch["_users"]):
+            item_rows, user_rows = list(item_rows), list(user_rows)
+            if not item_rows or not user_rows:
+                continue
+            item_factors, user_factors = _factor_matrix(item_rows), _factor_matrix(user_rows)
+            user_ids = np.array([row["user_id"] for row in user_rows], dtype=np.int64)
+            scores = np.zeros((len(item_rows), len(user_rows)))
+            for k in range(item_factors.shape[1]):       # Spark's dot: ((0 + a0 b0) + a1 b1) + ...
+                scores += np.multiply.outer(item_factors[:, k], user_factors[:, k])
+            out = []
+            for row, item_scores in zip(item_rows, scores):
+                depth = min(int(row["_depth"]), user_ids.size)
+                cut = np.partition(item_scores, user_ids.size - depth)[user_ids.size - depth]
+                near = np.flatnonzero(item_scores >= cut)
+                keep = near[np.lexsort((user_ids[near], -item_scores[near]))[:depth]]
+                out.append(pd.DataFrame({"user_id": user_ids[keep], "item_id": np.int64(row["item_id"]),
+                                         "retrieval_score": item_scores[keep], "factor_source": row["factor_source"]}))
+            if out:
+                yield pd.concat(out, ignore_index=True)
 
 
 def live_window_share(prior_exposures: float = WINDOW_PRIOR_EXPOSURES) -> Column:

@@ -150,3 +150,50 @@ def test_the_retrieval_backtest_scores_only_its_sample_of_items(spark, published
     scored = frame[frame["items"] == "all"]
     assert set(scored["retriever"]) == {"category_affinity", "als", "popularity"}
     assert (scored["n_items"] == 5).all() and scored["recall_at_n"].between(0, 1).all()
+
+
+def exhaustive_embedding_retrieval(items, user_factors, available, excluded, *, users_per_item, wide_share,
+                                   wide_pool_factor, seed):
+    """The reference: every item with factors joined to every available user, scored by Spark's dot."""
+    from pyspark.sql import functions as F
+
+    from features.embeddings import dot
+    from features.retrieval import RETRIEVED, _tiers
+
+    users = user_factors.join(available, "user_id").select("user_id", F.col("factors").alias("_user_factors"))
+    scored = (items.where(F.col("factors").isNotNull()).select("item_id", "factors", "factor_source")
+              .crossJoin(users).join(excluded, ["user_id", "item_id"], "left_anti")
+              .select("user_id", "item_id", dot("_user_factors", "factors").alias("retrieval_score"),
+                      F.when(F.col("factor_source") == "als", F.lit("als"))
+                      .otherwise(F.concat(F.lit("als_cold_start_"), F.col("factor_source"))).alias("source")))
+    return _tiers(scored, users_per_item=users_per_item, wide_share=wide_share, wide_pool_factor=wide_pool_factor,
+                  seed=seed).select(*RETRIEVED)
+
+
+def test_embedding_retrieval_in_blocks_equals_scoring_every_pair(spark):
+    """User factors in float as ALS gives them, item factors in double as the cold-start means make
+    them, ties, exclusions deep into an item's list, several user and item blocks: the same pairs,
+    the same score bits and the same tiers as the join of every item with every user."""
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    rng = np.random.default_rng(5)
+    users = np.arange(1, 401)
+    user_factors = pd.DataFrame({"user_id": users, "factors": [list(rng.choice([0.5, 1.0, rng.random()], 4))
+                                                               for _ in users]})
+    items = pd.DataFrame({"item_id": np.arange(2000, 2050), "factors": [list(rng.normal(size=4)) for _ in range(50)],
+                          "factor_source": rng.choice(["als", "creator", "category"], 50)})
+    items.loc[items.index[:5], "factors"] = None                        # left to the affinity retriever
+    excluded = pd.DataFrame([{"user_id": int(u), "item_id": int(i)} for i in items["item_id"]
+                             for u in rng.choice(users, int(rng.integers(0, 200)), replace=False)])
+    available = pd.DataFrame({"user_id": users[rng.random(users.size) < 0.9]})
+    frames = [spark.createDataFrame(items).withColumn("factors", F.col("factors").cast("array<double>")),
+              spark.createDataFrame(user_factors).withColumn("factors", F.col("factors").cast("array<float>")),
+              spark.createDataFrame(available), spark.createDataFrame(excluded)]
+    settings = {"users_per_item": 15, "wide_share": 0.3, "wide_pool_factor": 3, "seed": 4}
+    key = ["item_id", "user_id"]
+    ours = (retrieve_by_embeddings(*frames, **settings, users_per_block=70, items_per_block=8).toPandas()
+            .sort_values(key).reset_index(drop=True))
+    reference = exhaustive_embedding_retrieval(*frames, **settings).toPandas().sort_values(key).reset_index(drop=True)
+    assert len(ours) == 45 * 15
+    pd.testing.assert_frame_equal(ours, reference, check_exact=True)
