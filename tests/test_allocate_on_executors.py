@@ -138,3 +138,13 @@ def test_the_exact_solver_cannot_be_asked_to_run_on_the_executors(spark, copied)
     _, config = copied
     with pytest.raises(ConfigError, match="allocate_on_executors"):
         allocate.run(config.with_overrides(["allocation.solver=exact"]), DS, spark)
+
+
+def test_auto_keeps_a_local_night_in_the_driver_and_always_moves_it(spark, copied):
+    """On local[2] every pass of the solver as a Spark job costs more than it saves: auto stays in
+    the driver however large the night; always and never mean what they say."""
+    world, _ = copied
+    huge = world.with_overrides(["allocation.dual_above_pairs=0"])
+    assert not allocate.on_executors(huge, DS, spark)
+    assert allocate.on_executors(huge.with_overrides(["spark.allocate_on_executors=always"]), DS, spark)
+    assert not allocate.on_executors(huge.with_overrides(["spark.allocate_on_executors=never"]), DS, spark)

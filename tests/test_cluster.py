@@ -1,6 +1,7 @@
 """A real Spark cluster: a standalone master and two workers on 127.0.0.1, started from the installed
-pyspark. The nightly job run there plans the same problem to the same optimum as local mode, and the dual solver's
-Spark mode solves the same problem on its executors."""
+pyspark. The nightly job run there plans the same problem to the same optimum as local mode, and a
+night allocated with its pairs on the cluster's executors (the dual solver's Spark mode) is certified
+within its gap of that optimum."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ import textwrap
 import time
 import urllib.request
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -123,34 +123,37 @@ def test_the_nightly_job_on_a_standalone_cluster_publishes_the_local_plan(spark,
     assert runs["cluster"]["n_pairs"].iloc[0] == runs["local"]["n_pairs"].iloc[0]
 
 
-def test_the_dual_solver_spark_mode_solves_on_the_cluster(cluster, tmp_path):
-    """Blocks under a file:// URI, tasks on the workers' Python: the certified plan matches the LP."""
-    from allocation import LPSolver
-    from allocation.instances import realistic_problem
-
+def test_the_nightly_allocate_runs_on_the_clusters_executors(spark, published_world, cluster, tmp_path):
+    """spark.allocate_on_executors=always on the standalone cluster: the pair blocks under the
+    warehouse's _scratch (file://), the dual solver's passes and every pair's rounding, rank and
+    explanation in the workers' Python. The plan is certified within its gap of the exact plan
+    local mode published, passes the publish audit, and its blocks are gone afterwards."""
+    ds = PIPELINE_DAYS[-1]
+    remote = _copy_of(published_world, tmp_path, "executors")
     script = textwrap.dedent(f"""
-        import json
-        from pyspark.sql import SparkSession
-        from allocation.dual import DualSolver, Sides
-        from allocation.instances import realistic_problem
-        from jobs.steps.dual_on_spark import pairs_frame, solve_on_spark
+        from jobs.steps import allocate, publish
+        from jobs.warehouse.spark import get_spark
+        from tests.conftest import make_config
 
-        spark = (SparkSession.builder.master({cluster!r}).config("spark.driver.memory", "1g")
-                 .config("spark.sql.shuffle.partitions", "4").getOrCreate())
-        problem = realistic_problem(800, seed=31)
-        solved = solve_on_spark(spark, pairs_frame(spark, problem), Sides.of(problem), DualSolver(gap_tolerance=1e-2),
-                                "file://{tmp_path}/dual", n_blocks=2)
-        plan = solved.plan.toPandas()
-        print(json.dumps({{"objective": solved.outcome.objective, "bound": solved.outcome.bound,
-                          "rows": len(plan), "x_sum": float(plan["x"].sum())}}))
+        config = make_config({remote['storage']['warehouse']!r}, *{OVERRIDES!r}, "spark.master={cluster}",
+                             "spark.driver_memory=1g", "spark.allocate_on_executors=always",
+                             "allocation.dual_gap_tolerance=0.01")
+        spark = get_spark(config)
+        allocate.run(config, {ds!r}, spark)
+        publish.run(config, {ds!r}, spark)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert done.returncode == 0, done.stderr[-4000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
-    problem = realistic_problem(800, seed=31)
-    exact = LPSolver(backend="GLOP").solve(problem)
-    scale = max(1.0, abs(exact.objective))
-    assert found["bound"] >= exact.objective - 1e-6 * scale
-    assert exact.objective - found["objective"] <= 1e-2 * scale
-    assert found["rows"] == problem.n_pairs and found["x_sum"] <= problem.user_capacity.sum() + 1e-6
-    assert np.isfinite(found["objective"])
+    runs = {name: io.read_published(spark, config, "gold.allocation_runs", ds).toPandas().iloc[0]
+            for name, config in (("local", published_world), ("cluster", remote))}
+    cluster_run, exact = runs["cluster"], runs["local"]
+    scale = max(1.0, abs(exact["objective"]))
+    assert cluster_run["solver"] == "dual:executors" and cluster_run["gap"] <= 0.01
+    assert cluster_run["bound"] >= exact["objective"] - 1e-6 * scale
+    assert exact["objective"] - cluster_run["objective"] <= 0.01 * scale
+    assert cluster_run["n_pairs"] == exact["n_pairs"] and cluster_run["max_violation"] <= 1e-9
+    plan = io.read_published(spark, remote, "gold.allocations", ds).toPandas()
+    assert len(plan) == exact["n_pairs"] and plan["selected"].any()
+    scratch = os.path.join(remote["storage"]["warehouse"], "_scratch")
+    assert not any(files for _, _, files in os.walk(scratch))
