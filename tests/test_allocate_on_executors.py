@@ -29,7 +29,9 @@ def copied(published_world, tmp_path_factory):
     """A copy of the shared world (this module publishes into it), set to solve on the executors."""
     target = tmp_path_factory.mktemp("executors") / "warehouse"
     shutil.copytree(published_world["storage"]["warehouse"], target)
-    return published_world, make_config(str(target), "spark.allocate_on_executors=always")
+    # a certified gap of 1% is plenty to test the plumbing (tests/test_dual_on_spark.py tests the precision)
+    return published_world, make_config(str(target), "spark.allocate_on_executors=always",
+                                        "allocation.dual_gap_tolerance=0.01")
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +150,31 @@ def test_auto_keeps_a_local_night_in_the_driver_and_always_moves_it(spark, copie
     assert not allocate.on_executors(huge, DS, spark)
     assert allocate.on_executors(huge.with_overrides(["spark.allocate_on_executors=always"]), DS, spark)
     assert not allocate.on_executors(huge.with_overrides(["spark.allocate_on_executors=never"]), DS, spark)
+
+
+def test_the_audit_on_the_executors_is_the_drivers_audit(spark, copied, staged):
+    """publish audits a plan allocated on the executors where it is (the suite on Spark's engine, the
+    invariants as aggregates): the same checks with the same verdicts as the driver's audit, on the
+    staged plan under its own config and under limits it was not solved for, and a broken plan fails."""
+    from pyspark.sql import functions as F
+
+    from jobs.steps.audit_on_executors import audit_results_on_executors
+
+    _, config = copied
+    rid = staged["allocation_runs"]["run_id"].iloc[0]
+    frames = {name: io.read_table(spark, config, f"staging.{name}", ds=DS) for name in PUBLISHED_TABLES}
+    limited = config.with_overrides(["allocation.max_category_share=0.3", "allocation.max_creator_share=0.01",
+                                     "allocation.budget_share=0.2"])
+    verdicts = {}
+    for name, settings in (("own", config), ("limited", limited)):
+        driver = publish.audit_results(settings, DS, spark, {k: staged[k] for k in PUBLISHED_TABLES}, rid)
+        executors = audit_results_on_executors(settings, DS, spark, frames, rid)
+        verdicts[name] = [(r.expectation, r.success) for r in executors]
+        assert verdicts[name] == [(r.expectation, r.success) for r in driver]
+    assert all(ok for _, ok in verdicts["own"])
+    assert {"expected exposure per creator <= creator cap", "total expected exposure <= budget"} <= {
+        check for check, ok in verdicts["limited"] if not ok}
+    broken = {**frames, "allocations": frames["allocations"].withColumn(
+        "x", F.when(F.col("user_rank") == 1, F.lit(1.5)).otherwise(F.col("x")))}
+    failed = {r.expectation for r in audit_results_on_executors(config, DS, spark, broken, rid) if not r.success}
+    assert "x in [0, 1]" in failed and "sum_i x_ui <= k_u" in failed

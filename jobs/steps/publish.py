@@ -30,6 +30,8 @@ import pandas as pd
 from allocation import invariants
 from jobs.config import Config
 from jobs.errors import PublishGateFailed
+from jobs.steps.allocate import on_executors
+from jobs.steps.audit_on_executors import audit_results_on_executors
 from jobs.steps.build_problem import OptionalLimits
 from jobs.steps.common import StepOutput, staged_run_id
 from jobs.warehouse import io, quality
@@ -184,8 +186,13 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
                                      f"run `fairshot allocate --ds {ds}` first"])
     rid = str(record["run_id"].iloc[0])
     staged_frames = {name: io.read_table(spark, config, f"staging.{name}", ds=ds) for name in PUBLISHED_TABLES}
-    staged = {name: frame.toPandas() for name, frame in staged_frames.items()}
-    results = audit_results(config, ds, spark, staged, rid)
+    if on_executors(config, ds, spark):      # a plan too large for the driver is audited where it is
+        results = audit_results_on_executors(config, ds, spark, staged_frames, rid)
+        rows = {name: frame.count() for name, frame in staged_frames.items()}
+    else:
+        staged = {name: frame.toPandas() for name, frame in staged_frames.items()}
+        results = audit_results(config, ds, spark, staged, rid)
+        rows = {name: len(frame) for name, frame in staged.items()}
     output = StepOutput("publish", ds)
     quality_frame = pd.DataFrame([{**r.__dict__, "table_name": r.table, "run_id": rid} for r in results])
     output.versions["audit.quality_results"] = io.write_partition(
@@ -206,7 +213,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     output.versions["gold.allocation_runs"] = _write_ledger(spark, config, ds, published)
     # 3. Rows no reader can still need.
     removed = remove_stale_runs(spark, config, ds)
-    output.figures.update(run_id=rid, checks=len(results), rows={name: len(frame) for name, frame in staged.items()},
+    output.figures.update(run_id=rid, checks=len(results), rows=rows,
                           removed_runs=sorted({r for runs in removed.values() for r in runs}))
     LOG.info("publish ds=%s: %d checks passed, run %s published", ds, len(results), rid)
     return output

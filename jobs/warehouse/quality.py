@@ -1,8 +1,9 @@
 """Great-expectations suites: the data-quality half of the publish gate.
 
-One suite per table, all of its expectations validated in one pass. The gold tables are small
-(one row per pair of the plan) and already on the driver for the invariant checks, so they are
-validated as pandas frames, which takes milliseconds where a Spark batch takes seconds.
+One suite per table, all of its expectations validated in one pass. A plan the driver holds is
+validated as pandas frames, which takes milliseconds where a Spark batch takes seconds; a plan too
+large for the driver (allocated on the executors) has its allocations validated as a Spark
+DataFrame, on Spark's engine, the same suite.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pyspark.sql import DataFrame
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def _context() -> Any:
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.data_sources.add_pandas("fairshot")
+    context.data_sources.add_spark("fairshot_spark")
     return context
 
 
@@ -69,12 +72,14 @@ def _describe(config: Any) -> str:
     return f"{config.type}({', '.join(f'{k}={v}' for k, v in sorted(kwargs.items()))})"
 
 
-def validate_gold(table: str, frame: pd.DataFrame) -> list[CheckResult]:
-    """Validate one gold table's frame against its suite; every expectation gets a result row."""
+def validate_gold(table: str, frame: pd.DataFrame | DataFrame) -> list[CheckResult]:
+    """Validate one gold table's frame (pandas or Spark) against its suite; every expectation gets a
+    result row."""
     import great_expectations as gx
+    import pandas as pd
 
     context = _context()
-    source = context.data_sources.get("fairshot")
+    source = context.data_sources.get("fairshot" if isinstance(frame, pd.DataFrame) else "fairshot_spark")
     suite_name = f"gold.{table}"
     try:
         asset = source.get_asset(table)
