@@ -91,19 +91,22 @@ def test_mapped_csv_source_ingests_foreign_column_names(spark, tmp_path):
     assert sorted(creators["creator_id"]) == [5, 6]
 
 
-def test_the_synthetic_feed_draws_the_same_items_block_by_block_and_follows_its_weights():
-    """The world generator draws each request's item a block of users at a time (memory: a block,
-    not users x shelf): any block size gives the same picks, and the picks follow the weights."""
+def test_the_synthetic_feed_draws_what_inverting_each_users_cumulative_weights_gives():
+    """The world generator's feed draws by binary search over per-category prefix sums (nothing of
+    size users x shelf): the same picks as inverting each user's full cumulative weights, for any
+    block of requests, and picks that follow the weights."""
     from jobs.sources.synthetic import _feed_draws
 
     rng = np.random.default_rng(3)
     interest, category, weight = rng.dirichlet(np.full(6, 0.5), size=300), rng.integers(0, 6, 400), rng.random(400)
     row = np.repeat(np.arange(300), rng.integers(0, 4, 300))
     draws = rng.random(row.size)
-    whole = _feed_draws(interest, category, 6, weight, row, draws)
-    for cells in (400, 1_000, 7_777):
-        np.testing.assert_array_equal(_feed_draws(interest, category, 6, weight, row, draws, cells=cells), whole)
+    cumulative = np.cumsum((interest[:, category] * 6 + 0.1) * weight, axis=1)
+    reference = np.array([np.searchsorted(cumulative[r] / cumulative[r, -1], d, side="right")
+                          for r, d in zip(row, draws)])
+    for cells in (6, 1_000, 7_777, 8_000_000):
+        np.testing.assert_array_equal(_feed_draws(interest, category, 6, weight, row, draws, cells=cells), reference)
     many = rng.random(200_000)
-    picks = _feed_draws(interest[:1], category, 6, weight, np.zeros(many.size, dtype=np.int64), many, cells=100)
+    picks = _feed_draws(interest[:1], category, 6, weight, np.zeros(many.size, dtype=np.int64), many)
     expected = (interest[0, category] * 6 + 0.1) * weight
     np.testing.assert_allclose(np.bincount(picks, minlength=400) / many.size, expected / expected.sum(), atol=0.003)
