@@ -97,17 +97,17 @@ def load_spark_problem(config: Config, ds: str, spark: SparkSession) -> SparkPro
     totals = users.agg(F.sum(F.col("p_active") * F.col("capacity")).alias("slots"),
                        F.count("*").alias("n_users")).first()
     pair_totals = pairs.agg(F.count("*").alias("n"), F.expr("percentile(user_value, 0.5)").alias("median")).first()
-    most_likes = pairs.groupBy("creator_id").agg(F.sum("like").alias("likes")).toPandas()
+    item_likes = pairs.groupBy("item").agg(F.sum("like").alias("likes")).toPandas()
     curve = happiness_curve(config)
     limits = OptionalLimits.of_slots(config, float(totals["slots"] or 0.0), None)
     lam = creator_lambda_at(a["creator_weight"], curve, float(pair_totals["median"] or 0.0))
     base = creators["trailing_likes"].to_numpy(float)
-    max_extra = np.zeros(len(creators))
-    where = position(creators, "creator_id", most_likes["creator_id"])
-    max_extra[where] = most_likes["likes"].to_numpy(float)
-    width, slope = curve.segments(base, max_extra)
-    sides = Sides(items["cap"].to_numpy(float), items["floor"].to_numpy(float),
-                  position(creators, "creator_id", items["creator_id"]).astype(np.int64), lam * slope, width,
+    item_creator = position(creators, "creator_id", items["creator_id"]).astype(np.int64)
+    # as AllocationProblem.from_arrays: the likes a creator's items could earn if every pair were served
+    most_likes = np.zeros(len(items))
+    most_likes[item_likes["item"].to_numpy(np.int64)] = item_likes["likes"].to_numpy(float)
+    width, slope = curve.segments(base, np.bincount(item_creator, weights=most_likes, minlength=len(creators)))
+    sides = Sides(items["cap"].to_numpy(float), items["floor"].to_numpy(float), item_creator, lam * slope, width,
                   float(a["floor_penalty"]), np.full(len(creators), limits.creator_cap), float(limits.budget))
     return SparkProblem(pairs, items, creators, sides, curve, lam, limits, share < 1.0, int(pair_totals["n"]),
                         int(totals["n_users"]), _fingerprint(pairs, availability, items, creators))
