@@ -8,9 +8,9 @@ For each size, in a fresh process and a fresh warehouse under --workdir: the syn
 `sample.n_users = N` and `sample.n_creators = N / 5` (the demo's ratio), every logged day ingested,
 then the night for the last day (features, candidates, allocate, publish; the backtests off unless
 --backtests, since they score, not plan). Prints per size the seconds of each step, the rows of
-the main tables, and peaks from getrusage: the world generator's (a process of its own), and the
-night's Python driver and its largest child (in local mode the Spark JVM, driver and executors in
-one). With --compare-executors the night's allocate runs in the driver and then again with its
+the main tables, and memory peaks: the world generator's (a process of its own), the night's
+Python driver, and the Spark JVM's (its VmHWM; in local mode driver and executors in one). With
+--compare-executors the night's allocate runs in the driver and then again with its
 pairs on the executors (spark.allocate_on_executors), each timed. Between consecutive sizes it prints each
 step's growth exponent, log(t2 / t1) / log(N2 / N1): 1 is linear. Figures, not assertions:
 machines are shared and noisy, so read them as ratios within one run.
@@ -66,10 +66,16 @@ rows = {{}}
 for key in ("bronze.events", "silver.user_features", "silver.candidates", "gold.allocations"):
     table = DeltaTable(io.table_uri(config, key))
     rows[key] = len(table.to_pyarrow_table(partitions=[("ds", "=", days[-1])], columns=["ds"]))
+jvm_peak_mb = None
+try:   # the kernel's high-water mark of the JVM's resident memory (Linux), read before it exits
+    with open(f"/proc/{{spark.sparkContext._gateway.proc.pid}}/status") as status:
+        jvm_peak_mb = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
+except (AttributeError, OSError, StopIteration):
+    pass
 spark.stop()
 print("RESULT " + json.dumps({{"seconds": seconds, "rows": rows,
       "peak_python_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-      "peak_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}))
+      "peak_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "peak_jvm_mb": jvm_peak_mb}}))
 """
 
 
@@ -98,6 +104,10 @@ def run_size(users: int, workdir: str, args: argparse.Namespace) -> dict:
     return night
 
 
+def _megabytes(value: float | None) -> str:
+    return "unknown (no /proc)" if value is None else f"{value:.0f} MB"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, nargs="+", default=[2000, 20000])
@@ -116,8 +126,8 @@ def main() -> None:
         rows = ", ".join(f"{key} {n:,}" for key, n in result["rows"].items())
         print(f"{users:>8,} users: {steps}\n          rows (last day): {rows}\n"
               f"          peak: generating the world {result['peak_sample_mb']:.0f} MB; the night's Python "
-              f"driver {result['peak_python_mb']:.0f} MB, its largest reaped child (the Spark JVM; a lower bound) "
-              f"{result['peak_child_mb']:.0f} MB", flush=True)
+              f"driver {result['peak_python_mb']:.0f} MB, the Spark JVM (driver and, in local mode, executors) "
+              f"{_megabytes(result['peak_jvm_mb'])}", flush=True)
     sizes = sorted(results)
     for small, large in zip(sizes, sizes[1:]):
         ratio = math.log(large / small)
