@@ -32,8 +32,8 @@ def systematic_rounding(pair_user: np.ndarray, x: np.ndarray, n_users: int, seed
     offsets = np.maximum.accumulate(np.where(starts, np.r_[0.0, cumulative[:-1]], 0.0)) if users.size else cumulative
     upper = cumulative - offsets
     lower = upper - x[order]
-    offsets = np.random.default_rng(seed).random(n_users) if user_shift is None else np.asarray(user_shift, float)
-    shift = offsets[users]
+    per_user = np.random.default_rng(seed).random(n_users) if user_shift is None else np.asarray(user_shift, float)
+    shift = per_user[users]
     picked = (np.floor(upper - shift + 1e-12) - np.floor(lower - shift + 1e-12)) > 0
     selected = np.zeros(x.size, dtype=bool)
     selected[order] = picked

@@ -146,7 +146,8 @@ def retrieve_by_embeddings(items: DataFrame, user_factors: DataFrame, available:
                   seed=seed).select(*RETRIEVED)
 
 
-def _factor_matrix(rows: list) -> np.ndarray:  # noqa: ANN001 - Arrow's structs, as dicts
+def _factor_matrix(rows: list[dict]) -> np.ndarray:
+    """A block's factors, one row per Arrow struct (a dict)."""
     return np.stack([np.asarray(row["factors"]) for row in rows]) if len(rows) else np.zeros((0, 0))
 
 

@@ -25,9 +25,10 @@ from allocation.explain import PairTerms, explain_block, tolerances
 from allocation.problem import nested_groups
 from allocation.rounding import systematic_rounding, user_offsets
 from jobs.config import Config
-from jobs.steps.build_problem import user_ranks
+from jobs.steps.audit_on_executors import user_excess
+from jobs.steps.build_problem import digest_warm_start, user_ranks
 from jobs.steps.common import StepOutput, plan_run_id
-from jobs.steps.dual_on_spark import PAIR_COLUMNS, SparkDualResult, remove_blocks, solve_on_spark
+from jobs.steps.dual_on_spark import PAIR_COLUMNS, SparkDualResult, solve_on_spark
 from jobs.steps.spark_problem import SparkProblem, load_spark_problem
 from jobs.steps.staged_plan import (
     StagedPlan,
@@ -160,7 +161,7 @@ class _Sums:
     max_violation: float
 
 
-def plan_sums(details: DataFrame, problem: SparkProblem) -> _Sums:
+def plan_sums(details: DataFrame, problem: SparkProblem, category_share: float) -> _Sums:
     from pyspark.sql import functions as F
 
     n_items, n_creators = len(problem.items), len(problem.creators)
@@ -177,27 +178,17 @@ def plan_sums(details: DataFrame, problem: SparkProblem) -> _Sums:
     creator_likes[where] = per_creator["likes"].to_numpy(float)
     log_no_like[where] = per_creator["log_no_like"].to_numpy(float)
 
-    selected = F.col("selected").cast("double")
-    per_user = details.groupBy("user_id").agg((F.sum("x") - F.first("capacity")).alias("load"),
-                                              (F.sum(selected) - F.ceil(F.first("capacity") - 1e-9)).alias("picks"))
-    worst = [per_user.agg(F.max("load"), F.max("picks")).first()]
-    if problem.has_category_caps:
-        per_group = details.groupBy("user_id", "category").agg(
-            (F.sum("x") - F.first("category_cap")).alias("load"),
-            (F.sum(selected) - F.ceil(F.first("category_cap") - 1e-9)).alias("picks"))
-        worst.append(per_group.agg(F.max("load"), F.max("picks")).first())
-    overall = details.agg(F.min("x"), F.max("x"), F.sum(F.col("expected_exposure") * F.col("user_value"))).first()
-    x_range = max(-(overall[0] or 0.0), (overall[1] or 0.0) - 1.0, 0.0)
-    violation = max([x_range, problem.sides.exposure_excess(quota),
-                     *(max(row[0] or 0.0, row[1] or 0.0, 0.0) for row in worst)])
-    return _Sums(quota, item_likes, creator_likes, 1.0 - np.exp(log_no_like), float(overall[2] or 0.0), violation)
+    excess = user_excess(details.withColumnRenamed("capacity", "slot_capacity"), category_share)
+    user_value = details.agg(F.sum(F.col("expected_exposure") * F.col("user_value"))).first()[0]
+    violation = max(*excess, problem.sides.exposure_excess(quota))
+    return _Sums(quota, item_likes, creator_likes, 1.0 - np.exp(log_no_like), float(user_value or 0.0), violation)
 
 
 def staged_plan(config: Config, problem: SparkProblem, solved: SparkDualResult, details: DataFrame,
                 rid: str) -> StagedPlan:
     from pyspark.sql import functions as F
 
-    outcome, sums = solved.outcome, plan_sums(details, problem)
+    outcome, sums = solved.outcome, plan_sums(details, problem, config["allocation"]["max_category_share"])
     items, creators, curve = problem.items, problem.creators, problem.curve
     base_likes = creators["trailing_likes"].to_numpy(float)
     gain = curve.value(base_likes + sums.creator_likes) - curve.value(base_likes)
@@ -232,9 +223,7 @@ def run(config: Config, ds: str, spark: SparkSession) -> StepOutput:
     problem = load_spark_problem(config, ds, spark)
     warm = previous_duals(config, ds, spark, problem)
     digest = hashlib.sha256(problem.fingerprint.encode())
-    if warm is not None:       # the warm start moves the answer within the gap, so it is an input
-        for value in vars(warm).values():
-            digest.update(np.asarray(value, dtype=float).tobytes())
+    digest_warm_start(digest, warm)
     rid = plan_run_id(config, ds, digest.hexdigest())
     workdir = storage.join(scratch_uri(config), "allocate", f"ds={ds}", rid)
     details = None
@@ -247,4 +236,4 @@ def run(config: Config, ds: str, spark: SparkSession) -> StepOutput:
         if details is not None:
             details.unpersist()
         problem.pairs.unpersist()
-        remove_blocks(workdir)
+        storage.remove_tree(workdir)

@@ -10,7 +10,7 @@ plan), so `audit.quality_results` reads the same whichever ran.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -53,48 +53,67 @@ def audit_results_on_executors(config: Config, ds: str, spark: SparkSession, sta
         return results  # the capacity checks below need every id resolved
 
     planned = alloc.join(availability, "user_id")
-    selected = F.col("selected").cast("double")
-    overall = planned.agg(F.min("x"), F.max("x"), F.sum(F.when(F.isnan("x"), 1).otherwise(0))).first()
-    x_range = float("inf") if overall[2] else max(-(overall[0] or 0.0), (overall[1] or 0.0) - 1.0, 0.0)
-    per_user = planned.groupBy("user_id").agg(
-        (F.sum("x") - F.first("slot_capacity")).alias("load"),
-        (F.sum(selected) - F.ceil(F.first("slot_capacity") - 1e-9)).alias("picks"),
-        F.first("p_active").alias("p_active"), F.first("slot_capacity").alias("slot_capacity"))
-    users = per_user.agg(F.max("load"), F.max("picks"),
-                         F.sum(F.col("p_active") * F.col("slot_capacity"))).first()
+    share = config["allocation"]["max_category_share"]
+    excess = user_excess(planned.join(F.broadcast(spark.createDataFrame(
+        known.drop_duplicates("item_id").assign(category=known["category"].fillna("")))), "item_id", "left"), share)
+    slots = planned.select("user_id", "p_active", "slot_capacity").distinct().agg(
+        F.sum(F.col("p_active") * F.col("slot_capacity"))).first()[0]
     exposure = _sums(alloc, "item_id", quotas["item_id"])
     checks = [
-        invariants.InvariantResult("x in [0, 1]", x_range, tolerance),
-        invariants.InvariantResult("sum_i x_ui <= k_u", max(users[0] or 0.0, 0.0), tolerance),
+        invariants.InvariantResult("x in [0, 1]", excess.x_range, tolerance),
+        invariants.InvariantResult("sum_i x_ui <= k_u", excess.load, tolerance),
         invariants.InvariantResult("sum_u a_u x_ui <= cap_i",
                                    float(np.max(exposure - quotas["cap"].to_numpy(float), initial=0.0)), tolerance),
-        invariants.InvariantResult("selected per user <= k_u", max(users[1] or 0.0, 0.0), 0.0),
+        invariants.InvariantResult("selected per user <= k_u", excess.picks, 0.0),
     ]
-    limits = OptionalLimits.of_slots(config, float(users[2] or 0.0), None)
+    limits = OptionalLimits.of_slots(config, float(slots or 0.0), None)
     per_creator = alloc.groupBy("creator_id").agg(F.sum("expected_exposure")).toPandas()
     checks += [invariants.InvariantResult("expected exposure per creator <= creator cap",
                                           float(np.max(per_creator.iloc[:, 1].to_numpy(float) - limits.creator_cap,
                                                        initial=0.0)), tolerance),
                invariants.InvariantResult("total expected exposure <= budget",
                                           max(float(exposure.sum()) - limits.budget, 0.0), tolerance)]
-    share = config["allocation"]["max_category_share"]
     if share < 1.0:
-        categories = F.broadcast(spark.createDataFrame(known.drop_duplicates("item_id").assign(
-            category=known["category"].fillna(""))))
-        cap = F.greatest(F.lit(1.0), F.floor(F.lit(share) * F.first("slot_capacity")))
-        groups = (planned.join(categories, "item_id", "left").fillna({"category": ""})
-                  .groupBy("user_id", "category").agg((F.sum("x") - cap).alias("load"),
-                                                      (F.sum(selected) - F.ceil(cap - 1e-9)).alias("picks"))
-                  .agg(F.max("load"), F.max("picks")).first())
-        checks += [invariants.InvariantResult("x per user and category <= its cap", max(groups[0] or 0.0, 0.0),
-                                              tolerance),
-                   invariants.InvariantResult("selected per user and category <= its cap",
-                                              max(groups[1] or 0.0, 0.0), 0.0)]
+        checks += [invariants.InvariantResult("x per user and category <= its cap", excess.group_load, tolerance),
+                   invariants.InvariantResult("selected per user and category <= its cap", excess.group_picks, 0.0)]
     for check in checks:
         record(check.name, check.success, f"max violation {check.max_violation:.3g}")
     record("item quota = sum of its expected exposures",
            np.allclose(exposure, quotas["quota"].to_numpy(float), atol=max(tolerance, 1e-9) * 10), "")
     return results
+
+
+class UserExcess(NamedTuple):
+    """A plan's worst excess over the per-user limits (0 where none is exceeded)."""
+
+    x_range: float       # of x outside [0, 1] (inf for NaN)
+    load: float          # of a user's x over its slots
+    picks: float         # of a user's picks over its slots (a fractional cap allows its ceiling)
+    group_load: float    # of a user's x in one category over its cap (0 without category caps)
+    group_picks: float
+
+
+def user_excess(planned: DataFrame, category_share: float) -> UserExcess:
+    """`planned`: a plan's pairs (user_id, x, selected) with their user's slot_capacity and item's
+    category. Aggregated on the executors; the category caps are max(1, floor(share x slots)), off
+    at a share of 1, as `build_problem.OptionalLimits` has them. Used by the audit, and by
+    allocate for its ledger row's max_violation."""
+    from pyspark.sql import functions as F
+
+    selected = F.col("selected").cast("double")
+
+    def worst(keys: list[str], cap) -> tuple[float, float]:  # noqa: ANN001 - a Column
+        row = (planned.groupBy(*keys).agg((F.sum("x") - cap).alias("load"),
+                                          (F.sum(selected) - F.ceil(cap - 1e-9)).alias("picks"))
+               .agg(F.max("load"), F.max("picks")).first())
+        return max(row[0] or 0.0, 0.0), max(row[1] or 0.0, 0.0)
+
+    overall = planned.agg(F.min("x"), F.max("x"), F.sum(F.when(F.isnan("x"), 1).otherwise(0))).first()
+    x_range = float("inf") if overall[2] else max(-(overall[0] or 0.0), (overall[1] or 0.0) - 1.0, 0.0)
+    load, picks = worst(["user_id"], F.first("slot_capacity"))
+    group = (worst(["user_id", "category"], F.greatest(F.lit(1.0), F.floor(category_share * F.first("slot_capacity"))))
+             if category_share < 1.0 else (0.0, 0.0))
+    return UserExcess(x_range, load, picks, *group)
 
 
 def _sums(alloc: DataFrame, key: str, order: pd.Series) -> np.ndarray:

@@ -6,6 +6,7 @@ does index arithmetic elsewhere.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,13 +129,23 @@ def inputs_fingerprint(frames: ProblemFrames, warm_start: object | None = None) 
     """A digest of everything the solver sees (and of the warm start, which moves the dual solver's
     answer within its gap): equal fingerprints under one config give equal plans."""
     digest = hashlib.sha256()
-    for frame in (frames.pairs, frames.users, frames.items, frames.creators):
+    digest_frames(digest, (frames.pairs, frames.users, frames.items, frames.creators))
+    digest_warm_start(digest, warm_start)
+    return digest.hexdigest()
+
+
+def digest_frames(digest: hashlib._Hash, frames: Iterable[pd.DataFrame]) -> None:
+    """Add frames' columns and rows (in order) to a digest."""
+    for frame in frames:
         digest.update(",".join(map(str, frame.columns)).encode())
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+
+
+def digest_warm_start(digest: hashlib._Hash, warm_start: object | None) -> None:
+    """Add a warm start's prices to a digest: it moves the dual solver's answer within its gap."""
     if warm_start is not None:
         for value in vars(warm_start).values():
             digest.update(np.asarray(value, dtype=float).tobytes())
-    return digest.hexdigest()
 
 
 def result_frames(frames: ProblemFrames, result: AllocationResult, selected: np.ndarray,

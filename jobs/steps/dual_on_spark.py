@@ -301,17 +301,8 @@ def solve_on_spark(spark: SparkSession, pairs: DataFrame, sides: Sides, settings
 def _clear(location: str) -> str:
     """Empty a folder or object-store prefix of earlier solves' blocks; returns it as a URI Spark
     and every executor resolve alike (a local path made absolute)."""
-    remove_blocks(location)
+    storage.remove_tree(location)
     return storage.spark_uri(location)
-
-
-def remove_blocks(workdir: str) -> None:
-    """Remove a solve's working folder (its pair blocks) once its plan has been written."""
-    from pyarrow import fs
-
-    filesystem, path = storage.filesystem(workdir)
-    if filesystem.get_file_info(path).type != fs.FileType.NotFound:
-        filesystem.delete_dir(path)
 
 
 def pairs_frame(spark: SparkSession, problem: AllocationProblem) -> DataFrame:

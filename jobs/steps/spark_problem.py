@@ -24,6 +24,7 @@ from features.retrieval import eligible_items
 from jobs.config import Config
 from jobs.steps.build_problem import (
     OptionalLimits,
+    digest_frames,
     happiness_curve,
     item_categories,
     plan_creators,
@@ -50,8 +51,7 @@ class SparkProblem:
     sides: Sides
     curve: HappinessCurve
     creator_weight: float     # lambda, as AllocationProblem.creator_weight
-    limits: OptionalLimits    # category_cap None: the users' caps are the pairs' category_cap column
-    has_category_caps: bool
+    has_category_caps: bool   # the users' caps are the pairs' category_cap column
     n_pairs: int
     n_users: int
     fingerprint: str          # of everything the solver sees, as build_problem.inputs_fingerprint
@@ -109,7 +109,7 @@ def load_spark_problem(config: Config, ds: str, spark: SparkSession) -> SparkPro
     width, slope = curve.segments(base, np.bincount(item_creator, weights=most_likes, minlength=len(creators)))
     sides = Sides(items["cap"].to_numpy(float), items["floor"].to_numpy(float), item_creator, lam * slope, width,
                   float(a["floor_penalty"]), np.full(len(creators), limits.creator_cap), float(limits.budget))
-    return SparkProblem(pairs, items, creators, sides, curve, lam, limits, share < 1.0, int(pair_totals["n"]),
+    return SparkProblem(pairs, items, creators, sides, curve, lam, share < 1.0, int(pair_totals["n"]),
                         int(totals["n_users"]), _fingerprint(pairs, availability, items, creators))
 
 
@@ -123,7 +123,5 @@ def _fingerprint(pairs: DataFrame, availability: DataFrame, items: pd.DataFrame,
         row = F.xxhash64(*frame.columns)
         sums = frame.agg(F.count("*"), F.sum(row.bitwiseAND(0xFFFFFFFF)), F.sum(F.shiftrightunsigned(row, 32))).first()
         digest.update(",".join(frame.columns).encode() + repr(tuple(sums)).encode())
-    for frame in (items, creators):
-        digest.update(",".join(map(str, frame.columns)).encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest_frames(digest, (items, creators))
     return digest.hexdigest()

@@ -109,6 +109,13 @@ def exists(location: str) -> bool:
     return filesystem_.get_file_info(path).type != fs.FileType.NotFound
 
 
+def remove_tree(location: str) -> None:
+    """Remove a folder or object-store prefix and everything under it; nothing there is fine."""
+    if exists(location):
+        filesystem_, path = filesystem(location)
+        filesystem_.delete_dir(path)
+
+
 def write_text_atomically(location: str, text: str) -> None:
     """Whole or not at all, so a reader never sees half a file. On an object store one upload is
     that already; a local file is written beside its name and renamed, and opened up to 0644 (a
