@@ -8,7 +8,8 @@ For each size, in a fresh process and a fresh warehouse under --workdir: the syn
 `sample.n_users = N` and `sample.n_creators = N / 5` (the demo's ratio), every logged day ingested,
 then the night for the last day (features, candidates, allocate, publish; the backtests off unless
 --backtests, since they score, not plan). Prints per size the seconds of each step, the rows of
-the main tables, and memory peaks: the world generator's (a process of its own), the night's
+the main tables, what the published plan reaches (users with candidates, new-item coverage,
+creators with a like, exposure Gini, objective), and memory peaks: the world generator's (a process of its own), the night's
 Python driver, and the Spark JVM's (its VmHWM; in local mode driver and executors in one). With
 --compare-executors the night's allocate runs in the driver and then again with its
 pairs on the executors (spark.allocate_on_executors), each timed. Between consecutive sizes it prints each
@@ -66,6 +67,10 @@ rows = {{}}
 for key in ("bronze.events", "silver.user_features", "silver.candidates", "gold.allocations"):
     table = DeltaTable(io.table_uri(config, key))
     rows[key] = len(table.to_pyarrow_table(partitions=[("ds", "=", days[-1])], columns=["ds"]))
+ledger = DeltaTable(io.table_uri(config, "gold.allocation_runs")).to_pandas(partitions=[("ds", "=", days[-1])])
+published = ledger[ledger["status"] == "published"].iloc[0]
+plan = {{key: float(published[key]) for key in ("n_users", "new_item_coverage", "creators_with_like_share",
+                                                "exposure_gini", "objective")}}
 jvm_peak_mb = None
 try:   # the kernel's high-water mark of the JVM's resident memory (Linux), read before it exits
     with open(f"/proc/{{spark.sparkContext._gateway.proc.pid}}/status") as status:
@@ -73,7 +78,7 @@ try:   # the kernel's high-water mark of the JVM's resident memory (Linux), read
 except (AttributeError, OSError, StopIteration):
     pass
 spark.stop()
-print("RESULT " + json.dumps({{"seconds": seconds, "rows": rows,
+print("RESULT " + json.dumps({{"seconds": seconds, "rows": rows, "plan": plan,
       "peak_python_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
       "peak_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "peak_jvm_mb": jvm_peak_mb}}))
 """
@@ -124,10 +129,14 @@ def main() -> None:
         results[users] = result = run_size(users, workdir, args)
         steps = ", ".join(f"{step} {s:.1f}s" for step, s in result["seconds"].items())
         rows = ", ".join(f"{key} {n:,}" for key, n in result["rows"].items())
+        plan = result["plan"]
         print(f"{users:>8,} users: {steps}\n          rows (last day): {rows}\n"
               f"          peak: generating the world {result['peak_sample_mb']:.0f} MB; the night's Python "
               f"driver {result['peak_python_mb']:.0f} MB, the Spark JVM (driver and, in local mode, executors) "
-              f"{_megabytes(result['peak_jvm_mb'])}", flush=True)
+              f"{_megabytes(result['peak_jvm_mb'])}\n"
+              f"          plan: {plan['n_users']:,.0f} users with candidates, new-item coverage "
+              f"{plan['new_item_coverage']:.1%}, creators with a like {plan['creators_with_like_share']:.1%}, "
+              f"exposure Gini {plan['exposure_gini']:.3f}, objective {plan['objective']:,.1f}", flush=True)
     sizes = sorted(results)
     for small, large in zip(sizes, sizes[1:]):
         ratio = math.log(large / small)

@@ -119,6 +119,7 @@ class CandidatesSection(_Section):
     min_p_active: Share
     wide_share: Share
     wide_pool_factor: PositiveInt
+    items_per_audience: PositiveInt
     als_rank: PositiveInt
     als_iterations: PositiveInt
     als_reg_param: NonNegative

@@ -73,21 +73,32 @@ def test_recall_at_n_by_hand():
 
 
 def exhaustive_affinity_retrieval(items, affinity, available, excluded, *, users_per_item, wide_share,
-                                  wide_pool_factor, seed):
-    """The reference: score every available user for every item of their category, then tier."""
+                                  wide_pool_factor, seed, items_per_audience=None):
+    """The reference: rank every available user for every item of their category, skip the ranks
+    of the audiences before the item's (groups of `items_per_audience` items in seeded order, each
+    one tier 1 deeper), drop the excluded pairs, then tier."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from features.retrieval import RETRIEVED, _tiers
+    from features.retrieval import RETRIEVED, _tiers, tier_one_size
 
     is_live = F.col("item_type") == "live"
-    scored = (items.select("item_id", "category", "item_type")
+    kind = F.when(is_live, F.lit("live")).otherwise(F.lit("video"))
+    seeded = Window.partitionBy("category", kind).orderBy(F.xxhash64(F.lit(seed), "item_id"), "item_id")
+    audience = F.floor((F.row_number().over(seeded) - 1) / (items_per_audience or 10 ** 9))
+    offset = audience * tier_one_size(users_per_item, wide_share)
+    by_score = Window.partitionBy("item_id").orderBy(F.desc("retrieval_score"), F.asc("user_id"))
+    ranked = (items.select("item_id", "category", "item_type", offset.alias("_offset"))
               .join(affinity.select("user_id", "category", "affinity", "video_affinity"), "category")
-              .join(available, "user_id").join(excluded, ["user_id", "item_id"], "left_anti")
-              .select("user_id", "item_id",
+              .join(available, "user_id")
+              .select("user_id", "item_id", "_offset",
                       F.when(is_live, F.coalesce("video_affinity", "affinity")).otherwise(F.col("affinity"))
                       .alias("retrieval_score"),
                       F.when(is_live, F.lit("cross_domain_affinity")).otherwise(F.lit("category_affinity"))
-                      .alias("source")))
+                      .alias("source"))
+              .withColumn("_rank", F.row_number().over(by_score)))
+    scored = (ranked.where(F.col("_rank") > F.col("_offset")).join(excluded, ["user_id", "item_id"], "left_anti")
+              .drop("_rank", "_offset"))
     return _tiers(scored, users_per_item=users_per_item, wide_share=wide_share, wide_pool_factor=wide_pool_factor,
                   seed=seed).select(*RETRIEVED)
 
@@ -113,12 +124,46 @@ def test_affinity_retrieval_reads_only_each_lists_head_and_equals_ranking_every_
     available = pd.DataFrame({"user_id": users[rng.random(users.size) < 0.9]})
     frames = [spark.createDataFrame(f) for f in (items, affinity, available, excluded)]
     frames[1] = frames[1].selectExpr("user_id", "category", "affinity", "cast(video_affinity as double) video_affinity")
-    settings = {"users_per_item": 20, "wide_share": 0.3, "wide_pool_factor": 3, "seed": 11}
     key = ["item_id", "user_id"]
-    ours = retrieve_by_affinity(*frames, **settings).toPandas().sort_values(key).reset_index(drop=True)
-    reference = exhaustive_affinity_retrieval(*frames, **settings).toPandas().sort_values(key).reset_index(drop=True)
-    assert len(ours) == 40 * 20
-    pd.testing.assert_frame_equal(ours, reference)
+    for per_audience in (None, 40, 3):   # all read the head (40 >= any key's items); audiences 3 items wide
+        settings = {"users_per_item": 20, "wide_share": 0.3, "wide_pool_factor": 3, "seed": 11,
+                    "items_per_audience": per_audience}
+        ours = retrieve_by_affinity(*frames, **settings).toPandas().sort_values(key).reset_index(drop=True)
+        reference = exhaustive_affinity_retrieval(*frames, **settings).toPandas().sort_values(key).reset_index(drop=True)
+        assert len(ours) == 40 * 20
+        pd.testing.assert_frame_equal(ours, reference)
+
+
+def test_affinity_audiences_spread_a_categorys_items_over_its_ranking(spark):
+    """60 items of one category, audiences of 5: each user is a best fit (tier 1) of at most 5 of
+    them, the 12 audiences are consecutive blocks of the category's ranking, and the seed decides
+    which items share one."""
+    import pandas as pd
+
+    from features.retrieval import retrieve_by_affinity
+
+    users = range(1, 2001)
+    affinity = spark.createDataFrame(pd.DataFrame({"user_id": list(users), "category": "A",
+                                                   "affinity": [1.0 - u / 4000 for u in users],
+                                                   "video_affinity": [0.0] * 2000}))
+    items = spark.createDataFrame(pd.DataFrame({"item_id": range(100, 160), "category": "A", "item_type": "video"}))
+    available = affinity.select("user_id")
+    excluded = spark.createDataFrame([], "user_id long, item_id long")
+
+    def picked(seed, per_audience):
+        return retrieve_by_affinity(items, affinity, available, excluded, users_per_item=10, wide_share=0.2,
+                                    wide_pool_factor=3, seed=seed, items_per_audience=per_audience).toPandas()
+
+    spread, crowded = picked(1, 5), picked(1, None)
+    tier1 = spread[spread["tier"] == 1]
+    assert tier1.groupby("user_id").size().max() == 5 and tier1["user_id"].nunique() == 12 * 8
+    blocks = tier1.groupby("item_id")["user_id"].agg(["min", "max"])
+    assert ((blocks["max"] - blocks["min"]) == 7).all() and ((blocks["min"] - 1) % 8 == 0).all()
+    assert crowded.loc[crowded["tier"] == 1, "user_id"].nunique() == 8   # everyone's best 8, without audiences
+    assert spread["user_id"].nunique() > 3 * crowded["user_id"].nunique()   # ~ ranks 1..118 against 1..30
+    shuffled = picked(2, 5)
+    together = lambda frame: set(frame[frame["tier"] == 1].groupby("user_id")["item_id"].apply(frozenset))  # noqa: E731
+    assert together(shuffled) != together(spread)
 
 
 def test_the_item_sample_is_seeded_and_bounded(spark):

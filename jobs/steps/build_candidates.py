@@ -33,14 +33,15 @@ def retrieve(config: Config, ds: str, spark: SparkSession, events: DataFrame, it
     excluded = excluded_pairs(events, io.read_table(spark, config, "bronze.items", ds=ds), eligible)
     tiers = dict(users_per_item=c["users_per_item"], wide_share=c["wide_share"],
                  wide_pool_factor=c["wide_pool_factor"], seed=int(config["seed"]))
+    by_affinity = dict(tiers, items_per_audience=c["items_per_audience"])
     if (retriever or c["retriever"]) == "category_affinity":
-        return retrieve_by_affinity(eligible, affinity, available, excluded, **tiers)
+        return retrieve_by_affinity(eligible, affinity, available, excluded, **by_affinity)
     context = contexts.get(ds)
     eligible_with_factors = eligible.select("item_id").join(context["item_factors"], "item_id")
     by_embeddings = retrieve_by_embeddings(eligible_with_factors, context["user_factors"], available, excluded,
                                            **tiers)
     unknown = eligible.join(eligible_with_factors.where("factors is not null").select("item_id"), "item_id", "left_anti")
-    return by_embeddings.unionByName(retrieve_by_affinity(unknown, affinity, available, excluded, **tiers))
+    return by_embeddings.unionByName(retrieve_by_affinity(unknown, affinity, available, excluded, **by_affinity))
 
 
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
@@ -102,8 +103,11 @@ def _evaluate_against_truth(config: Config, ds: str, spark: SparkSession, events
                   .select("user_id", "item_id", "source"))
     retrieved = {c["retriever"]: candidates.toPandas()}
     other = "category_affinity" if c["retriever"] == "als" else "als"
-    retrieved[other] = retrieve(config, ds, spark, events, item_features.join(sampled, "item_id"), affinity,
-                                availability, contexts, retriever=other).select("user_id", "item_id", "source").toPandas()
+    # Affinity's audiences depend on how many items share a category, so it retrieves the whole night
+    # (O(items x pool)) and keeps the sample; the embeddings score each sampled item on its own.
+    items = item_features if other == "category_affinity" else item_features.join(sampled, "item_id")
+    retrieved[other] = (retrieve(config, ds, spark, events, items, affinity, availability, contexts, retriever=other)
+                        .join(sampled, "item_id").select("user_id", "item_id", "source").toPandas())
     available = available_users(availability, min_p_active=c["min_p_active"])
     excluded = excluded_pairs(events, io.read_table(spark, config, "bronze.items", ds=ds), sample)
     activity = io.read_table(spark, config, "silver.user_features", ds=ds).select("user_id", "exposures_28")
