@@ -53,7 +53,8 @@ def pytest_addoption(parser):
 def published_world(spark, tmp_path_factory, pytestconfig):
     """The tiny world with every day ingested and the nightly job run for its last two days.
     Shared by the modules that need a published plan; a module that changes it works on a copy
-    (tests/test_publish_safety.py) or knows the order of its own tests (tests/test_pipeline.py)."""
+    (tests/test_pipeline.py, tests/test_publish_safety.py), so every reader sees it as built, in
+    any order of modules."""
     from jobs import pipeline
     from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
 
