@@ -52,6 +52,7 @@ def excluded_pairs(events: DataFrame, items: DataFrame, eligible: DataFrame) -> 
 
 
 def tier_one_size(users_per_item: int, wide_share: float) -> int:
+    """How many of an item's candidates are its best fits: also the stride between audiences."""
     return users_per_item - int(round(wide_share * users_per_item))
 
 

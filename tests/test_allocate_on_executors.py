@@ -95,9 +95,9 @@ def test_its_explanations_add_up(spark, copied, staged):
     why = io.read_table(spark, config, "audit.allocation_explanations", ds=DS).toPandas()
     why = why[why["run_id"] == staged["allocation_runs"]["run_id"].iloc[0]]      # beside the published run's
     assert len(why) == len(staged["allocations"])
-    # at this module's certified 1% gap the prices explain 97.2% of the choices (reproducibly; it was
-    # above 99% before this session's run ids moved); the dual at a tight gap explains at least 99%
-    # (tests/test_explain.py)
+    # at this module's certified 1% gap the prices explain 97.2% of the choices (reproducibly; before
+    # the items_per_audience commit it was at least 99%, cause not isolated); the dual at a tight gap
+    # explains at least 99% (tests/test_explain.py)
     assert (why["reason"] != OFF_PRICE).mean() >= 0.95
     np.testing.assert_allclose(why["score"], why["value_term"] + why["creator_term"] + why["item_term"])
     np.testing.assert_allclose(why["reduced_cost"], why["score"] - why["slot_price"])
