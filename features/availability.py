@@ -34,6 +34,17 @@ def daily_activity(events: DataFrame) -> DataFrame:
     return events.groupBy("user_id", "ds").agg(F.count(F.lit(1)).alias("requests"))
 
 
+def exact_sum(terms: Column) -> Column:
+    """A sum of doubles that does not depend on the order rows arrive in.
+
+    Spark adds doubles in arrival order, and that order follows the partitioning: a standalone
+    cluster's shuffle fetches blocks in another order than local mode, so the last bits of a double
+    sum differ. Here they fed the availability model, which moved every user's p_active by ~1e-13
+    and the LP to another of its equally good plans. Each term rounded to 18 decimals and summed as
+    a decimal is exact, so every partitioning gives the same bits."""
+    return F.sum(terms.cast("decimal(38,18)")).cast("double")
+
+
 def _decay(half_life_days: float) -> float:
     return 0.5 ** (1.0 / half_life_days)
 
@@ -61,7 +72,7 @@ def availability_features(users: DataFrame, activity: DataFrame, anchors: list[s
 
     per_anchor = joined.groupBy("user_id", "anchor", "observable_days").agg(
         *[active_within(d).alias(f"_active_{d}") for d in (1, 3, 7, 28)],
-        F.sum(F.when(inside, F.pow(F.lit(decay), F.col("_age"))).otherwise(0.0)).alias("_weighted_active"),
+        exact_sum(F.when(inside, F.pow(F.lit(decay), F.col("_age"))).otherwise(0.0)).alias("_weighted_active"),
         F.sum(F.when(inside, F.col("requests")).otherwise(0)).alias("_requests"),
         F.min(F.when(inside, F.col("_age"))).alias("_days_since"),
     )

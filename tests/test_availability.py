@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from allocation import metrics
@@ -47,3 +48,24 @@ def test_uac_model_beats_the_smoothed_frequency_on_the_true_next_day(spark, tmp_
     assert model_auc > baseline_auc
     assert metrics.log_loss(scored["p_active"], y) < metrics.log_loss(scored["smoothed_rate"], y)
     assert metrics.calibration_error(scored["p_active"], y) < 0.1
+
+
+def test_availability_features_have_the_same_bits_however_the_activity_is_partitioned(spark, tmp_path):
+    """A standalone cluster fetches shuffle blocks in another order than local mode. The features
+    (and so the model and every p_active) must not move by a bit: the same activity in another row
+    order and partitioning gives identical features."""
+    config = make_config(str(tmp_path), "sample.n_users=400", "sample.n_days=21", "sample.n_creators=20")
+    world = generate_world(WorldParams.from_config(config))
+    truth = world.truth_activity
+    ds = sorted(truth["ds"].unique())[-2]
+    logged = truth[truth["active"] & (truth["ds"] <= ds)][["user_id", "ds", "requests"]].reset_index(drop=True)
+    users = spark.createDataFrame(world.users)
+    settings = dict(lookback_days=28, prior_days=2.0, half_life_days=7.0)
+    anchors = training_anchors(ds, 7)
+    frames = []
+    for order, partitions in ((logged, 1), (logged.sample(frac=1.0, random_state=7), 5)):
+        activity = spark.createDataFrame(order).repartition(partitions)
+        frames.append(availability_features(users, activity, anchors, **settings).toPandas()
+                      .sort_values(["user_id", "anchor"]).reset_index(drop=True))
+    assert len(frames[0]) > 1000
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
