@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from allocation import AllocationProblem, HappinessCurve, LPSolver
@@ -64,6 +64,12 @@ def assert_certified(problem: AllocationProblem, dual, exact, tolerance: float =
 @given(seed=st.integers(0, 10_000), n_users=st.integers(1, 25), n_items=st.integers(1, 12),
        density=st.floats(0.05, 1.0), unavailable=st.booleans(), huge_floors=st.booleans(), empty_item=st.booleans(),
        constrained=st.booleans())
+# Found by this test: continuation judged stages by the certified bound, shrank the ridge too soon
+# and stalled at a 0.4% gap after 20,000 iterations; the second sat at 0.8% against the 1% allowed.
+@example(seed=978, n_users=10, n_items=10, density=0.796875, unavailable=False, huge_floors=False,
+         empty_item=False, constrained=False)
+@example(seed=1563, n_users=10, n_items=5, density=0.49007803447301085, unavailable=False, huge_floors=False,
+         empty_item=True, constrained=True)
 def test_dual_matches_exact_on_random_instances(seed, n_users, n_items, density, unavailable, huge_floors,
                                                  empty_item, constrained):
     problem = random_problem(seed, n_users=n_users, n_items=n_items, density=density,
