@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocation.dual.projection import project_capped_box, project_nested, scale_to_capacity, user_excess
+from allocation.dual.projection import fill_rooms, project_capped_box, project_nested, scale_to_capacity, user_excess
 
 
 def test_projection_keeps_capacities_exactly_and_is_a_projection():
@@ -45,10 +45,7 @@ def test_grouped_projection_is_the_projection():
 def test_scaling_to_capacity_repairs_any_plan_and_user_excess_measures_what_it_repairs():
     rng = np.random.default_rng(2)
     n, n_users = 2000, 150
-    users = np.sort(rng.integers(0, n_users, n))
-    group = np.unique(users * 2 + rng.integers(0, 2, n), return_inverse=True)[1]
-    group_cap = rng.choice([0.5, 1.0, np.inf], group.max() + 1)
-    capacity = rng.integers(0, 4, n_users).astype(float)
+    users, capacity, group, group_cap = _users_in_two_categories(rng, n, n_users, max_capacity=3)
     plan = rng.normal(0.6, 0.8, n)                     # outside the box, over capacities
     assert user_excess(np.clip(plan, 0, 1), users, capacity, group, group_cap) > 0.5
     x = scale_to_capacity(plan, users, capacity, group, group_cap)
@@ -56,3 +53,39 @@ def test_scaling_to_capacity_repairs_any_plan_and_user_excess_measures_what_it_r
     assert user_excess(x, users, capacity, group, group_cap) <= 1e-12
     inside = np.clip(plan, 0, 1) * 1e-3                # already feasible: left as it is
     assert np.array_equal(scale_to_capacity(inside, users, capacity + 1.0), inside)
+
+
+def test_the_refill_uses_the_room_left_best_score_first_and_never_passes_a_cap():
+    """A feasible plan's idle room goes to eligible pairs in score order: after the refill a user (or
+    category) with room left has no eligible pair below 1, and a pair passed over means every
+    pair it lost to scores at least as high."""
+    rng = np.random.default_rng(3)
+    n, n_users = 3000, 200
+    users, capacity, group, group_cap = _users_in_two_categories(rng, n, n_users, max_capacity=4)
+    x = scale_to_capacity(rng.uniform(0, 1, n) * (rng.random(n) < 0.3), users, capacity, group, group_cap) * 0.5
+    score, eligible = rng.normal(0, 1, n), rng.random(n) < 0.7
+    want = np.where(eligible, rng.choice([1.0, 0.3], n), 0.0)      # some pairs may add only a little
+    added = fill_rooms(x, score, want, users, capacity, group, group_cap)
+    y = x + added
+    assert np.all((added >= 0) & (added <= want) & (y <= 1))
+    assert user_excess(y, users, capacity, group, group_cap) <= 1e-12
+    user_room = capacity - np.bincount(users, weights=y, minlength=n_users)
+    group_room = group_cap - np.bincount(group, weights=y, minlength=group_cap.size)
+    open_pair = eligible & (y < 1 - 1e-9) & (added < want - 1e-9)
+    assert not np.any(open_pair & (user_room[users] > 1e-9) & (group_room[group] > 1e-9))
+    assert added.sum() > 1.0                           # the instance leaves room to fill
+    # within a user and category: a pair left short never outscores one that took room
+    for g in np.unique(group[added > 0]):
+        took = (group == g) & (added > 0)
+        short = (group == g) & open_pair & (added == 0)
+        if short.any() and group_room[g] <= 1e-9:
+            assert score[short].max() <= score[took].min() + 1e-12
+
+
+def _users_in_two_categories(rng: np.random.Generator, n: int, n_users: int, max_capacity: int):
+    """Sorted pairs of users, each user's pairs in two categories with caps of 0.5, 1 or none."""
+    users = np.sort(rng.integers(0, n_users, n))
+    group = np.unique(users * 2 + rng.integers(0, 2, n), return_inverse=True)[1]
+    group_cap = rng.choice([0.5, 1.0, np.inf], group.max() + 1)
+    capacity = rng.integers(0, max_capacity + 1, n_users).astype(float)
+    return users, capacity, group, group_cap

@@ -31,3 +31,22 @@ def test_exposure_within_every_limit_is_left_alone():
     exposure = side.item_cap * 1e-3
     assert side.exposure_excess(exposure) == 0.0
     assert np.allclose(side.exposure_shrink(exposure), 1.0, atol=1e-11)
+
+
+def test_additions_share_the_room_left_under_every_limit_and_item_room_says_how_much_there_is():
+    rng = np.random.default_rng(2)
+    for budget in (np.inf, 20.0, 6.0):
+        side = sides(rng, budget=budget)
+        exposure = side.exposure_shrink(rng.uniform(0, 2, side.n_items)) * rng.uniform(0.3, 1, side.n_items)
+        assert side.exposure_excess(exposure) == 0.0
+        added = rng.uniform(0, 3, side.n_items)
+        factor = side.addition_shrink(exposure, added)
+        assert np.all((factor >= 0) & (factor <= 1))
+        assert side.exposure_excess(exposure + factor * added) <= 1e-12
+        room = side.item_room(exposure)
+        assert np.all(room >= 0) and np.all(factor[room == 0] == 0)   # only items with room take any
+        for item in rng.choice(side.n_items, 5):                        # each item alone fits its room
+            alone = exposure.copy()
+            alone[item] += room[item]
+            assert side.exposure_excess(alone) <= 1e-9
+        assert not side.item_room(side.item_cap.copy()).any()           # every item at its cap: no room

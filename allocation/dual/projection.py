@@ -110,6 +110,39 @@ def scale_to_capacity(x: np.ndarray, user: np.ndarray, capacity: np.ndarray, gro
     return x
 
 
+def fill_rooms(x: np.ndarray, score: np.ndarray, want: np.ndarray, user: np.ndarray, capacity: np.ndarray,
+               group: np.ndarray | None = None, group_cap: np.ndarray | None = None) -> np.ndarray:
+    """What a feasible plan x adds of `want` (per pair, at most 1 - x) within the room each user
+    (and category) has left, best score first: the repair's second half. Scaling the smoothed plan
+    down to the caps leaves room idle wherever the duals' tie between two pairs fell on one whose
+    item or creator was full; the exact optimum fills it, and so must the repaired plan to certify."""
+    owners = [(owner, np.maximum(cap - sum_by(owner, x, cap.shape[0]), 0.0))
+              for owner, cap in ((group, group_cap), (user, capacity)) if owner is not None and cap is not None]
+    wanted = want > 0
+    for owner, room in owners:
+        wanted &= room[owner] > 0
+    at = np.flatnonzero(wanted)     # usually few: only the sort over them costs
+    taken = np.minimum(want[at], 1.0 - np.clip(x[at], 0.0, 1.0))
+    for owner, room in owners:
+        taken = _best_first(taken, score[at], owner[at], room)
+    added = np.zeros_like(x)
+    added[at] = taken
+    return added
+
+
+def _best_first(want: np.ndarray, score: np.ndarray, owner: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Per owner, `want` taken in order of score until `room` is used (the last one in part)."""
+    order = np.lexsort((-score, owner))
+    wanted = want[order]
+    taken_before = np.cumsum(wanted) - wanted
+    counts = np.bincount(owner, minlength=room.shape[0])
+    owner_start = np.r_[0.0, np.cumsum(wanted)][np.cumsum(counts) - counts]
+    taken = np.empty_like(want)
+    taken[order] = np.clip(room[owner[order]] - (taken_before - owner_start[owner[order]]), 0.0, wanted)
+    load = sum_by(owner, taken, room.shape[0])      # the running sums round: never pass the room
+    return taken * np.minimum(1.0, np.divide(room, load, out=np.ones_like(load), where=load > 0))[owner]
+
+
 def user_excess(x: np.ndarray, user: np.ndarray, capacity: np.ndarray, group: np.ndarray | None = None,
                 group_cap: np.ndarray | None = None) -> float:
     """The worst excess of a plan over a user's capacity or a category cap (0 when all hold)."""

@@ -40,11 +40,26 @@ class Sides:
         """Per-item factors that bring a plan's exposure under the item caps, then the creator caps,
         then the budget. Every step only scales down, so each limit met stays met; exposure is all
         these constraints read, so the factors are computed here, from O(items) sums."""
-        item = cap_shrink(exposure, self.item_cap)
-        creator = cap_shrink(sum_by(self.item_creator, item * exposure, self.n_creators), self.creator_cap)
+        return self.addition_shrink(np.zeros_like(exposure), exposure)
+
+    def addition_shrink(self, exposure: np.ndarray, added: np.ndarray) -> np.ndarray:
+        """Per-item factors f such that `exposure + f * added` fits the item caps, the creator caps
+        and the budget, given that `exposure` already does: what is left of each limit is shared
+        among the additions in the same order (items, creators, budget)."""
+        creator_exposure = sum_by(self.item_creator, exposure, self.n_creators)
+        item = cap_shrink(added, np.maximum(self.item_cap - exposure, 0.0))
+        creator = cap_shrink(sum_by(self.item_creator, item * added, self.n_creators),
+                             np.maximum(self.creator_cap - creator_exposure, 0.0))
         factor = item * creator[self.item_creator]
-        total = float(np.dot(factor, exposure))
-        return factor * (cap_shrink(np.array([total]), np.array([self.budget]))[0])
+        total = float(np.dot(factor, added))
+        return factor * (cap_shrink(np.array([total]), np.array([max(self.budget - float(exposure.sum()), 0.0)]))[0])
+
+    def item_room(self, exposure: np.ndarray) -> np.ndarray:
+        """How much more exposure each item could take alone, given a plan with this exposure: the
+        least of the room under its cap, its creator's cap and the budget (0 within rounding)."""
+        creator_exposure = sum_by(self.item_creator, exposure, self.n_creators)
+        room = np.minimum(_room(self.item_cap, exposure), _room(self.creator_cap, creator_exposure)[self.item_creator])
+        return np.minimum(room, _room(np.array([self.budget]), np.array([exposure.sum()]))[0])
 
     def exposure_excess(self, exposure: np.ndarray) -> float:
         """The worst excess of an exposure vector over the item caps, creator caps and budget."""
@@ -69,3 +84,9 @@ def cap_shrink(exposure: np.ndarray, item_cap: np.ndarray) -> np.ndarray:
     """Per-row factors that bring sums under their caps (with a hair of room for rounding)."""
     return np.minimum(1.0, np.divide(item_cap, exposure, out=np.ones_like(exposure), where=exposure > 0)) \
         * (1 - 1e-12)
+
+
+def _room(cap: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Room left under each cap, 0 when within rounding of it (an infinite cap has infinite room)."""
+    room = cap - used
+    return np.where(room > 1e-9 * np.maximum(1.0, np.where(np.isfinite(cap), cap, 1.0)), room, 0.0)
