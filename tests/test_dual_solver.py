@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from allocation import AllocationProblem, HappinessCurve, LPSolver
-from allocation.dual import Duals, DualSolver
+from allocation.dual import Duals, DualSolver, Sides
 from allocation.instances import realistic_problem
 
 TOLERANCE = 1e-3
@@ -52,6 +52,20 @@ def assert_feasible(problem: AllocationProblem, x: np.ndarray) -> None:
     assert problem.max_violation(x) <= 1e-9     # diversity, creator caps and budget too
 
 
+def assert_no_idle_room(problem: AllocationProblem, x: np.ndarray) -> None:
+    """No pair worth showing for itself is left short while its user and category have room and its
+    item, creator and the budget have room too: the exact optimum would take it, so the repair must.
+    (Within a hair: users competing for the last of an item's room share it pro rata.)"""
+    hair = 1e-6
+    user_room = problem.user_capacity - np.bincount(problem.pair_user, weights=x, minlength=problem.n_users)
+    short = (problem.pair_availability * problem.pair_value > 0) & (x < 1 - hair) & (user_room[problem.pair_user] > hair)
+    if problem.has_category_caps:
+        group, group_cap = problem.pair_groups()
+        short &= (group_cap - np.bincount(group, weights=x, minlength=group_cap.size))[group] > hair
+    item_room = Sides.of(problem).item_room(problem.item_exposure(x))
+    assert not np.any(short & (item_room[problem.pair_item] > hair))
+
+
 def assert_certified(problem: AllocationProblem, dual, exact, tolerance: float = TOLERANCE) -> None:
     """The dual bound is above the true optimum, the repaired primal below it, and within the gap."""
     scale = max(1.0, abs(exact.objective))
@@ -66,10 +80,14 @@ def assert_certified(problem: AllocationProblem, dual, exact, tolerance: float =
        constrained=st.booleans())
 # Found by this test: continuation judged stages by the certified bound, shrank the ridge too soon
 # and stalled at a 0.4% gap after 20,000 iterations; the second sat at 0.8% against the 1% allowed.
+# The third's bound was tight but its repaired plan 3.5% short: scaling down to the caps left a
+# user's room idle where the duals' tie fell on a full creator (the refill fills it: 0.8%).
 @example(seed=978, n_users=10, n_items=10, density=0.796875, unavailable=False, huge_floors=False,
          empty_item=False, constrained=False)
 @example(seed=1563, n_users=10, n_items=5, density=0.49007803447301085, unavailable=False, huge_floors=False,
          empty_item=True, constrained=True)
+@example(seed=2047, n_users=21, n_items=11, density=0.7463993876687249, unavailable=False, huge_floors=False,
+         empty_item=False, constrained=True)
 def test_dual_matches_exact_on_random_instances(seed, n_users, n_items, density, unavailable, huge_floors,
                                                  empty_item, constrained):
     problem = random_problem(seed, n_users=n_users, n_items=n_items, density=density,
@@ -78,6 +96,7 @@ def test_dual_matches_exact_on_random_instances(seed, n_users, n_items, density,
     exact = LPSolver(backend="GLOP").solve(problem)   # CLP reports its objective ~1e-6 loose
     dual = DualSolver(gap_tolerance=TOLERANCE, max_iterations=5_000 if constrained else 20_000).solve(problem)
     assert_feasible(problem, dual.x)
+    assert_no_idle_room(problem, dual.x)
     if constrained:
         # With diversity caps, creator caps and a budget all binding on a few pairs, the repaired
         # primal can stall near 1e-3 (about 2 in 100 such instances; the bound is tight): the

@@ -20,7 +20,11 @@ Certificates are for the unregularised chord LP the exact solver solves: any dua
 upper bound sum_u [k_u t_u + sum_p max(c_p - t_u, 0)] + sum_ck width max(w s - nu, 0)
 + lambda.cap - mu.floor (+ rho.creator_cap + beta budget; LP duality of the capped box, valid for
 every t_u >= 0), and the returned primal is the regularised maximiser repaired to be strictly
-feasible (scaled down per category group and user, then per capped item, creator and budget). The relative gap between the two is the stopping rule.
+feasible (scaled down per category group and user, then per capped item, creator and budget) and
+then refilled: where that left a user's room idle, the pairs worth showing for themselves take it,
+best score first, in the share each item's, creator's and the budget's room allows (the duals' ties
+often fall on full items, and the exact optimum fills that room). The relative gap between the two
+is the stopping rule.
 
 The pieces, one module each, named as in the DuaLip paper:
 
@@ -47,13 +51,20 @@ from allocation.dual.pairs import (
                                    pair_scores,
                                    plan_sums,
                                    plan_totals,
+                                   refill_want,
 )
-from allocation.dual.projection import project_capped_box, project_nested, scale_to_capacity, user_excess
+from allocation.dual.projection import (
+    fill_rooms,
+    project_capped_box,
+    project_nested,
+    scale_to_capacity,
+    user_excess,
+)
 from allocation.dual.sides import Sides, cap_shrink
 from allocation.problem import Duals
 
 __all__ = [
     "Certificate", "Check", "DualObjective", "DualOutcome", "DualSolver", "Duals", "LocalPairs", "PairArrays",
-    "PairSide", "PairSums", "Sides", "UserPricing", "cap_shrink", "capped_box_bound", "iterate", "pair_scores",
-    "plan_sums", "plan_totals", "project_capped_box", "project_nested", "scale_to_capacity", "sum_by", "user_excess",
+    "PairSide", "PairSums", "Sides", "UserPricing", "cap_shrink", "capped_box_bound", "fill_rooms", "iterate", "pair_scores",
+    "plan_sums", "plan_totals", "project_capped_box", "project_nested", "refill_want", "scale_to_capacity", "sum_by", "user_excess",
 ]

@@ -68,6 +68,7 @@ class DualSolver:
     working_extra: int = 2          # working set: each user's best ceil(k) + this many pairs
     working_margin: float = 5.0     # pricing looks this many ridge widths (plus 5% of a value) below them
     working_share: float = 0.6      # iterate on a working set only when it is this much smaller
+    refill_rounds: int = 3          # the repair refills idle room until every addition fits: 1 to this many rounds
     step_growth: float = 1.5        # the dual step grows each iteration and halves when the quadratic
     step_shrink: float = 0.5        # model of g no longer bounds it (backtracking)
     time_limit_seconds: float = 600.0
@@ -76,7 +77,7 @@ class DualSolver:
 
     def solve(self, problem: AllocationProblem, warm_start: Duals | None = None) -> AllocationResult:
         sides = Sides.of(problem)
-        pairs = LocalPairs(problem, sides, self.working_extra, self.working_share)
+        pairs = LocalPairs(problem, sides, self.working_extra, self.working_share, self.refill_rounds)
         outcome = iterate(sides, pairs, self, warm_start)
         LOG.info(outcome.line(problem.n_pairs))
         return _result(problem, pairs.best_x, outcome)

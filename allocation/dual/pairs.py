@@ -15,7 +15,13 @@ import numpy as np
 
 from allocation.dual.arrays import sum_by
 from allocation.dual.bound import UserPricing, capped_box_bound
-from allocation.dual.projection import project_capped_box, project_nested, scale_to_capacity, user_excess
+from allocation.dual.projection import (
+    fill_rooms,
+    project_capped_box,
+    project_nested,
+    scale_to_capacity,
+    user_excess,
+)
 from allocation.dual.sides import Sides
 from allocation.problem import AllocationProblem
 
@@ -82,6 +88,21 @@ def plan_sums(c: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray, 
     return plan_totals(x, c, a, like, item, creator, n_items, n_creators, value), x, tau
 
 
+def refill_want(x: np.ndarray, base: np.ndarray, a: np.ndarray, item: np.ndarray,
+                item_room: np.ndarray) -> np.ndarray:
+    """The most each pair may add to a repaired plan: up to 1, and no more than its item (creator,
+    budget) has room for, on pairs worth showing for themselves (a v > 0). Adding exposure never
+    lowers the objective (happiness rises with likes, a floor's shortfall only shrinks), so the
+    refill can only improve the plan it is added to."""
+    limit = np.divide(item_room[item], a, out=np.full(a.shape, np.inf), where=a > 0)
+    return np.where(base > 0, np.clip(np.minimum(1.0 - x, limit), 0.0, None), 0.0)
+
+
+def added_items(item: np.ndarray, added: np.ndarray, n_items: int) -> np.ndarray:
+    """The items a refill round added to (whose share of the room left decides another round)."""
+    return sum_by(item, added, n_items) > 0
+
+
 def plan_totals(x: np.ndarray, weight: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray,
                 creator: np.ndarray, n_items: int, n_creators: int, value: float | None = None) -> PairSums:
     """A plan's weight.x (or the given value), exposure per item and likes per creator."""
@@ -120,9 +141,9 @@ class LocalPairs:
     not at least `working_share` smaller than all pairs is all pairs."""
 
     def __init__(self, problem: AllocationProblem, sides: Sides, working_extra: int = 2,
-                 working_share: float = 0.6) -> None:
+                 working_share: float = 0.6, refill_rounds: int = 3) -> None:
         self.problem, self.sides = problem, sides
-        self.working_extra, self.working_share = working_extra, working_share
+        self.working_extra, self.working_share, self.refill_rounds = working_extra, working_share, refill_rounds
         self.capacity = problem.user_capacity
         group, self.group_cap = problem.pair_groups() if problem.has_category_caps else (None, None)
         self.all = PairArrays.of(problem, group)
@@ -167,13 +188,23 @@ class LocalPairs:
     def certify(self, item_price: np.ndarray, nu: np.ndarray, gamma: float, plan: object,
                 margin: float) -> Certificate:
         """The bound priced on all pairs (only those near each user's last threshold are sorted; they
-        become the working set), and the last plan repaired."""
+        become the working set), and the last plan repaired: scaled down to every cap, then refilled
+        where room is left."""
         w, f = self.working, self.all
+        n_items = self.sides.n_items
         x = scale_to_capacity(np.asarray(plan), w.user, self.capacity, w.group, self.group_cap)
-        x = x * self.sides.exposure_shrink(sum_by(w.item, w.a * x, self.sides.n_items))[w.item]
         self.repaired = np.zeros(self.problem.n_pairs)
-        self.repaired[self.index] = x
+        self.repaired[self.index] = x * self.sides.exposure_shrink(sum_by(w.item, w.a * x, n_items))[w.item]
         c = pair_scores(f.base, f.a, f.like, f.item, f.creator, item_price, nu)
+        # the refill looks at all pairs: a user's idle room is often in a category its working set lacks
+        for _ in range(max(self.refill_rounds, 1)):
+            exposure = sum_by(f.item, f.a * self.repaired, n_items)
+            want = refill_want(self.repaired, f.base, f.a, f.item, self.sides.item_room(exposure))
+            added = fill_rooms(self.repaired, c, want, f.user, self.capacity, f.group, self.group_cap)
+            share = self.sides.addition_shrink(exposure, sum_by(f.item, f.a * added, n_items))
+            self.repaired += added * share[f.item]
+            if np.all(share[added_items(f.item, added, n_items)] >= 1 - 1e-9):
+                break           # every addition fitted: no room another round could use
         floor = self.price_threshold - margin
         pricing = capped_box_bound(c, f.user, self.capacity, floor, f.group, self.group_cap, self.working_extra)
         self._next_working_set(pricing, floor, np.asarray(plan))

@@ -33,10 +33,12 @@ from allocation.dual import (
     PairSums,
     Sides,
     capped_box_bound,
+    fill_rooms,
     iterate,
     pair_scores,
     plan_sums,
     plan_totals,
+    refill_want,
     scale_to_capacity,
     sum_by,
     user_excess,
@@ -119,7 +121,9 @@ class _Prices:
     item_price: np.ndarray
     nu: np.ndarray
     gamma: float
-    shrink: np.ndarray | None = None
+    shrink: np.ndarray | None = None          # per item: the scaled plan brought under every cap
+    rooms: tuple[np.ndarray, ...] = ()        # per refill round, per item: the room it fills
+    shares: tuple[np.ndarray, ...] = ()       # per finished round, per item: its additions' share of that room
 
 
 def _plan(b: dict[str, np.ndarray], prices: _Prices) -> tuple[np.ndarray, np.ndarray, PairSums]:
@@ -144,18 +148,32 @@ def _bound_block(block: int, prices: _Prices) -> tuple[float, np.ndarray]:
     return bound, sum_by(b["item"], b["a"] * scaled, prices.item_price.shape[0])
 
 
-def _repaired(b: dict[str, np.ndarray], prices: _Prices) -> np.ndarray:
-    _, x, _ = _plan(b, prices)
-    return scale_to_capacity(x, b["user"], b["user_capacity"], b["group"], b["group_cap"]) * prices.shrink[b["item"]]
+def _repaired(b: dict[str, np.ndarray], prices: _Prices) -> tuple[np.ndarray, np.ndarray]:
+    """The block's plan scaled down to every cap and refilled in the finished rounds, and what the
+    round under way adds (before the driver shares the items' and creators' room among it)."""
+    c, x, _ = _plan(b, prices)
+    x = scale_to_capacity(x, b["user"], b["user_capacity"], b["group"], b["group_cap"]) * prices.shrink[b["item"]]
+    added = np.zeros_like(x)
+    for round_, room in enumerate(prices.rooms):
+        want = refill_want(x, b["base"], b["a"], b["item"], room)
+        added = fill_rooms(x, c, want, b["user"], b["user_capacity"], b["group"], b["group_cap"])
+        if round_ < len(prices.shares):
+            x, added = x + added * prices.shares[round_][b["item"]], np.zeros_like(x)
+    return x, added
 
 
-def _repaired_block(block: int, prices: _Prices) -> tuple[float, np.ndarray, np.ndarray, float]:
+def _repaired_block(block: int, prices: _Prices) -> tuple[float, np.ndarray, np.ndarray, float, np.ndarray,
+                                                            np.ndarray, np.ndarray]:
+    """The plan's totals and excess so far, and the round under way's per-item exposure, likes and
+    value (the driver shares the remaining room among them: every term is linear in an item's share)."""
     b = _block(prices.root, block, prices.item_creator, prices.block_rows[block])
-    x = _repaired(b, prices)
-    totals = plan_totals(x, b["base"], b["a"], b["like"], b["item"], b["creator"], prices.shrink.shape[0],
-                         prices.n_creators)
-    return totals.value, totals.exposure, totals.likes, user_excess(x, b["user"], b["user_capacity"], b["group"],
-                                                                    b["group_cap"])
+    x, added = _repaired(b, prices)
+    n_items = prices.shrink.shape[0]
+    totals = plan_totals(x, b["base"], b["a"], b["like"], b["item"], b["creator"], n_items, prices.n_creators)
+    return (totals.value, totals.exposure, totals.likes,
+            user_excess(x, b["user"], b["user_capacity"], b["group"], b["group_cap"]),
+            sum_by(b["item"], b["a"] * added, n_items), sum_by(b["item"], b["like"] * added, n_items),
+            sum_by(b["item"], b["base"] * added, n_items))
 
 
 def _norm_block(block: int, prices: _Prices) -> tuple[np.ndarray, np.ndarray, float]:
@@ -171,7 +189,7 @@ def _norm_block(block: int, prices: _Prices) -> tuple[np.ndarray, np.ndarray, fl
 def _plan_rows(blocks, prices: _Prices):  # noqa: ANN001, ANN202 - an RDD partition's iterator
     for block in blocks:
         b = _block(prices.root, block, prices.item_creator, prices.block_rows[block])
-        x = _repaired(b, prices)
+        x, _ = _repaired(b, prices)
         users = b["user_id"][b["user"]]
         yield from zip(users.tolist(), b["item"].tolist(), x.tolist())
 
@@ -184,15 +202,15 @@ class SparkPairs:
     root: str
     block_rows: tuple[int, ...]
     sides: Sides
+    refill_rounds: int = 3
     passes: int = 0
     pass_seconds: float = 0.0
     _best: _Prices | None = field(default=None, repr=False)
     _last: _Prices | None = field(default=None, repr=False)
 
-    def _prices(self, item_price: np.ndarray, nu: np.ndarray, gamma: float,
-                shrink: np.ndarray | None = None) -> _Prices:
+    def _prices(self, item_price: np.ndarray, nu: np.ndarray, gamma: float, **repair: np.ndarray) -> _Prices:
         return _Prices(self.root, self.block_rows, self.sides.item_creator, self.sides.n_creators, item_price, nu,
-                       gamma, shrink)
+                       gamma, **repair)
 
     @property
     def n_blocks(self) -> int:
@@ -231,14 +249,28 @@ class SparkPairs:
     def certify(self, item_price: np.ndarray, nu: np.ndarray, gamma: float, plan: object,
                 margin: float) -> Certificate:
         """Two passes: the bound with the capacity-scaled plan's exposure, then the plan with the
-        item caps, creator caps and budget applied. The plan is recomputed from the prices, never shipped."""
+        item caps, creator caps and budget applied, and its refill where room is left. The plan is
+        recomputed from the prices, never shipped."""
         prices = self._prices(item_price, nu, gamma)
         first = self._run(_bound_block, prices)
-        shrink = self.sides.exposure_shrink(sum(o[1] for o in first))
-        self._last = self._prices(item_price, nu, gamma, shrink)
-        second = self._run(_repaired_block, self._last)
-        return Certificate(sum(o[0] for o in first), sum(o[0] for o in second), sum(o[1] for o in second),
-                           sum(o[2] for o in second), max(o[3] for o in second))
+        scaled_exposure = sum(o[1] for o in first)
+        shrink = self.sides.exposure_shrink(scaled_exposure)
+        exposure, rooms, shares = shrink * scaled_exposure, [], []
+        for _ in range(max(self.refill_rounds, 1)):
+            rooms.append(self.sides.item_room(exposure))
+            out = self._run(_repaired_block, self._prices(item_price, nu, gamma, shrink=shrink, rooms=tuple(rooms),
+                                                          shares=tuple(shares)))
+            value, exposure, likes = (sum(o[k] for o in out) for k in range(3))
+            added_exposure, added_likes, added_value = (sum(o[k] for o in out) for k in (4, 5, 6))
+            share = self.sides.addition_shrink(exposure, added_exposure)
+            shares.append(share)
+            value += float(np.dot(share, added_value))
+            exposure = exposure + share * added_exposure
+            likes = likes + sum_by(self.sides.item_creator, share * added_likes, self.sides.n_creators)
+            if np.all(share[added_exposure > 0] >= 1 - 1e-9):
+                break           # every addition fitted: no room another round could use
+        self._last = self._prices(item_price, nu, gamma, shrink=shrink, rooms=tuple(rooms), shares=tuple(shares))
+        return Certificate(sum(o[0] for o in first), value, exposure, likes, max(o[3] for o in out))
 
     def keep_best(self) -> None:
         self._best = self._last
@@ -290,7 +322,7 @@ def solve_on_spark(spark: SparkSession, pairs: DataFrame, sides: Sides, settings
     written = dict(spark.read.parquet(root).groupBy("block").count().collect())
     block_rows = tuple(int(written.get(k, 0)) for k in range(n_blocks))
     n_pairs = sum(block_rows)
-    side = SparkPairs(spark, root, block_rows, sides)
+    side = SparkPairs(spark, root, block_rows, sides, settings.refill_rounds)
     outcome = iterate(sides, side, settings, warm_start)
     per_pass = side.pass_seconds / max(side.passes, 1)
     LOG.info("%s; Spark: %d blocks, %d passes, %.3fs per pass", outcome.line(n_pairs), n_blocks, side.passes,
