@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocation.dual.sides import Sides
+from allocation.dual.sides import Sides, all_fitted
 
 
 def sides(rng: np.random.Generator, n_items: int = 40, n_creators: int = 12, budget: float = np.inf) -> Sides:
@@ -43,6 +43,9 @@ def test_additions_share_the_room_left_under_every_limit_and_item_room_says_how_
         factor = side.addition_shrink(exposure, added)
         assert np.all((factor >= 0) & (factor <= 1))
         assert side.exposure_excess(exposure + factor * added) <= 1e-12
+        assert not all_fitted(factor, added)                            # 3 per item overflows some room
+        tiny = added * np.where(side.item_room(exposure) > 0, 1e-6, 0.0)
+        assert all_fitted(side.addition_shrink(exposure, tiny), tiny)   # a hair each fits everywhere
         room = side.item_room(exposure)
         assert np.all(room >= 0) and np.all(factor[room == 0] == 0)   # only items with room take any
         for item in rng.choice(side.n_items, 5):                        # each item alone fits its room

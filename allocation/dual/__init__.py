@@ -60,11 +60,11 @@ from allocation.dual.projection import (
     scale_to_capacity,
     user_excess,
 )
-from allocation.dual.sides import Sides, cap_shrink
+from allocation.dual.sides import Sides, all_fitted, cap_shrink
 from allocation.problem import Duals
 
 __all__ = [
     "Certificate", "Check", "DualObjective", "DualOutcome", "DualSolver", "Duals", "LocalPairs", "PairArrays",
-    "PairSide", "PairSums", "Sides", "UserPricing", "cap_shrink", "capped_box_bound", "fill_rooms", "iterate", "pair_scores",
+    "PairSide", "PairSums", "Sides", "UserPricing", "all_fitted", "cap_shrink", "capped_box_bound", "fill_rooms", "iterate", "pair_scores",
     "plan_sums", "plan_totals", "project_capped_box", "project_nested", "refill_want", "scale_to_capacity", "sum_by", "user_excess",
 ]

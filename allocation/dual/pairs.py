@@ -22,7 +22,7 @@ from allocation.dual.projection import (
     scale_to_capacity,
     user_excess,
 )
-from allocation.dual.sides import Sides
+from allocation.dual.sides import Sides, all_fitted
 from allocation.problem import AllocationProblem
 
 
@@ -96,11 +96,6 @@ def refill_want(x: np.ndarray, base: np.ndarray, a: np.ndarray, item: np.ndarray
     refill can only improve the plan it is added to."""
     limit = np.divide(item_room[item], a, out=np.full(a.shape, np.inf), where=a > 0)
     return np.where(base > 0, np.clip(np.minimum(1.0 - x, limit), 0.0, None), 0.0)
-
-
-def added_items(item: np.ndarray, added: np.ndarray, n_items: int) -> np.ndarray:
-    """The items a refill round added to (whose share of the room left decides another round)."""
-    return sum_by(item, added, n_items) > 0
 
 
 def plan_totals(x: np.ndarray, weight: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray,
@@ -201,10 +196,11 @@ class LocalPairs:
             exposure = sum_by(f.item, f.a * self.repaired, n_items)
             want = refill_want(self.repaired, f.base, f.a, f.item, self.sides.item_room(exposure))
             added = fill_rooms(self.repaired, c, want, f.user, self.capacity, f.group, self.group_cap)
-            share = self.sides.addition_shrink(exposure, sum_by(f.item, f.a * added, n_items))
+            added_exposure = sum_by(f.item, f.a * added, n_items)
+            share = self.sides.addition_shrink(exposure, added_exposure)
             self.repaired += added * share[f.item]
-            if np.all(share[added_items(f.item, added, n_items)] >= 1 - 1e-9):
-                break           # every addition fitted: no room another round could use
+            if all_fitted(share, added_exposure):
+                break
         floor = self.price_threshold - margin
         pricing = capped_box_bound(c, f.user, self.capacity, floor, f.group, self.group_cap, self.working_extra)
         self._next_working_set(pricing, floor, np.asarray(plan))

@@ -86,6 +86,12 @@ def cap_shrink(exposure: np.ndarray, item_cap: np.ndarray) -> np.ndarray:
         * (1 - 1e-12)
 
 
+def all_fitted(share: np.ndarray, added: np.ndarray) -> bool:
+    """Whether every item a refill round added exposure to kept all of it (its share is 1 but for
+    cap_shrink's hair): then no pair was denied room, and another round would add nothing."""
+    return bool(np.all(share[added > 0] >= 1 - 1e-9))
+
+
 def _room(cap: np.ndarray, used: np.ndarray) -> np.ndarray:
     """Room left under each cap, 0 when within rounding of it (an infinite cap has infinite room)."""
     room = cap - used

@@ -32,6 +32,7 @@ from allocation.dual import (
     DualSolver,
     PairSums,
     Sides,
+    all_fitted,
     capped_box_bound,
     fill_rooms,
     iterate,
@@ -157,7 +158,7 @@ def _repaired(b: dict[str, np.ndarray], prices: _Prices) -> tuple[np.ndarray, np
     for round_, room in enumerate(prices.rooms):
         want = refill_want(x, b["base"], b["a"], b["item"], room)
         added = fill_rooms(x, c, want, b["user"], b["user_capacity"], b["group"], b["group_cap"])
-        if round_ < len(prices.shares):
+        if round_ < len(prices.shares):     # a finished round: the driver has shared its room
             x, added = x + added * prices.shares[round_][b["item"]], np.zeros_like(x)
     return x, added
 
@@ -267,8 +268,8 @@ class SparkPairs:
             value += float(np.dot(share, added_value))
             exposure = exposure + share * added_exposure
             likes = likes + sum_by(self.sides.item_creator, share * added_likes, self.sides.n_creators)
-            if np.all(share[added_exposure > 0] >= 1 - 1e-9):
-                break           # every addition fitted: no room another round could use
+            if all_fitted(share, added_exposure):
+                break
         self._last = self._prices(item_price, nu, gamma, shrink=shrink, rooms=tuple(rooms), shares=tuple(shares))
         return Certificate(sum(o[0] for o in first), value, exposure, likes, max(o[3] for o in out))
 
