@@ -52,3 +52,49 @@ def realistic_problem(n_pairs: int, *, seed: int = 0, pairs_per_user: int = 50, 
         item_creator=item_creator, item_cap=np.full(n_items, item_cap),
         item_floor=np.where(is_new, new_item_floor, 0.0), creator_base_likes=base_likes,
         creator_weight=creator_weight, floor_penalty=floor_penalty, **extra)
+
+
+def audience_problem(n_pairs: int, *, seed: int = 0, n_categories: int = 12, users_per_item: int = 100,
+                     items_per_audience: int = 20, wide_share: float = 0.2, wide_pool_factor: int = 4,
+                     pairs_per_user: int = 22, creator_weight: float = 12.5, floor_penalty: float = 2.0,
+                     item_cap: float = 50.0, new_item_floor: float = 5.0) -> AllocationProblem:
+    """A night shaped like the affinity retriever's: new items of a category come in groups that
+    share one audience (the group's window of the category's user ranking, tier 1 its best
+    users, tier 2 a draw from further down), every item has a floor, like estimates are high and
+    the creator term weighs as the nightly job sets it. `realistic_problem` scatters pairs at
+    random, so no two items compete for the same users; here twenty do, and the best pairs of a
+    user shift as item prices move, which is what a working set must survive."""
+    rng = np.random.default_rng(seed)
+    n_items = max(2, n_pairs // users_per_item)
+    n_users = max(users_per_item * wide_pool_factor, n_pairs // pairs_per_user)
+    best = users_per_item - int(round(wide_share * users_per_item))
+    ranking = np.argsort(rng.random((n_categories, n_users)), axis=1)      # each category's users, best first
+    user_rank = np.empty_like(ranking)
+    np.put_along_axis(user_rank, ranking, np.arange(n_users)[None, :], axis=1)
+    item_category = rng.integers(0, n_categories, n_items)
+    pair_user, pair_item = [], []
+    for category in range(n_categories):
+        items = np.flatnonzero(item_category == category)
+        for position, item in enumerate(items):
+            offset = (position // items_per_audience) * best
+            window = ranking[category, offset:offset + users_per_item * wide_pool_factor]
+            wide = rng.choice(window[best:], size=min(users_per_item - best, max(window.size - best, 0)), replace=False)
+            users = np.concatenate([window[:best], wide])
+            pair_user.append(users)
+            pair_item.append(np.full(users.size, item))
+    pair_user, pair_item = np.concatenate(pair_user), np.concatenate(pair_item)
+    depth = user_rank[item_category[pair_item], pair_user] / n_users           # 0: the category's best user
+    # a pair's estimates are the user's lift on the category times the item's rates, as
+    # `score_candidates` makes them: one user ranks a group's items alike, one item its users alike
+    lift = np.exp(-0.4 * depth)
+    value = 1.3 * lift * np.exp(rng.normal(0.0, 0.15, n_items))[pair_item]
+    p_like = np.minimum(1.0, 0.38 * lift * np.exp(rng.normal(0.0, 0.15, n_items))[pair_item])
+    n_creators = max(1, int(0.75 * n_items))
+    item_creator = np.where(np.arange(n_items) < n_creators, np.arange(n_items), rng.integers(0, n_creators, n_items))
+    base_likes = np.where(rng.random(n_creators) < 0.2, 0.0, np.round(rng.pareto(0.8, n_creators) * 20))
+    return AllocationProblem.from_arrays(
+        curve=HappinessCurve("log", tau=10.0, n_segments=8),
+        pair_user=pair_user, pair_item=pair_item, pair_value=value, pair_like=p_like,
+        user_availability=rng.beta(3.0, 1.0, n_users), user_capacity=rng.choice([1.0, 2.0, 2.0, 3.0, 5.0], n_users),
+        item_creator=item_creator, item_cap=np.full(n_items, item_cap), item_floor=np.full(n_items, new_item_floor),
+        creator_base_likes=base_likes, creator_weight=creator_weight, floor_penalty=floor_penalty)

@@ -12,7 +12,9 @@ solver with its pairs on Spark local[2] (`jobs.steps.dual_on_spark`): its time i
 blocks, its peak is the Python driver's only (the JVM and Python workers are other processes), its
 violation is the one certified by its last check, and it also prints the Spark passes and the
 median cost of one. `--constrained` adds docs/DESIGN.md's optional constraints (diversity caps, creator
-caps, a budget), tight enough to bind; the violation then covers them too. Figures, not
+caps, a budget), tight enough to bind; the violation then covers them too. `--shape audience`
+solves nights shaped like the affinity retriever's instead (`allocation.instances.audience_problem`:
+groups of items sharing one audience, every item floored), where the working set once cycled. Figures, not
 assertions: machines are shared and noisy, so read them as medians and ratios within one run.
 """
 from __future__ import annotations
@@ -29,10 +31,11 @@ WORKER = r"""
 import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
-from allocation.instances import realistic_problem
+from allocation.instances import audience_problem, realistic_problem
 from allocation import LPSolver, DualSolver
 n, solver, seed, limit, tol, constrained = {n}, {solver!r}, {seed}, {limit}, {tol}, {constrained}
-problem = realistic_problem(n, seed=seed, constrained=constrained)
+problem = (audience_problem(n, seed=seed) if {shape!r} == "audience"
+           else realistic_problem(n, seed=seed, constrained=constrained))
 started = time.perf_counter()
 extra = {{}}
 if solver == "spark":
@@ -67,8 +70,10 @@ print(json.dumps(dict(pairs=problem.n_pairs, seconds=seconds, objective=result.o
 """
 
 
-def run_once(n: int, solver: str, seed: int, limit: float, tol: float, constrained: bool) -> dict | None:
-    code = WORKER.format(root=ROOT, n=n, solver=solver, seed=seed, limit=limit, tol=tol, constrained=constrained)
+def run_once(n: int, solver: str, seed: int, limit: float, tol: float, constrained: bool,
+             shape: str = "realistic") -> dict | None:
+    code = WORKER.format(root=ROOT, n=n, solver=solver, seed=seed, limit=limit, tol=tol, constrained=constrained,
+                         shape=shape)
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=limit + 300)
     except subprocess.TimeoutExpired:
@@ -90,13 +95,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--constrained", action="store_true",
                         help="add the optional constraints (diversity caps, creator caps, a budget), binding")
+    parser.add_argument("--shape", choices=["realistic", "audience"], default="realistic",
+                        help="pairs scattered at random, or items in groups sharing one audience (not with --constrained)")
     args = parser.parse_args()
+    if args.shape == "audience" and args.constrained:
+        parser.error("--constrained applies to the realistic shape only")
     print(f"{'pairs':>10} {'solver':>9} {'median s':>9} {'objective':>14} {'gap to opt':>11} "
           f"{'dual gap':>9} {'max viol':>9} {'iters':>7} {'peak MB':>8} status")
     for n in args.sizes:
         results: dict[str, list[dict]] = {}
         for solver in args.solvers:
-            runs = [r for r in (run_once(n, solver, args.seed, args.time_limit, args.gap, args.constrained)
+            runs = [r for r in (run_once(n, solver, args.seed, args.time_limit, args.gap, args.constrained, args.shape)
                                 for _ in range(args.repeats)) if r]
             if runs:
                 results[solver] = runs

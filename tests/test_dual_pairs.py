@@ -50,3 +50,19 @@ def test_a_certificate_repairs_the_plan_bounds_it_and_narrows_the_working_set():
     assert set(np.flatnonzero(pairs.repaired > 0)) <= set(pairs.index)
     _, narrowed = pairs.evaluate(item_price, nu, gamma)
     assert np.asarray(narrowed).size == pairs.index.size
+
+
+def test_after_its_first_pick_the_working_set_only_grows():
+    """A set that followed each check's best pairs made the iteration chase another function every
+    check; a growing one stops changing. Prices moving between checks must not drop a pair."""
+    problem = realistic_problem(20_000, seed=3)
+    pairs = LocalPairs(problem, Sides.of(problem))
+    gamma, sets = 0.01, []
+    for seed in range(4):
+        item_price, nu = prices(problem, seed)
+        _, plan = pairs.evaluate(item_price, nu, gamma)
+        pairs.certify(item_price, nu, gamma, plan, margin=0.05)
+        sets.append(set(pairs.index))
+    assert len(sets[0]) < problem.n_pairs
+    assert all(before <= after for before, after in zip(sets, sets[1:]))
+    assert sets[-1] != sets[0]       # the prices moved enough to add pairs

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from allocation import AllocationProblem, HappinessCurve, LPSolver
 from allocation.dual import Duals, DualSolver, Sides
-from allocation.instances import realistic_problem
+from allocation.instances import audience_problem, realistic_problem
 
 TOLERANCE = 1e-3
 
@@ -150,6 +150,18 @@ def test_realistic_instance_is_certified_and_feasible():
     assert_feasible(problem, dual.x)
     assert_certified(problem, dual, exact)
     assert dual.trace and all(b.gap <= a.gap + 1e-12 for a, b in zip(dual.trace, dual.trace[1:]))
+
+
+def test_items_that_share_an_audience_are_solved_to_the_exact_optimum():
+    """The affinity retriever's nights: groups of items share one audience and a user ranks a
+    group's items alike. A working set that followed each check's best pairs cycled there (this
+    instance: 3,000 iterations and 0.25% short; a 20,000-user night: 5,000 and 12% short)."""
+    problem = audience_problem(20_000, seed=0)
+    exact = LPSolver(backend="HIGHS_LP").solve(problem)
+    dual = DualSolver(gap_tolerance=TOLERANCE, max_iterations=3000).solve(problem)
+    assert dual.status.value == "converged"
+    assert_feasible(problem, dual.x)
+    assert_certified(problem, dual, exact)
 
 
 def test_warm_start_from_the_previous_day_saves_iterations_and_never_worsens():

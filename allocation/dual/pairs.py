@@ -132,8 +132,8 @@ class PairArrays:
 
 class LocalPairs:
     """The pairs as numpy arrays in this process. Iterates on a working set: each check prices all
-    pairs and keeps each user's best ceil(k) + `working_extra` (plus the pairs in the plan); a set
-    not at least `working_share` smaller than all pairs is all pairs."""
+    pairs and adds each user's best ceil(k) + `working_extra` to the set (the first check picks
+    them from all pairs); a set not at least `working_share` smaller than all pairs is all pairs."""
 
     def __init__(self, problem: AllocationProblem, sides: Sides, working_extra: int = 2,
                  working_share: float = 0.6, refill_rounds: int = 3) -> None:
@@ -143,6 +143,7 @@ class LocalPairs:
         group, self.group_cap = problem.pair_groups() if problem.has_category_caps else (None, None)
         self.all = PairArrays.of(problem, group)
         self.index = np.arange(problem.n_pairs)       # the working set, as positions in `all`
+        self.picks = 0                                # how many checks have picked the working set
         self.working = self.all
         self.tau: object = None      # the projection's thresholds, warm-starting the next
         self.price_threshold = np.full(problem.n_users, -np.inf)   # first pricing looks at every pair
@@ -225,9 +226,13 @@ class LocalPairs:
         threshold = np.maximum(floor, 0.0)
         threshold[full_depth] = scores[starts[full_depth] + depth[full_depth] - 1]
         self.price_threshold = np.where(pricing.filled, np.minimum(threshold, pricing.level), 0.0)
-        # Pairs in today's plan stay in the working set (dropping them would let the iterate cycle
-        # between sets); a set that is not much smaller than all pairs is all pairs.
-        working = np.union1d(candidates[keep], self.index[plan > 0])
+        # After the first pick the set only grows. The smoothed dual on a set that lacks pairs lies
+        # below the true one, so a set that follows each check's best pairs lets the iterate chase
+        # a different function every check and cycle (a 20,000-user night: 5,000 iterations and
+        # 12% short of the optimum); a growing set stops changing after finitely many checks. A
+        # set that is not much smaller than all pairs is all pairs.
+        working = np.union1d(candidates[keep], self.index[plan > 0] if self.picks == 0 else self.index)
+        self.picks += 1
         if working.size >= self.working_share * self.problem.n_pairs:
             working = np.arange(self.problem.n_pairs)
         if not np.array_equal(working, self.index):
