@@ -61,9 +61,10 @@ def audience_problem(n_pairs: int, *, seed: int = 0, n_categories: int = 12, use
     """A night shaped like the affinity retriever's: new items of a category come in groups that
     share one audience (the group's window of the category's user ranking, tier 1 its best
     users, tier 2 a draw from further down), every item has a floor, like estimates are high and
-    the creator term weighs as the nightly job sets it. `realistic_problem` scatters pairs at
-    random, so no two items compete for the same users; here twenty do, and the best pairs of a
-    user shift as item prices move, which is what a working set must survive."""
+    the creator term weighs as the nightly job sets it on the demo world at 20,000 users.
+    `realistic_problem` scatters pairs at random, so items seldom share users; here twenty items
+    want the same ones, and a user's best pairs shift as item prices move, which is what a
+    working set must survive."""
     rng = np.random.default_rng(seed)
     n_items = max(2, n_pairs // users_per_item)
     n_users = max(users_per_item * wide_pool_factor, n_pairs // pairs_per_user)
