@@ -96,7 +96,8 @@ _RUNS = {
     "(placement left out: storage, spark, report, source.path)",
     "code_version": "the git commit the code ran from ('-dirty' with uncommitted changes), or the package "
                     "version outside a checkout",
-    "message": "a warning (e.g. a degenerate plan: too few users or items), or the failed checks of an "
+    "message": "a warning (a degenerate plan: too few users or items; a plan short of its bound: certified gap over "
+               "10x the target), or the failed checks of an "
                "audit_failed run",
     "report_path": "the HTML report written for the run", "published_at": "when it was published, UTC",
     "superseded_at": "when a later publish replaced it, UTC",

@@ -24,8 +24,8 @@ from jobs.steps.common import StepOutput, plan_run_id
 from jobs.steps.spark_problem import count_pairs
 from jobs.steps.staged_plan import (
     StagedPlan,
-    degenerate_warning,
     duals_frame,
+    plan_message,
     previous_duals,
     rounding_seed,
     run_record,
@@ -128,7 +128,7 @@ def solve_in_driver(config: Config, ds: str, spark: SparkSession) -> StagedPlan:
     liked = metrics.chance_of_at_least_one(pair_likes, problem.item_creator[problem.pair_item], problem.n_creators)
     solved = solved_fields(result, problem)
     record = run_record(config, rid, solved, frames.items, frames.creators, result.item_exposure, liked, max_violation)
-    record["message"] = degenerate_warning(solved)
+    record["message"] = plan_message(solved, gap_tolerance=config["allocation"]["dual_gap_tolerance"])
     if record["message"]:
         LOG.warning("allocate ds=%s: %s", ds, record["message"])
     return StagedPlan(rid, record, result_frames(frames, result, selected, rid),

@@ -32,8 +32,8 @@ from jobs.steps.dual_on_spark import PAIR_COLUMNS, SparkDualResult, solve_on_spa
 from jobs.steps.spark_problem import SparkProblem, load_spark_problem
 from jobs.steps.staged_plan import (
     StagedPlan,
-    degenerate_warning,
     duals_frame,
+    plan_message,
     previous_duals,
     rounding_seed,
     run_record,
@@ -202,7 +202,7 @@ def staged_plan(config: Config, problem: SparkProblem, solved: SparkDualResult, 
         "n_users": problem.n_users, "n_items": len(items), "n_creators": len(creators)}
     record = run_record(config, rid, solved_fields, items, creators, sums.quota, sums.creator_liked,
                         sums.max_violation)
-    record["message"] = degenerate_warning(solved_fields)
+    record["message"] = plan_message(solved_fields, gap_tolerance=config["allocation"]["dual_gap_tolerance"])
     if record["message"]:
         LOG.warning("allocate: %s", record["message"])
     with_run = details.withColumn("run_id", F.lit(rid))

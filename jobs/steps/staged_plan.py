@@ -123,6 +123,24 @@ def degenerate_warning(solved: dict[str, object]) -> str:
     return ("degenerate plan: " + "; ".join(reasons) + " (check the source's size and its window)") if reasons else ""
 
 
+def short_of_bound_warning(solved: dict[str, object], *, gap_tolerance: float) -> str:
+    """A feasible plan can still be far from the best one: a dual solve that ran out of iterations
+    or time certifies only that the optimum is within its gap. Past ten times the target, say so
+    (a 20,000-user night once published 12% below its optimum, and only the gap column knew)."""
+    gap = float(solved["gap"])
+    if not gap > 10 * gap_tolerance:      # nan (no bound) says nothing
+        return ""
+    return (f"plan short of its bound: certified gap {gap:.2%} after {solved['iterations']} iterations "
+            f"(target {gap_tolerance:g}); it is feasible, but up to that far below the best plan "
+            "(see audit.solver_trace; for the dual solver, allocation.dual_max_iterations)")
+
+
+def plan_message(solved: dict[str, object], *, gap_tolerance: float) -> str:
+    """The ledger row's message for a plan that is valid but worth a second look."""
+    return "; ".join(text for text in (degenerate_warning(solved),
+                                       short_of_bound_warning(solved, gap_tolerance=gap_tolerance)) if text)
+
+
 def previous_duals(config: Config, ds: str, spark: SparkSession, frames: PlanIds) -> Duals | None:
     """Yesterday's prices by item and creator id (new ids start at 0), as DuaLip warm-starts."""
     stored = io.read_table(spark, config, "audit.solver_duals", ds=shift(ds, -1)).toPandas()
