@@ -52,8 +52,11 @@ def test_the_lps_like_price_is_the_creators_marginal_value():
 
 @pytest.mark.parametrize("constrained", [False, True])
 def test_the_dual_solvers_prices_reproduce_nearly_every_choice(constrained):
+    """Solved to a 1e-4 gap. At the default 1e-3, how many pairs the prices leave unexplained is
+    the luck of where the iteration stopped: 0-5% over seeds 0-5 of this instance, before and after
+    the working set stopped dropping pairs; at 1e-4 none of the six has any."""
     problem = realistic_problem(20_000, constrained=constrained)
-    result = DualSolver().solve(problem)
+    result = DualSolver(gap_tolerance=1e-4).solve(problem)
     why = explain_pairs(problem, result.x, result.duals, **tolerances(result.solver))
     assert consistent(why).mean() >= 0.99
 

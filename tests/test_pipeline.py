@@ -230,7 +230,7 @@ def test_a_dual_plan_far_from_its_bound_says_so_in_its_ledger_row(spark, world):
     record's message names it. The converged run of the same night says nothing of the kind."""
     ds = DAYS[-1]
     stopped = allocate.solve_in_driver(world.with_overrides(
-        ["allocation.solver=dual", "allocation.dual_max_iterations=10", "allocation.dual_gap_tolerance=1e-9"]), ds, spark)
+        ["allocation.solver=dual", "allocation.dual_max_iterations=10", "allocation.dual_gap_tolerance=1.0e-9"]), ds, spark)
     record = stopped.record
     assert record["gap"] > 1e-8 and record["max_violation"] <= 1e-9
     assert "plan short of its bound" in record["message"] and "after 10 iterations" in record["message"]
