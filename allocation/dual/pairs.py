@@ -143,7 +143,7 @@ class LocalPairs:
         group, self.group_cap = problem.pair_groups() if problem.has_category_caps else (None, None)
         self.all = PairArrays.of(problem, group)
         self.index = np.arange(problem.n_pairs)       # the working set, as positions in `all`
-        self.picks = 0                                # how many checks have picked the working set
+        self.picked = False                           # whether a check has picked the working set
         self.working = self.all
         self.tau: object = None      # the projection's thresholds, warm-starting the next
         self.price_threshold = np.full(problem.n_users, -np.inf)   # first pricing looks at every pair
@@ -231,8 +231,8 @@ class LocalPairs:
         # a different function every check and cycle (a 20,000-user night: 5,000 iterations and
         # 12% short of the optimum); a growing set stops changing after finitely many checks. A
         # set that is not much smaller than all pairs is all pairs.
-        working = np.union1d(candidates[keep], self.index[plan > 0] if self.picks == 0 else self.index)
-        self.picks += 1
+        working = np.union1d(candidates[keep], self.index if self.picked else self.index[plan > 0])
+        self.picked = True
         if working.size >= self.working_share * self.problem.n_pairs:
             working = np.arange(self.problem.n_pairs)
         if not np.array_equal(working, self.index):
