@@ -156,6 +156,12 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "follow_rate": "follows / exposures, smoothed"}),
     "silver.creator_features": ("Each creator's age, items and trailing likes: where they are on the happiness "
                                 "curve.", {"n_items": "items the creator has posted"}),
+    "silver.user_factors": ("Each user's ALS factors (implicit feedback, skips as negatives) fitted on the "
+                            "feature window ending ds; written when the ranking heads or the ALS retriever "
+                            "read them.", {"factors": "the user's embedding: candidates.als_rank floats"}),
+    "silver.item_factors": ("Each logged item's ALS factors from the same fit as silver.user_factors; a new "
+                            "item without logs borrows its creator's or category's when the heads read them.", {
+        "factors": "the item's embedding: candidates.als_rank floats"}),
     "silver.candidates": ("The (user, item) pairs the optimiser may use: the retriever's users for each eligible "
                           "item, scored by the ranking heads.", {
         "source": "how the pair was found: 'category_affinity', 'cross_domain_affinity' (live streams, from video "

@@ -8,6 +8,7 @@ from pyspark.sql.types import (
     ArrayType,
     BooleanType,
     DoubleType,
+    FloatType,
     IntegerType,
     LongType,
     StringType,
@@ -76,6 +77,8 @@ CREATOR_FEATURES = _schema(
     ("creator_id", LongType()), ("age_days", DoubleType()), ("n_items", LongType()),
     ("followers", LongType()), ("trailing_likes", LongType()), ("is_new_creator", BooleanType()),
 )
+USER_FACTORS = _schema(("user_id", LongType()), ("factors", ArrayType(FloatType())))
+ITEM_FACTORS = _schema(("item_id", LongType()), ("factors", ArrayType(FloatType())))
 CANDIDATES = _schema(
     ("user_id", LongType()), ("item_id", LongType()), ("creator_id", LongType()), ("source", StringType()),
     ("retrieval_score", DoubleType()), ("tier", IntegerType()), ("p_available", DoubleType()),

@@ -160,9 +160,11 @@ def test_feature_contexts_are_shared_across_nights_only_inside_the_simulation_bl
 
 
 def test_the_heads_read_the_features_steps_silver_only_where_this_config_wrote_it(spark, world):
-    """A context read from silver holds the same rows as one built again from bronze, and silver is
-    read only where the features step's newest write of the day was this config's run."""
+    """A context read from silver (features and ALS factors) holds the same rows as one built again
+    from bronze, and silver is read only where the features step's newest write of the day was this
+    config's run."""
     from jobs.steps.common import job_id
+    from jobs.steps.factors import SILVER_FACTORS
     from jobs.steps.ranking import SILVER_FEATURES, features_as_of, written_by_this_config
     from jobs.warehouse.tables import table
 
@@ -173,7 +175,7 @@ def test_the_heads_read_the_features_steps_silver_only_where_this_config_wrote_i
     assert not written_by_this_config(world.with_overrides(["features.new_item_days=5"]), ds)  # another config
     read = features_as_of(world, spark, ds, from_silver=True)
     built = features_as_of(world, spark, ds, from_silver=False)
-    for name, key in SILVER_FEATURES.items():
+    for name, key in {**SILVER_FEATURES, **SILVER_FACTORS}.items():   # the ALS fit too: one fit, written or not
         columns = [f.name for f in table(key).schema.fields if f.name != "ds"]
         keys = columns[:2] if name == "affinity" else columns[:1]
         pd.testing.assert_frame_equal(sorted_rows(read[name], columns, keys), sorted_rows(built[name], columns, keys),

@@ -1,4 +1,5 @@
-"""features: bronze -> silver user, availability, item and creator features for one ds."""
+"""features: bronze -> silver user, availability, item and creator features for one ds, and the day's
+ALS factors (jobs/steps/factors.py)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from jobs.dates import shift
 from jobs.errors import DataContractError
 from jobs.steps.availability import backtest_availability, predict_availability
 from jobs.steps.common import StepOutput, job_id
+from jobs.steps.factors import SILVER_FACTORS, fit_factors, reads_factors
 from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
 
@@ -51,6 +53,8 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
         "silver.creator_features": build_creator_features(
             bronze["creators"], bronze["items"], events, ds=ds, new_creator_days=f["new_creator_days"]),
     }
+    if reads_factors(config):
+        outputs.update(zip(SILVER_FACTORS.values(), fit_factors(config, events)))
     output = StepOutput("features", ds)
     rid = job_id(config, ds)
     for key, frame in outputs.items():

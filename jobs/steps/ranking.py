@@ -24,7 +24,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from allocation import metrics
-from features.embeddings import fit_embeddings, implicit_ratings, with_cold_start_factors
+from features.embeddings import with_cold_start_factors
 from features.items import build_creator_features, build_item_features
 from features.ranking import (
     HEADS,
@@ -40,6 +40,7 @@ from features.users import build_user_category_affinity, build_user_features
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.steps.common import job_id
+from jobs.steps.factors import SILVER_FACTORS, fit_factors
 from jobs.warehouse import io
 
 if TYPE_CHECKING:
@@ -58,19 +59,21 @@ def features_as_of(config: Config, spark: SparkSession, day: str, *,
                    from_silver: bool = False) -> dict[str, DataFrame] | None:
     """Everything the heads read, as known at the end of `day` (None if bronze lacks the day).
 
-    The feature frames come from the features step's own transforms: built here from bronze, or,
-    `from_silver`, read from the silver tables that step wrote (only right when it wrote `day`
-    under this config: `written_by_this_config`). Training (day before the labels) and scoring
-    (ds) go through this one function either way, so their features cannot drift apart. The ALS
-    factors are fitted here."""
+    The feature frames and ALS factors come from the features step: built here from bronze with
+    its own transforms, or, `from_silver`, read from the silver tables that step wrote (only right
+    when it wrote `day` under this config: `written_by_this_config`). Training (day before the
+    labels) and scoring (ds) go through this one function either way, so their features cannot
+    drift apart. New items take cold-start factors here, from the day's catalogue."""
     f, c = config["features"], config["candidates"]
     items = io.read_table(spark, config, "bronze.items", ds=day)
     if items.isEmpty():
         return None
-    events = io.read_table(spark, config, "bronze.events", since=shift(day, -(f["lookback_days"] - 1)), until=day)
-    user_factors, item_factors = fit_embeddings(
-        implicit_ratings(events), rank=c["als_rank"], reg_param=c["als_reg_param"], alpha=c["als_alpha"],
-        max_iter=c["als_iterations"], seed=int(config["seed"]))
+    if from_silver:
+        user_factors, item_factors = (io.read_table(spark, config, key, ds=day).drop("ds")
+                                      for key in SILVER_FACTORS.values())
+    else:
+        events = io.read_table(spark, config, "bronze.events", since=shift(day, -(f["lookback_days"] - 1)), until=day)
+        user_factors, item_factors = fit_factors(config, events)
     factors = {"user_factors": user_factors,
                "item_factors": with_cold_start_factors(items.select("item_id", "creator_id", "category", "item_type"),
                                                        item_factors, rank=c["als_rank"])}
@@ -88,9 +91,11 @@ def features_as_of(config: Config, spark: SparkSession, day: str, *,
 
 
 def written_by_this_config(config: Config, day: str) -> bool:
-    """Whether the features step's newest write of `day` was this config's run of it."""
+    """Whether the features step's newest write of `day` (its features and ALS factors) was this
+    config's run of it."""
     expected = job_id(config, day)
-    return all(io.partition_writer(config, key, day) == expected for key in SILVER_FEATURES.values())
+    return all(io.partition_writer(config, key, day) == expected
+               for key in (*SILVER_FEATURES.values(), *SILVER_FACTORS.values()))
 
 
 _KEPT: dict[tuple[str, str], dict[str, dict[str, DataFrame] | None]] | None = None
@@ -114,7 +119,7 @@ def feature_contexts_kept_across_nights() -> Iterator[None]:
 
 class FeatureContexts:
     """One materialised feature context per day for the length of a step: training, evaluation and
-    scoring all read the same few days, and each context holds an ALS fit."""
+    scoring all read the same few days, and a context built from bronze holds an ALS fit."""
 
     def __init__(self, config: Config, spark: SparkSession) -> None:
         self.config, self.spark = config, spark
@@ -130,7 +135,10 @@ class FeatureContexts:
         # ds-1), else built again from bronze (the first night, a backfill under another config).
         from_silver = written_by_this_config(self.config, day)
         context = features_as_of(self.config, self.spark, day, from_silver=from_silver)
-        # What was computed here is materialised once; a silver table is cheap to read again.
+        # What was computed here is materialised once, and so are the factors (new items' cold-start
+        # factors are computed here; the checkpoint also gives the heads' training rows the layout
+        # they had when the factors were fitted here, so the plans stay the same bits); a silver
+        # feature table is cheap to read again.
         kept = None if context is None else {
             name: frame if from_silver and name in SILVER_FEATURES else frame.localCheckpoint()
             for name, frame in context.items()}

@@ -66,6 +66,8 @@ _SPECS = [
     TableSpec("availability_evaluation", "audit", schemas.AVAILABILITY_EVALUATION),
     TableSpec("item_features", "silver", schemas.ITEM_FEATURES),
     TableSpec("creator_features", "silver", schemas.CREATOR_FEATURES),
+    TableSpec("user_factors", "silver", schemas.USER_FACTORS),
+    TableSpec("item_factors", "silver", schemas.ITEM_FACTORS),
     TableSpec("candidates", "silver", schemas.CANDIDATES),
     TableSpec("retrieval_evaluation", "audit", schemas.RETRIEVAL_EVALUATION),
     TableSpec("ranking_evaluation", "audit", schemas.RANKING_EVALUATION),
