@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,16 @@ from jobs.errors import ConfigError
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # Keys that say where things live or how they run, never what is computed: left out of the hash.
 PLACEMENT_KEYS = ("spark", "storage", "report", "source.path")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-9` (no dot) as a string, so `--set allocation.dual_gap_tolerance=1e-9`
+    was refused as 'not a float'; this loader also reads YAML 1.2's exponent floats as floats."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 
 @dataclass(frozen=True)
 class Config:
@@ -88,7 +99,7 @@ def load_config(env: str = "local", overrides: Iterable[str] = (), conf_dir: Pat
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     with path.open() as handle:
-        loaded = yaml.safe_load(handle) or {}
+        loaded = yaml.load(handle, Loader=_Loader) or {}
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path} must hold a mapping at the top level")
     return loaded
@@ -109,7 +120,7 @@ def _parse_override(item: str) -> tuple[str, Any]:
     if "=" not in item:
         raise ConfigError(f"override {item!r} must look like key.path=value")
     key, raw = item.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    return key.strip(), yaml.load(raw, Loader=_Loader) if raw.strip() else ""
 
 
 def _assign(values: dict[str, Any], dotted: str, value: Any, origin: str) -> None:

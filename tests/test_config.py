@@ -15,6 +15,14 @@ def test_overlay_and_override_apply_and_change_the_hash():
     assert load_config("test").get("sample.n_users") < base.get("sample.n_users")
 
 
+def test_exponent_floats_are_floats_with_or_without_a_dot():
+    """YAML 1.1 reads 1e-9 as a string; a tolerance written the way people write it must load."""
+    for written in ("1e-9", "1.0e-9", "1E-9"):
+        assert load_config("local", [f"allocation.dual_gap_tolerance={written}"]).get(
+            "allocation.dual_gap_tolerance") == 1e-9
+    assert load_config("local", ["report.path=1e"]).get("report.path") == "1e"  # not a number: text
+
+
 @pytest.mark.parametrize("override, message", [
     ("allocation.creator_wieght=1", "unknown config key 'allocation.creator_wieght'"),
     ("allocation.creator_weight=abc", "must be of type float"),
