@@ -9,8 +9,8 @@ For each size, in a fresh process and a fresh warehouse under --workdir: the syn
 last ingested and yesterday's features built (what a nightly run finds: the night before wrote
 them; not its plan, so allocate starts cold), then the night for the last day, timed step by step
 (ingest, features, candidates, allocate, publish, and `night`, their sum; the backtests off unless
---backtests, since they score, not plan). The first two are set-up, printed but not the night. Prints per size the seconds of each step, the rows of
-the main tables, what the published plan reaches (users with candidates, new-item coverage,
+--backtests, since they score, not plan). The first two are set-up, printed but not the night.
+Prints per size the seconds of each step, the rows of the main tables, what the published plan reaches (users with candidates, new-item coverage,
 creators with a like, exposure Gini, objective), and memory peaks: the world generator's (a process of its own), the night's
 Python driver, and the Spark JVM's (its VmHWM; in local mode driver and executors in one). With
 --compare-executors the night's allocate runs in the driver and then again with its

@@ -38,6 +38,7 @@ _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"))
 
+
 @dataclass(frozen=True)
 class Config:
     """The effective, validated config. Read with `config["allocation"]["creator_weight"]` or

@@ -69,25 +69,23 @@ def features_as_of(config: Config, spark: SparkSession, day: str, *,
     if items.isEmpty():
         return None
     if from_silver:
+        frames = {name: io.read_table(spark, config, key, ds=day) for name, key in SILVER_FEATURES.items()}
         user_factors, item_factors = (io.read_table(spark, config, key, ds=day).drop("ds")
                                       for key in SILVER_FACTORS.values())
     else:
         events = io.read_table(spark, config, "bronze.events", since=shift(day, -(f["lookback_days"] - 1)), until=day)
+        users = io.read_table(spark, config, "bronze.users", ds=day)
+        creators = io.read_table(spark, config, "bronze.creators", ds=day)
+        frames = {"user_features": build_user_features(users, events, ds=day),
+                  "affinity": build_user_category_affinity(events, items, prior_strength=f["affinity_prior_strength"]),
+                  "item_features": build_item_features(items, events, ds=day, new_item_days=f["new_item_days"],
+                                                       prior_strength=f["like_prior_strength"]),
+                  "creator_features": build_creator_features(creators, items, events, ds=day,
+                                                             new_creator_days=f["new_creator_days"])}
         user_factors, item_factors = fit_factors(config, events)
-    factors = {"user_factors": user_factors,
-               "item_factors": with_cold_start_factors(items.select("item_id", "creator_id", "category", "item_type"),
-                                                       item_factors, rank=c["als_rank"])}
-    if from_silver:
-        return {**{name: io.read_table(spark, config, key, ds=day) for name, key in SILVER_FEATURES.items()}, **factors}
-    users = io.read_table(spark, config, "bronze.users", ds=day)
-    creators = io.read_table(spark, config, "bronze.creators", ds=day)
-    return {"user_features": build_user_features(users, events, ds=day),
-            "affinity": build_user_category_affinity(events, items, prior_strength=f["affinity_prior_strength"]),
-            "item_features": build_item_features(items, events, ds=day, new_item_days=f["new_item_days"],
-                                                 prior_strength=f["like_prior_strength"]),
-            "creator_features": build_creator_features(creators, items, events, ds=day,
-                                                       new_creator_days=f["new_creator_days"]),
-            **factors}
+    return {**frames, "user_factors": user_factors,
+            "item_factors": with_cold_start_factors(items.select("item_id", "creator_id", "category", "item_type"),
+                                                    item_factors, rank=c["als_rank"])}
 
 
 def written_by_this_config(config: Config, day: str) -> bool:
