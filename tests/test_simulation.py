@@ -104,6 +104,28 @@ def test_the_treatment_serves_the_plan_first_within_its_share(tiny):
     assert not control.from_plan.any()
 
 
+def test_the_feed_fills_the_same_slots_whatever_its_block_size(tiny):
+    """Scoring users a block at a time (so a 200,000-user world's users x shelf never sits in memory)
+    must not change a single slot, in either arm."""
+    config, _, dynamics, start = tiny
+    feed = feed_from_config(config)
+    state = start.fork()
+    today = sim_world.open_day(state, dynamics)
+    shelf = state.shelf(today.day)
+    new = shelf[state.item_day[shelf] == today.day - 1]
+    plan = plan_positions(pd.DataFrame({
+        "user_id": np.repeat(today.users + 1, new.size), "item_id": np.tile(new + 1, today.users.size),
+        "selected": True, "user_rank": np.tile(np.arange(1, new.size + 1), today.users.size)}))
+    assert today.users.size > 3
+    for arm in (None, plan):
+        whole = serve(state, today, feed, arm)
+        for cells in (1, 3 * shelf.size + 1):       # one user a block; three users and a bit
+            blocks = serve(state, today, feed, arm, chunk_cells=cells)
+            for field in ("user", "item", "from_plan"):
+                assert np.array_equal(getattr(whole, field), getattr(blocks, field)), (arm is None, cells, field)
+    assert whole.from_plan.any()
+
+
 def test_the_world_at_a_day_counts_only_the_logs_up_to_it(tiny):
     _, world, dynamics, at_end = tiny
     assert sim_world.state_after_history(world, dynamics, through_day=world.params.n_days - 1).item_exposures.sum() \

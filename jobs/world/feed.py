@@ -20,6 +20,9 @@ import pandas as pd
 from jobs.world.dynamics import PAIR_KEY, Today, WorldState, stream
 
 
+CHUNK_CELLS = 1 << 22   # user x shelf scores held at once (x ~5 arrays of 8 bytes): ~160 MB
+
+
 @dataclass(frozen=True)
 class FeedSettings:
     temperature: float          # softness of the ranking: larger spreads exposure further down the list
@@ -73,42 +76,70 @@ def _sample_top(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nd
     return rows[take], top[take]
 
 
-def serve(state: WorldState, today: Today, settings: FeedSettings, plan: pd.DataFrame | None) -> Served:
-    """Every request of the day. `plan` (positions, from `plan_positions`) is None in the control arm."""
+def serve(state: WorldState, today: Today, settings: FeedSettings, plan: pd.DataFrame | None,
+          chunk_cells: int = CHUNK_CELLS) -> Served:
+    """Every request of the day. `plan` (positions, from `plan_positions`) is None in the control arm.
+
+    Users are scored a block at a time (about `chunk_cells` user x shelf scores each), in order and
+    from one noise stream, so the feed's memory does not grow with users x shelf and the slots it
+    fills are the same whatever the block size."""
     shelf = state.shelf(today.day)
     users, requests = today.users, today.requests
     if shelf.size == 0 or users.size == 0:
         empty = np.zeros(0, np.int64)
         return Served(empty, empty, np.zeros(0, bool))
-    keys = feed_scores(state, users, shelf, settings) / settings.temperature
-    keys += stream(state.seed, today.day, "feed").gumbel(size=keys.shape)
-    pair_keys = users[:, None].astype(np.int64) * PAIR_KEY + shelf[None, :]
+    plan_rows, plan_cols = _plan_cells(state, users, shelf, plan)
+    noise = stream(state.seed, today.day, "feed")
+    step = max(1, int(chunk_cells) // shelf.size)
+    parts = [_serve_block(state, settings, users, shelf, requests, plan_rows, plan_cols, noise, start,
+                          min(users.size, start + step)) for start in range(0, users.size, step)]
+    row, col, from_plan = (np.concatenate(column) for column in zip(*parts))
+    return Served(users[row], shelf[col], from_plan)
+
+
+def _plan_cells(state: WorldState, users: np.ndarray, shelf: np.ndarray,
+                plan: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """The plan's pairs as (row of `users`, column of `shelf`), in the plan's order; pairs of users
+    not served today or items off the shelf are dropped."""
+    if plan is None or not len(plan):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    row_of = np.full(state.n_users, -1, np.int64)
+    row_of[users] = np.arange(users.size)
+    col_of = np.full(state.n_items, -1, np.int64)
+    col_of[shelf] = np.arange(shelf.size)
+    items = plan["item"].to_numpy()
+    rows = row_of[plan["user"].to_numpy()]
+    cols = np.where(items < state.n_items, col_of[np.minimum(items, state.n_items - 1)], -1)
+    usable = (rows >= 0) & (cols >= 0)
+    return rows[usable], cols[usable]
+
+
+def _serve_block(state: WorldState, settings: FeedSettings, users: np.ndarray, shelf: np.ndarray,
+                 requests: np.ndarray, plan_rows: np.ndarray, plan_cols: np.ndarray,
+                 noise: np.random.Generator, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, from the plan) of the slots of users[start:stop], sorted by row then column."""
+    block = users[start:stop]
+    keys = feed_scores(state, block, shelf, settings) / settings.temperature
+    keys += noise.gumbel(size=keys.shape)
+    pair_keys = block[:, None].astype(np.int64) * PAIR_KEY + shelf[None, :]
     keys[np.isin(pair_keys, state.seen)] = -np.inf
+    del pair_keys
 
-    planned_rows = planned_cols = np.zeros(0, np.int64)
-    if plan is not None and len(plan):
-        row_of = np.full(state.n_users, -1, np.int64)
-        row_of[users] = np.arange(users.size)
-        col_of = np.full(state.n_items, -1, np.int64)
-        col_of[shelf] = np.arange(shelf.size)
-        rows = row_of[plan["user"].to_numpy()]
-        cols = np.where(plan["item"].to_numpy() < state.n_items, col_of[np.minimum(plan["item"].to_numpy(),
-                                                                                   state.n_items - 1)], -1)
-        usable = (rows >= 0) & (cols >= 0)
-        rows, cols = rows[usable], cols[usable]
-        usable = np.isfinite(keys[rows, cols])            # not seen by the user already
-        rows, cols = rows[usable], cols[usable]
-        slots = np.ceil(settings.slot_share * requests).astype(np.int64)
-        first = np.r_[0, np.flatnonzero(np.diff(rows)) + 1] if rows.size else np.zeros(0, np.int64)
-        rank = np.arange(rows.size) - np.repeat(first, np.diff(np.r_[first, rows.size]))
-        keep = rank < slots[rows]
-        planned_rows, planned_cols = rows[keep], cols[keep]
-        keys[planned_rows, planned_cols] = -np.inf
+    inside = (plan_rows >= start) & (plan_rows < stop)
+    rows, cols = plan_rows[inside] - start, plan_cols[inside]
+    usable = np.isfinite(keys[rows, cols])            # not seen by the user already
+    rows, cols = rows[usable], cols[usable]
+    slots = np.ceil(settings.slot_share * requests[start:stop]).astype(np.int64)
+    first = np.r_[0, np.flatnonzero(np.diff(rows)) + 1] if rows.size else np.zeros(0, np.int64)
+    rank = np.arange(rows.size) - np.repeat(first, np.diff(np.r_[first, rows.size]))
+    keep = rank < slots[rows]
+    planned_rows, planned_cols = rows[keep], cols[keep]
+    keys[planned_rows, planned_cols] = -np.inf
 
-    remaining = requests - np.bincount(planned_rows, minlength=users.size)
+    remaining = requests[start:stop] - np.bincount(planned_rows, minlength=block.size)
     feed_rows, feed_cols = _sample_top(keys, remaining)
     row = np.r_[planned_rows, feed_rows]
     col = np.r_[planned_cols, feed_cols]
     from_plan = np.r_[np.ones(planned_rows.size, bool), np.zeros(feed_rows.size, bool)]
     order = np.lexsort((col, row))
-    return Served(users[row[order]], shelf[col[order]], from_plan[order])
+    return row[order] + start, col[order], from_plan[order]
