@@ -218,3 +218,13 @@ def test_simulate_runs_the_nightly_job_and_the_treatment_reads_its_plan(spark, t
     for key in ("audit.availability_evaluation", "audit.retrieval_evaluation", "audit.ranking_evaluation"):
         assert io.read_table(spark, seed_config, key).isEmpty(), key
     assert os.path.exists(output.report_path)
+
+
+def test_the_feeds_seen_lookup_is_isin_against_a_sorted_set():
+    from jobs.world.feed import _in_sorted
+
+    rng = np.random.default_rng(1)
+    seen = np.unique(rng.integers(0, 1000, 300))
+    values = rng.integers(-5, 1005, (40, 50))
+    assert np.array_equal(_in_sorted(values, seen), np.isin(values, seen))
+    assert not _in_sorted(values, seen[:0]).any()

@@ -114,6 +114,15 @@ def _plan_cells(state: WorldState, users: np.ndarray, shelf: np.ndarray,
     return rows[usable], cols[usable]
 
 
+def _in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    """np.isin against a sorted, unique array, by binary search: isin sorts both sides on every
+    call, which, once per block against every pair ever served, was most of a large world's feed."""
+    if sorted_unique.size == 0:
+        return np.zeros(values.shape, bool)
+    at = np.minimum(np.searchsorted(sorted_unique, values), sorted_unique.size - 1)
+    return sorted_unique[at] == values
+
+
 def _serve_block(state: WorldState, settings: FeedSettings, users: np.ndarray, shelf: np.ndarray,
                  requests: np.ndarray, plan_rows: np.ndarray, plan_cols: np.ndarray,
                  noise: np.random.Generator, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,7 +131,7 @@ def _serve_block(state: WorldState, settings: FeedSettings, users: np.ndarray, s
     keys = feed_scores(state, block, shelf, settings) / settings.temperature
     keys += noise.gumbel(size=keys.shape)
     pair_keys = block[:, None].astype(np.int64) * PAIR_KEY + shelf[None, :]
-    keys[np.isin(pair_keys, state.seen)] = -np.inf
+    keys[_in_sorted(pair_keys, state.seen)] = -np.inf
     del pair_keys
 
     inside = (plan_rows >= start) & (plan_rows < stop)
