@@ -41,7 +41,7 @@ class Scoring:
 
 
 def score_plan(problem: AllocationProblem, x: np.ndarray, scoring: Scoring, *, is_new_item: np.ndarray,
-               is_new_creator: np.ndarray, reach_threshold: float) -> dict[str, float]:
+               is_new_creator: np.ndarray, reach_threshold: float, user_share: float = 1.0) -> dict[str, float]:
     """The field's figures for plan x (DualRec's ExpoReach-E among them), under `scoring`'s truth.
 
     Exposure of a pair = x * P(user active) * P(seen | active); the rest is `score_exposures`."""
@@ -49,21 +49,27 @@ def score_plan(problem: AllocationProblem, x: np.ndarray, scoring: Scoring, *, i
     exposure = x * scoring.user_active[problem.pair_user] * scoring.pair_seen_if_active
     figures = score_exposures(problem, problem.pair_item, exposure, value=scoring.pair_value, like=scoring.pair_like,
                               long_view=scoring.pair_long_view, skip=scoring.pair_skip, is_new_item=is_new_item,
-                              is_new_creator=is_new_creator, reach_threshold=reach_threshold)
+                              is_new_creator=is_new_creator, reach_threshold=reach_threshold, user_share=user_share)
     figures["uac_hit_rate"] = metrics.active_exposure_share(problem.pair_user, x, scoring.user_active)
     return figures
 
 
 def score_exposures(problem: AllocationProblem, item: np.ndarray, exposure: np.ndarray, *, value: np.ndarray,
                     like: np.ndarray, long_view: np.ndarray, skip: np.ndarray, is_new_item: np.ndarray,
-                    is_new_creator: np.ndarray, reach_threshold: float) -> dict[str, float]:
+                    is_new_creator: np.ndarray, reach_threshold: float, user_share: float = 1.0) -> dict[str, float]:
     """The figures of any set of exposures, a plan's or a feed's: `item` is each exposure's position
     among the problem's items, or -1 for an item the plan was not for (a feed also shows old items).
 
     Users' figures count every exposure; items' and creators' figures count the problem's items
     only, so a feed and a plan are measured on the same items. Likes, long views and skips are
     exposures times their rates; creator happiness gain is H(L0 + likes) - H(L0), summed. The share
-    of creators with a like is the expected share, each exposure's like an independent chance."""
+    of creators with a like is the expected share, each exposure's like an independent chance.
+
+    `user_share` f < 1: the exposures are those of a random share f of the users (a problem from
+    `assemble_problem(user_share=f)`), and the figures estimate the whole night's: totals divided
+    by f, an item reached at f of the threshold, a creator's chance of no like raised to 1/f. The
+    happiness gain needs nothing: the problem's curve and trailing likes are scaled already."""
+    f = float(user_share)
     item = np.asarray(item, dtype=np.int64)
     exposure = np.asarray(exposure, dtype=float)
     likes = exposure * np.asarray(like, dtype=float)
@@ -71,19 +77,19 @@ def score_exposures(problem: AllocationProblem, item: np.ndarray, exposure: np.n
     item_exposure = np.bincount(item[planned], weights=exposure[planned], minlength=problem.n_items)
     pair_creator = problem.item_creator[item[planned]]
     creator_likes = np.bincount(pair_creator, weights=likes[planned], minlength=problem.n_creators)
-    liked = metrics.chance_of_at_least_one(likes[planned], pair_creator, problem.n_creators)
+    liked = metrics.chance_of_at_least_one(likes[planned], pair_creator, problem.n_creators, repeat=1.0 / f)
     base = problem.creator_base_likes
     gain = problem.curve.value(base + creator_likes) - problem.curve.value(base)
     new_items = np.asarray(is_new_item, dtype=bool)
     new_creators = np.asarray(is_new_creator, dtype=bool)
     return {
-        "user_value": float(np.dot(exposure, value)),
-        "expected_exposure": float(exposure.sum()),
-        "expected_likes": float(likes.sum()),
-        "expected_long_views": float(np.dot(exposure, long_view)),
-        "expected_skips": float(np.dot(exposure, skip)),
-        "expo_reach": float(metrics.reach_count(item_exposure[new_items], reach_threshold)),
-        "new_item_coverage": metrics.share_at_least(item_exposure[new_items], 1.0),
+        "user_value": float(np.dot(exposure, value)) / f,
+        "expected_exposure": float(exposure.sum()) / f,
+        "expected_likes": float(likes.sum()) / f,
+        "expected_long_views": float(np.dot(exposure, long_view)) / f,
+        "expected_skips": float(np.dot(exposure, skip)) / f,
+        "expo_reach": float(metrics.reach_count(item_exposure[new_items], reach_threshold * f)),
+        "new_item_coverage": metrics.share_at_least(item_exposure[new_items], f),
         "creators_with_like_share": float(liked.mean()) if liked.size else 0.0,
         "new_creators_with_like_share": float(liked[new_creators].mean()) if new_creators.any() else 0.0,
         "exposure_gini": metrics.gini(item_exposure),

@@ -33,12 +33,15 @@ def share_at_least(values: np.ndarray, threshold: float) -> float:
     return float(np.mean(v >= threshold)) if v.size else 0.0
 
 
-def chance_of_at_least_one(event_probability: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+def chance_of_at_least_one(event_probability: np.ndarray, group: np.ndarray, n_groups: int,
+                           repeat: float = 1.0) -> np.ndarray:
     """Per group, the chance that at least one of its independent events happens: 1 - prod(1 - p).
     For creators and likes this is what a creator experiences; a threshold on expected likes counts
-    a creator with 0.99 expected likes as having none and one with 1.0 as sure of one."""
+    a creator with 0.99 expected likes as having none and one with 1.0 as sure of one. `repeat`:
+    the events are a sample standing for `repeat` times as many like them (a share f of the users:
+    repeat = 1/f), so the log of the chance of none is `repeat` times the sample's."""
     p = np.minimum(np.asarray(event_probability, dtype=float), 1.0 - 1e-12)
-    return 1.0 - np.exp(np.bincount(np.asarray(group), weights=np.log1p(-p), minlength=n_groups))
+    return 1.0 - np.exp(repeat * np.bincount(np.asarray(group), weights=np.log1p(-p), minlength=n_groups))
 
 
 def _clipped(p: np.ndarray) -> np.ndarray:

@@ -8,8 +8,10 @@ For each size, in a fresh process and a fresh warehouse under --workdir: the syn
 `sample.n_users = N` and `sample.n_creators = N / 5` (the demo's ratio), every logged day but the
 last ingested and yesterday's features built (what a nightly run finds: the night before wrote
 them; not its plan, so allocate starts cold), then the night for the last day, timed step by step
-(ingest, features, candidates, allocate, publish, and `night`, their sum; the backtests off unless
---backtests, since they score, not plan). The first two are set-up, printed but not the night.
+(ingest, features, candidates, allocate, publish, and `night`, their sum: what the feed waits for;
+the backtests off unless --backtests, since they score, not plan), then evaluate and report of the
+same day, which the DAG runs the night after (`whole DAG`: the night plus these two). The first two
+are set-up, printed but not the night.
 Prints per size the seconds of each step, the rows of the main tables, what the published plan reaches (users with candidates, new-item coverage,
 creators with a like, exposure Gini, objective), and memory peaks: the world generator's (a process of its own), the night's
 Python driver, and the Spark JVM's (its VmHWM; in local mode driver and executors in one). With
@@ -30,6 +32,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NIGHT = ("features", "candidates", "allocate", "publish")
+AFTER = ("evaluate", "report")      # the DAG's evaluate_previous_day and report_previous_day
 WORKER = r"""
 import json, logging, resource, sys, time
 sys.path.insert(0, {root!r})
@@ -42,6 +45,24 @@ from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
 
 config = load_config("local", {overrides!r})
+
+
+def high_water(pid):   # the kernel's high-water mark of a process's resident memory, MB (Linux; else None)
+    try:
+        with open(f"/proc/{{pid}}/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        return None
+
+
+def reset_high_water(pid):
+    try:
+        with open(f"/proc/{{pid}}/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
 if {phase!r} == "sample":
     started = time.perf_counter()
     summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
@@ -64,6 +85,15 @@ for step in ("ingest", *{night!r}):
     pipeline.run_step(config, step, days[-1], spark)
     seconds[step] = time.perf_counter() - started
 seconds["night"] = sum(seconds[step] for step in ("ingest", *{night!r}))
+jvm = spark.sparkContext._gateway.proc.pid
+peaks = {{"night_python_mb": high_water("self"), "night_jvm_mb": high_water(jvm)}}
+reset_high_water("self"), reset_high_water(jvm)
+for step in {after!r}:
+    started = time.perf_counter()
+    pipeline.run_step(config, step, days[-1], spark)
+    seconds[step] = time.perf_counter() - started
+seconds["whole DAG"] = seconds["night"] + sum(seconds[step] for step in {after!r})
+peaks.update(after_python_mb=high_water("self"), after_jvm_mb=high_water(jvm))
 if {compare!r}:
     for mode in ("never", "always"):
         started = time.perf_counter()
@@ -78,16 +108,8 @@ ledger = DeltaTable(io.table_uri(config, "gold.allocation_runs")).to_pandas(part
 published = ledger[ledger["status"] == "published"].iloc[0]
 plan = {{key: float(published[key]) for key in ("n_users", "new_item_coverage", "creators_with_like_share",
                                                 "exposure_gini", "objective")}}
-jvm_peak_mb = None
-try:   # the kernel's high-water mark of the JVM's resident memory (Linux), read before it exits
-    with open(f"/proc/{{spark.sparkContext._gateway.proc.pid}}/status") as status:
-        jvm_peak_mb = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM"))
-except (AttributeError, OSError, StopIteration):
-    pass
 spark.stop()
-print("RESULT " + json.dumps({{"seconds": seconds, "rows": rows, "plan": plan,
-      "peak_python_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-      "peak_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "peak_jvm_mb": jvm_peak_mb}}))
+print("RESULT " + json.dumps({{"seconds": seconds, "rows": rows, "plan": plan, **peaks}}))
 """
 
 
@@ -106,9 +128,9 @@ def run_size(users: int, workdir: str, args: argparse.Namespace) -> dict:
                  f"sample.n_creators={max(1, users // 5)}", f"spark.driver_memory={args.driver_memory}",
                  f"features.backtests={str(args.backtests).lower()}",
                  f"candidates.backtests={str(args.backtests).lower()}", *args.set]
-    sample = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, phase="sample", days=[], compare=False),
+    sample = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, after=AFTER, phase="sample", days=[], compare=False),
                      f"the {users}-user world")
-    night = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, phase="night", days=sample["days"],
+    night = _worker(WORKER.format(root=ROOT, overrides=overrides, night=NIGHT, after=AFTER, phase="night", days=sample["days"],
                                   compare=args.compare_executors),
                     f"the {users}-user night")
     night["seconds"] = {"sample": sample["seconds"], **night["seconds"]}
@@ -139,8 +161,9 @@ def main() -> None:
         plan = result["plan"]
         print(f"{users:>8,} users: {steps}\n          rows (last day): {rows}\n"
               f"          peak: generating the world {result['peak_sample_mb']:.0f} MB; the night's Python "
-              f"driver {result['peak_python_mb']:.0f} MB, the Spark JVM (driver and, in local mode, executors) "
-              f"{_megabytes(result['peak_jvm_mb'])}\n"
+              f"driver {_megabytes(result['night_python_mb'])}, the Spark JVM (driver and, in local mode, executors) "
+              f"{_megabytes(result['night_jvm_mb'])}; evaluate and report: Python "
+              f"{_megabytes(result['after_python_mb'])}, JVM {_megabytes(result['after_jvm_mb'])}\n"
               f"          plan: {plan['n_users']:,.0f} users with candidates, new-item coverage "
               f"{plan['new_item_coverage']:.1%}, creators with a like {plan['creators_with_like_share']:.1%}, "
               f"exposure Gini {plan['exposure_gini']:.3f}, objective {plan['objective']:,.1f}", flush=True)

@@ -235,6 +235,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "whole feed)", "expected_long_views": "expected long views", "expected_skips": "expected skips",
         "reach_threshold": "E: the exposures an item needs to count as reached",
         "expo_reach": "new items with at least E expected exposures", "n_new_items": "new items that day",
+        "user_share": "the share of the night's users the policies were re-solved for: 1, or below 1 on a night "
+        "of more than evaluation.max_pairs pairs, whose figures are a seeded sample's, scaled to the night "
+        "(totals / share; an item reached at share x E; a creator's chance of no like to the power 1 / share)",
         "uac_hit_rate": "share of the plan's exposure that went to users who did come on ds+1",
         "solve_seconds": "seconds the policy's solve took", "expected_exposure": "total expected exposures",
         "expected_likes": "total expected likes"}),

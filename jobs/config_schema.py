@@ -164,6 +164,7 @@ class EvaluationSection(_Section):
     reach_threshold: Positive
     creator_weights: list[NonNegative]
     calibration_bins: PositiveInt
+    max_pairs: PositiveInt
 
 
 class SimulationSection(_Section):

@@ -16,8 +16,9 @@ import pandas as pd
 from allocation import Duals, choose_solver, invariants, make_solver, metrics, systematic_rounding
 from allocation.explain import explain_pairs, tolerances
 from features.retrieval import eligible_items
+from features.sampling import keep_user_sample
 from jobs.config import Config
-from jobs.errors import ConfigError
+from jobs.errors import ConfigError, FairshotError
 from jobs.steps import allocate_on_executors
 from jobs.steps.build_problem import ProblemFrames, assemble_problem, inputs_fingerprint, result_frames
 from jobs.steps.common import StepOutput, plan_run_id
@@ -44,16 +45,30 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
-def load_problem(config: Config, ds: str, spark: SparkSession) -> ProblemFrames:
-    """ds's silver candidates, availability, eligible items and creators, as one problem."""
+def load_problem(config: Config, ds: str, spark: SparkSession, user_share: float = 1.0) -> ProblemFrames:
+    """ds's silver candidates, availability, eligible items and creators, as one problem.
+
+    `user_share` < 1: only a seeded sample of about that share of the users (by a hash of user_id
+    and the config's seed) leaves the executors, and the problem is scaled to it (see
+    `assemble_problem`); its `user_share` is the share of the users with candidates it holds."""
     read = lambda key: io.read_table(spark, config, key, ds=ds)  # noqa: E731
-    candidates = read("silver.candidates").toPandas()
-    availability = read("silver.user_availability").toPandas()
+    candidates, availability = read("silver.candidates"), read("silver.user_availability")
+    if user_share < 1.0:
+        n_users = candidates.select("user_id").distinct().count()
+        candidates = keep_user_sample(candidates, config["seed"], user_share)
+        availability = keep_user_sample(availability, config["seed"], user_share)
+    candidates, availability = candidates.toPandas(), availability.toPandas()
     eligible = eligible_items(read("silver.item_features"), ds=ds).select(
         "item_id", "creator_id", "category", "is_new").toPandas()
     creators = read("silver.creator_features").select(
         "creator_id", "trailing_likes", "is_new_creator").toPandas()
-    return assemble_problem(config, candidates, availability, eligible, creators)
+    if user_share < 1.0:
+        held = candidates["user_id"].nunique()
+        if held == 0:
+            raise FairshotError(f"silver.candidates (ds={ds}): a {user_share:.2%} sample of its {n_users} users "
+                                "holds none; raise evaluation.max_pairs")
+        user_share = held / n_users
+    return assemble_problem(config, candidates, availability, eligible, creators, user_share=user_share)
 
 
 def solver_from_config(config: Config, n_pairs: int) -> Solver:

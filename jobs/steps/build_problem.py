@@ -5,6 +5,7 @@ does index arithmetic elsewhere.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,13 +54,23 @@ class ProblemFrames:
     users: pd.DataFrame      # user_id, p_active, slot_capacity (user order)
     items: pd.DataFrame      # item_id, creator_id, category, is_new, cap, floor, n_candidates (item order)
     creators: pd.DataFrame   # creator_id, trailing_likes, is_new_creator (creator order)
+    user_share: float = 1.0  # the share of the night's users the problem holds (`assemble_problem`)
 
 
 def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.DataFrame,
-                     eligible: pd.DataFrame, creators: pd.DataFrame) -> ProblemFrames:
+                     eligible: pd.DataFrame, creators: pd.DataFrame, user_share: float = 1.0) -> ProblemFrames:
     """`eligible` holds every item the plan is for, with or without candidates, so an item nobody
-    fits still shows up with its unmet floor instead of vanishing."""
+    fits still shows up with its unmet floor instead of vanishing.
+
+    `user_share` < 1 says the candidates are those of a random share f of the night's users (the
+    evaluation of a night too large to re-solve whole). Each item and creator then meets f of its
+    audience, so what is counted per item or creator shrinks with it: caps, floors and trailing
+    likes by f, the happiness scale tau by f (H_f(f L) = H(L)), and lambda by f, so that a like is
+    worth what it is worth in the whole problem. Solved, the sample prices pairs as the whole night
+    would, and its exposures and likes are f of the night's."""
     a = config["allocation"]
+    if not 0.0 < user_share <= 1.0:
+        raise ValueError(f"user_share must be in (0, 1], got {user_share}")
     pairs = candidates.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
     users = (availability[availability["user_id"].isin(pairs["user_id"])]
              .sort_values("user_id").reset_index(drop=True))
@@ -72,23 +83,24 @@ def assemble_problem(config: Config, candidates: pd.DataFrame, availability: pd.
     curve = happiness_curve(config)
     capacity = users["slot_capacity"].to_numpy(float)
     limits = OptionalLimits.from_config(config, users["p_active"].to_numpy(float), capacity)
+    f = float(user_share)
     problem = AllocationProblem.from_arrays(
-        curve=curve,
+        curve=dataclasses.replace(curve, tau=curve.tau * f) if f < 1.0 else curve,
         pair_user=pair_user, pair_item=pair_item,
         pair_value=pairs["user_value"].to_numpy(float), pair_like=pairs["p_like"].to_numpy(float),
         pair_availability=pairs["p_available"].to_numpy(float),
         user_availability=users["p_active"].to_numpy(float),
         user_capacity=capacity,
         item_creator=position(creators, "creator_id", items["creator_id"]),
-        item_cap=items["cap"].to_numpy(float), item_floor=items["floor"].to_numpy(float),
-        creator_base_likes=creators["trailing_likes"].to_numpy(float),
-        creator_weight=creator_lambda(a["creator_weight"], curve, pairs["user_value"].to_numpy(float)),
+        item_cap=items["cap"].to_numpy(float) * f, item_floor=items["floor"].to_numpy(float) * f,
+        creator_base_likes=creators["trailing_likes"].to_numpy(float) * f,
+        creator_weight=f * creator_lambda(a["creator_weight"], curve, pairs["user_value"].to_numpy(float)),
         floor_penalty=a["floor_penalty"],
         item_category=item_categories(items),
         user_category_cap=limits.category_cap, creator_cap=np.full(len(creators), limits.creator_cap),
         exposure_budget=limits.budget,
     )
-    return ProblemFrames(problem, pairs, users, items, creators)
+    return ProblemFrames(problem, pairs, users, items, creators, f)
 
 
 def happiness_curve(config: Config) -> HappinessCurve:

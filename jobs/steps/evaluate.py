@@ -36,7 +36,8 @@ from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, run_policie
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.steps.allocate import load_problem, solver_from_config
-from jobs.steps.build_problem import ProblemFrames
+from jobs.steps.build_problem import ProblemFrames, happiness_curve
+from jobs.steps.spark_problem import count_pairs
 from jobs.steps.common import StepOutput, staged_run_id
 from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
@@ -168,25 +169,28 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
     problem = frames.problem
     is_new = frames.items["is_new"].to_numpy(bool)
     is_new_creator = frames.creators["is_new_creator"].to_numpy(bool)
+    share = frames.user_share
+    curve = happiness_curve(config)     # the night's: a sample's problem carries tau x its share
     plans = run_policies(problem, solver_from_config(config, problem.n_pairs), tuple(float(w) for w in e["creator_weights"]),
                          weight=config["allocation"]["creator_weight"],
-                         lambda_of=lambda w: creator_lambda(w, problem.curve, problem.pair_value))
+                         lambda_of=lambda w: share * creator_lambda(w, curve, problem.pair_value))
     rows, exposures = [], []
 
     def row_of(policy: str, weight: float, seconds: float, error: str | None, truth: str) -> dict[str, object]:
         return {"run_id": rid, "predicted_for": predicted_for, "policy": policy, "creator_weight": weight,
                 "truth": truth, "reach_threshold": float(e["reach_threshold"]), "n_new_items": int(is_new.sum()),
-                "solve_seconds": seconds, "error": error}
+                "user_share": share, "solve_seconds": seconds, "error": error}
 
     def exposure_rows(policy: str, item_exposure: np.ndarray) -> pd.DataFrame:
         return frames.items[["item_id", "creator_id", "is_new"]].assign(
-            run_id=rid, policy=policy, exposure=item_exposure,
-            creator_trailing_likes=problem.creator_base_likes[problem.item_creator])
+            run_id=rid, policy=policy, exposure=item_exposure / share,
+            creator_trailing_likes=frames.creators["trailing_likes"].to_numpy(float)[problem.item_creator])
 
     if control is not None:
         figures = score_exposures(problem, control.item, control.exposure, value=control.value, like=control.like,
                                   long_view=control.long_view, skip=control.skip, is_new_item=is_new,
-                                  is_new_creator=is_new_creator, reach_threshold=e["reach_threshold"])
+                                  is_new_creator=is_new_creator, reach_threshold=e["reach_threshold"],
+                                  user_share=share)
         rows.append({**row_of(control.policy, float("nan"), control.seconds, None, control.truth or scoring.truth),
                      **figures, "uac_hit_rate": float("nan")})
         planned = control.item >= 0
@@ -199,7 +203,7 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
             rows.append(row)
             continue
         figures = score_plan(problem, plan.x, scoring, is_new_item=is_new, is_new_creator=is_new_creator,
-                             reach_threshold=e["reach_threshold"])
+                             reach_threshold=e["reach_threshold"], user_share=share)
         rows.append({**row, **figures})
         if plan.policy in MAIN_POLICIES:
             exposures.append(exposure_rows(plan.policy, item_exposure_under(problem, plan.x, scoring)))
@@ -238,7 +242,7 @@ def calibration_frame(frames: ProblemFrames, scoring: Scoring, rid: str, predict
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
     rid = staged_run_id(spark, config, ds)
-    frames = load_problem(config, ds, spark)
+    frames = load_problem(config, ds, spark, user_share=evaluation_share(config, count_pairs(config, ds, spark)))
     scoring = scoring_for(config, frames, ds, spark)
     predicted_for = shift(ds, 1)
     control = world_feed_control(config, frames, scoring, ds) or logged_control(config, frames, scoring, ds, spark)
@@ -250,8 +254,23 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
         output.versions[key] = io.write_partition(spark, config, key, io.frame_from_pandas(spark, key, frame),
                                                   ds=ds, run_id=rid)
     output.figures["policies"] = policy_table(table)
-    LOG.info("evaluate ds=%s against %s:\n%s", ds, scoring.truth, output.figures["policies"])
+    output.figures["user_share"] = frames.user_share
+    LOG.info("evaluate ds=%s against %s%s:\n%s", ds, scoring.truth, sample_words(frames.user_share),
+             output.figures["policies"])
     return output
+
+
+def evaluation_share(config: Config, n_pairs: int) -> float:
+    """The share of the night's users the policies are re-solved for: all of them up to
+    `evaluation.max_pairs` candidate pairs; above, a seeded sample holding about that many, so that
+    evaluating a night costs the driver O(max_pairs), not O(the night's pairs), at any scale."""
+    limit = config["evaluation"]["max_pairs"]
+    return 1.0 if n_pairs <= limit else limit / n_pairs
+
+
+def sample_words(share: float) -> str:
+    """'' for the whole night, else how much of it the figures stand for."""
+    return "" if share >= 1.0 else f" (policies re-solved for a {share:.1%} sample of users; figures scaled to the night)"
 
 
 def in_display_order(table: pd.DataFrame) -> pd.DataFrame:

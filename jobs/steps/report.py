@@ -21,7 +21,7 @@ from jobs.dates import shift
 from jobs.errors import FairshotError
 from jobs.steps import report_charts
 from jobs.steps.common import StepOutput, job_id, staged_run_id
-from jobs.steps.evaluate import baseline_policy, control_policy, in_display_order, policy_table
+from jobs.steps.evaluate import baseline_policy, control_policy, in_display_order, policy_table, sample_words
 from jobs.warehouse import io, storage
 from jobs.warehouse.spark import get_spark
 
@@ -179,6 +179,12 @@ def yesterday_note(run: pd.DataFrame, policies: pd.DataFrame, column: str, fmt: 
     return f"yesterday {format(float(fair[column].iloc[0]), fmt)}"
 
 
+def _share(row: object) -> float:
+    """The evaluation's user share; 1 for rows written before it was recorded."""
+    share = getattr(row, "user_share", 1.0)
+    return 1.0 if share is None or pd.isna(share) else float(share)
+
+
 def _headline_words(truth: str, baseline: str) -> str:
     observed = truth == "synthetic truth"
     against = ("the world's own user-side feed's in the same users' creator-side slots on the same day (it ranks "
@@ -251,7 +257,7 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
         parts.append(_section(
             "Policies", f'<div class="wide">{_table(policies, POLICY_COLUMNS, main)}</div>',
             f"Every policy plans the same candidates under the same capacities and is scored against "
-            f"<b>{html.escape(str(fair.truth))}</b>. ExpoReach-E counts new items with at least "
+            f"<b>{html.escape(str(fair.truth))}</b>{html.escape(sample_words(_share(fair)))}. ExpoReach-E counts new items with at least "
             f"E = {fair.reach_threshold:g} expected exposures ({int(fair.n_new_items)} new items). "
             "world_feed (synthetic world) is the control: the world's own user-side feed, ranking every item on "
             "the shelf, in the same users' creator-side slots, scored against the same truth. logged (real logs) "
