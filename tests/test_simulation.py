@@ -141,6 +141,27 @@ def test_the_world_at_a_day_counts_only_the_logs_up_to_it(tiny):
         sim_world.state_after_history(world, dynamics, through_day=world.params.n_days)
 
 
+def test_the_regenerated_state_is_the_whole_worlds_without_its_log(tiny):
+    """The evaluation's control draws the history again a day at a time instead of holding all of
+    it (9.6 GB at 200,000 users); its state must be the one the whole world gives."""
+    _, world, dynamics, _ = tiny
+    for day in (world.params.n_days - 3, None):
+        whole = sim_world.state_after_history(world, dynamics, through_day=day)
+        streamed = sim_world.regenerated_state(world.params, dynamics, through_day=day)
+        for field in dataclasses.fields(whole):
+            a, b = getattr(whole, field.name), getattr(streamed, field.name)
+            if field.name in ("reference_value", "value_scale", "recent_value"):
+                np.testing.assert_allclose(b, a, rtol=1e-12)   # a float sum by day, not over the whole log
+            elif isinstance(a, dict):
+                assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), field.name
+            elif isinstance(a, np.ndarray):
+                assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), field.name
+            else:
+                assert a == b, field.name
+    with pytest.raises(ValueError, match="outside the generated history"):
+        sim_world.regenerated_state(world.params, dynamics, through_day=world.params.n_days)
+
+
 def test_the_evaluation_control_is_the_worlds_feed_in_the_plans_slots(tiny, tmp_path):
     """The nightly evaluation's control: the world's own feed on ds+1, over every item on the shelf
     at ds (old and new), in each coming user's creator-side slots; it never reads a plan."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -96,9 +97,28 @@ def _ts(day: dt.date, seconds: np.ndarray) -> np.ndarray:
 
 def generate_world(params: WorldParams) -> World:
     rng = np.random.default_rng(params.seed)
+    latent = _draw_latent(rng, params)
+    events = pd.concat([frame for _, frame in _logged_days(rng, latent, params)],
+                       ignore_index=True).sort_values(["ts", "user_id"], kind="stable")
+    return _assemble_world(rng, params, latent, events)
+
+
+def generate_history(params: WorldParams, through_day: int | None = None
+                     ) -> tuple[dict[str, np.ndarray], Iterator[pd.DataFrame]]:
+    """The world's latent arrays and its logs one day at a time up to `through_day`, drawn exactly as
+    `generate_world` draws them. For a reader that needs counters over the history, not the
+    history itself: at 200,000 users the whole log and the frames built from it took the driver
+    to 9.6 GB, and one day of it is about 1.6M rows."""
+    rng = np.random.default_rng(params.seed)
+    latent = _draw_latent(rng, params)
+    last = params.n_days - 1 if through_day is None else through_day
+    return latent, (frame for _, frame in _logged_days(rng, latent, params, last))
+
+
+def _draw_latent(rng: np.random.Generator, params: WorldParams) -> dict[str, np.ndarray]:
+    """Everything about users, creators and items that the logs are drawn from."""
     n_u, n_c, n_k = params.n_users, params.n_creators, params.n_categories
     start = params.start
-    categories = np.array([f"cat_{k:02d}" for k in range(n_k)])
 
     # Users: interests, activity, rhythm, requests; a tenth register during the window.
     interest = rng.dirichlet(np.full(n_k, 0.5), size=n_u)
@@ -151,28 +171,55 @@ def generate_world(params: WorldParams) -> World:
         active[day] = today
         previous = today
     requests = np.where(active, 1 + rng.poisson(np.maximum(request_rate - 1, 0.0), size=active.shape), 0)
+    return dict(interest=interest, base_activity=base_activity, request_rate=request_rate, peak_hour=peak_hour,
+                register_day=register_day, popularity=popularity, followers=followers,
+                creator_quality=creator_quality, main_category=main_category, creator_day=creator_day,
+                is_new_creator=is_new_creator, item_creator=item_creator, item_day=item_day,
+                item_category=item_category, item_quality=item_quality, is_live=is_live,
+                created_seconds=created_seconds, live_day=live_day, live_start_seconds=live_start_seconds,
+                live_length=live_length, duration=duration, active=active, requests=requests)
 
-    # Exposures: each request shows one item drawn by a popularity-and-interest feed.
-    event_frames = []
-    for day in range(params.n_days):
-        date = start + dt.timedelta(days=day)
+
+def _logged_days(rng: np.random.Generator, latent: dict[str, np.ndarray], params: WorldParams,
+                 through_day: int | None = None) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Each logged day's exposures: each request shows one item drawn by a popularity-and-interest
+    feed. Lazy, and later days draw after earlier ones, so days up to `through_day` come out the
+    same whether or not the later ones are drawn."""
+    lat = latent
+    n_k, item_day, is_live = params.n_categories, lat["item_day"], lat["is_live"]
+    last = params.n_days - 1 if through_day is None else min(through_day, params.n_days - 1)
+    for day in range(last + 1):
+        date = params.start + dt.timedelta(days=day)
         shelf = np.flatnonzero(((~is_live) & (item_day < day) & (item_day >= day - ITEM_SHELF_DAYS))
-                               | (is_live & (live_day == day)))
-        users_today = np.flatnonzero(active[day])
+                               | (is_live & (lat["live_day"] == day)))
+        users_today = np.flatnonzero(lat["active"][day])
         if shelf.size == 0 or users_today.size == 0:
             continue
         recency = np.exp(-(day - item_day[shelf]) / 4.0)
-        item_weight = popularity[item_creator[shelf]] ** 0.7 * np.exp(0.5 * item_quality[shelf]) * recency
+        item_weight = (lat["popularity"][lat["item_creator"][shelf]] ** 0.7
+                       * np.exp(0.5 * lat["item_quality"][shelf]) * recency)
         item_weight = np.where(is_live[shelf], 3 * item_weight, item_weight)
-        n_req = requests[day, users_today]
+        n_req = lat["requests"][day, users_today]
         row = np.repeat(np.arange(users_today.size), n_req)
         draws = rng.random(row.size)
-        picked = _feed_draws(interest[users_today], item_category[shelf], n_k, item_weight, row, draws)
+        picked = _feed_draws(lat["interest"][users_today], lat["item_category"][shelf], n_k, item_weight, row, draws)
         user = users_today[row]
         item = shelf[picked]
-        event_frames.append(_outcomes(rng, date, user, item, interest, n_k, item_category, item_quality,
-                                      is_live, duration, peak_hour, live_start_seconds, live_length))
-    events = pd.concat(event_frames, ignore_index=True).sort_values(["ts", "user_id"], kind="stable")
+        yield day, _outcomes(rng, date, user, item, lat["interest"], n_k, lat["item_category"], lat["item_quality"],
+                             is_live, lat["duration"], lat["peak_hour"], lat["live_start_seconds"], lat["live_length"])
+
+
+def _assemble_world(rng: np.random.Generator, params: WorldParams, latent: dict[str, np.ndarray],
+                    events: pd.DataFrame) -> World:
+    """The source's tables and the kept truth. Draws after the logs (registration and creation
+    times of day), so it must come after `_logged_days` has run through."""
+    lat = latent
+    n_u, n_c = params.n_users, params.n_creators
+    start = params.start
+    categories = np.array([f"cat_{k:02d}" for k in range(params.n_categories)])
+    n_i = lat["item_creator"].size
+    item_category, is_live, interest = lat["item_category"], lat["is_live"], lat["interest"]
+    n_sim_days = params.n_days + 1
 
     def day_ts(day_index: np.ndarray, seconds: np.ndarray) -> pd.Series:
         base = np.datetime64(start.isoformat(), "s")
@@ -180,47 +227,40 @@ def generate_world(params: WorldParams) -> World:
 
     items = pd.DataFrame({
         "item_id": np.arange(n_i, dtype=np.int64) + 1,
-        "creator_id": item_creator + 1,
+        "creator_id": lat["item_creator"] + 1,
         "category": categories[item_category],
         "item_type": np.where(is_live, "live", "video"),
-        "created_at": day_ts(item_day, created_seconds),
-        "duration_s": duration.astype(float),
-        "live_start": day_ts(live_day, live_start_seconds).where(is_live),
-        "live_end": day_ts(live_day, live_start_seconds + live_length).where(is_live),
+        "created_at": day_ts(lat["item_day"], lat["created_seconds"]),
+        "duration_s": lat["duration"].astype(float),
+        "live_start": day_ts(lat["live_day"], lat["live_start_seconds"]).where(is_live),
+        "live_end": day_ts(lat["live_day"], lat["live_start_seconds"] + lat["live_length"]).where(is_live),
     })
     creators = pd.DataFrame({
         "creator_id": np.arange(n_c, dtype=np.int64) + 1,
-        "created_at": day_ts(creator_day, rng.integers(0, 86_400, n_c)),
-        "followers": followers,
+        "created_at": day_ts(lat["creator_day"], rng.integers(0, 86_400, n_c)),
+        "followers": lat["followers"],
     })
     users = pd.DataFrame({
         "user_id": np.arange(n_u, dtype=np.int64) + 1,
-        "registered_at": day_ts(register_day, rng.integers(0, 86_400, n_u)),
+        "registered_at": day_ts(lat["register_day"], rng.integers(0, 86_400, n_u)),
     })
     days = np.array([(start + dt.timedelta(days=d)).isoformat() for d in range(n_sim_days)])
     truth_activity = pd.DataFrame({
         "user_id": np.tile(np.arange(n_u, dtype=np.int64) + 1, n_sim_days),
         "ds": np.repeat(days, n_u),
-        "active": active.ravel(),
-        "requests": requests.ravel(),
+        "active": lat["active"].ravel(),
+        "requests": lat["requests"].ravel(),
     })
     truth_users = pd.DataFrame({
-        "user_id": np.arange(n_u, dtype=np.int64) + 1, "base_activity": base_activity,
-        "request_rate": request_rate, "peak_hour": peak_hour,
+        "user_id": np.arange(n_u, dtype=np.int64) + 1, "base_activity": lat["base_activity"],
+        "request_rate": lat["request_rate"], "peak_hour": lat["peak_hour"],
         **{f"interest_{c}": interest[:, k] for k, c in enumerate(categories)},
     })
     truth_items = pd.DataFrame({
         "item_id": np.arange(n_i, dtype=np.int64) + 1, "category": categories[item_category],
-        "quality": item_quality, "creator_id": item_creator + 1,
-        "creator_is_new": is_new_creator[item_creator],
+        "quality": lat["item_quality"], "creator_id": lat["item_creator"] + 1,
+        "creator_is_new": lat["is_new_creator"][lat["item_creator"]],
     })
-    latent = dict(interest=interest, base_activity=base_activity, request_rate=request_rate, peak_hour=peak_hour,
-                  register_day=register_day, popularity=popularity, followers=followers,
-                  creator_quality=creator_quality, main_category=main_category, creator_day=creator_day,
-                  is_new_creator=is_new_creator, item_creator=item_creator, item_day=item_day,
-                  item_category=item_category, item_quality=item_quality, is_live=is_live,
-                  created_seconds=created_seconds, live_day=live_day, live_start_seconds=live_start_seconds,
-                  live_length=live_length, duration=duration, active=active)
     return World(users, creators, items, events, truth_users, truth_items, truth_activity, params, latent)
 
 

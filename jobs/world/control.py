@@ -5,8 +5,9 @@ What a plan costs users means something only against what those slots would have
 Each user's top-k over fairshot's own candidates is not that: it ranks new items only, so it
 already covers most of them and makes fairshot's gain look small. A real user-side feed ranks
 every item on the shelf, old and new, by its own estimates; that is where new items starve. So
-the control rebuilds the world as it stood at the end of ds (its latent traits, its logs up to ds)
-and lets its feed (`jobs.world.feed`, the simulation's control arm) fill, for every user the
+the control rebuilds the world as it stood at the end of ds (its latent traits, and the feed's
+counters over its logs up to ds, drawn again a day at a time) and lets its feed (`jobs.world.feed`,
+the simulation's control arm) fill, for every user the
 plan was for who really comes on ds+1, as many slots as the plan gave that user.
 """
 from __future__ import annotations
@@ -20,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import Config
-from jobs.sources.synthetic import WorldParams, generate_world
-from jobs.world.dynamics import Today, state_after_history
+from jobs.sources.synthetic import WorldParams
+from jobs.world.dynamics import Today, regenerated_state
 from jobs.world.feed import serve
 from jobs.world.settings import dynamics_from_config, feed_from_config
 
@@ -47,7 +48,7 @@ def world_feed_in_plan_slots(config: Config, landing: str, ds: str, users: pd.Da
     day = (dt.date.fromisoformat(ds) - params.start).days
     if not 0 <= day < params.n_days:
         return None
-    state = state_after_history(generate_world(params), dynamics_from_config(config), through_day=day)
+    state = regenerated_state(params, dynamics_from_config(config), through_day=day)
     state.day = day + 1                       # the feed scores ages as on the day it serves
     come = np.asarray(comes, dtype=bool)
     positions = users["user_id"].to_numpy(np.int64)[come] - 1      # the generator's ids are positions + 1

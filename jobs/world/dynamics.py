@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from jobs.sources.synthetic import ITEM_SHELF_DAYS, World, _outcomes, true_probabilities
+from jobs.sources.synthetic import (ITEM_SHELF_DAYS, World, WorldParams, _outcomes, generate_history,
+                                    true_probabilities)
 
 PAIR_KEY = np.int64(1) << 32
 STREAMS = {"join": 1, "post": 2, "activity": 3, "feed": 4, "outcomes": 5, "quit": 6}
@@ -145,35 +147,79 @@ def state_after_history(world: World, dynamics: Dynamics, through_day: int | Non
     """The world at the end of its generated history (or of its day `through_day`), with the feed's
     counters filled from the logs up to then. Latent traits are the world's own, whatever the day
     (a creator's follower count among them: the generator draws it once)."""
-    lat, params = world.latent, world.params
-    n_u, n_k = lat["interest"].shape
+    params = world.params
+    last = _last_day(params, through_day)
+    logs = world.events[world.events["ts"] < pd.Timestamp(params.start + dt.timedelta(days=last + 1))]
+    return _state_from_logs(world.latent, params, dynamics, last, [logs])
+
+
+def regenerated_state(params: WorldParams, dynamics: Dynamics, through_day: int | None = None) -> WorldState:
+    """`state_after_history(generate_world(params), ...)`, drawing the history again a day at a time
+    and keeping only the counters: the state is the same, the driver's memory is not (the whole
+    200,000-user world took it to 9.6 GB, for a state of about 1 GB)."""
+    last = _last_day(params, through_day)
+    latent, logs = generate_history(params, through_day=last)
+    return _state_from_logs(latent, params, dynamics, last, logs)
+
+
+def _last_day(params: WorldParams, through_day: int | None) -> int:
     last = params.n_days - 1 if through_day is None else int(through_day)
     if not 0 <= last < params.n_days:
         raise ValueError(f"through_day {through_day} is outside the generated history (days 0..{params.n_days - 1})")
-    ev = world.events[world.events["ts"] < pd.Timestamp(params.start + dt.timedelta(days=last + 1))]
-    user = ev["user_id"].to_numpy(np.int64) - 1
-    item = ev["item_id"].to_numpy(np.int64) - 1
-    engaged = ((ev["is_click"] + ev["is_long_view"]) > 0).to_numpy()
-    like = ev["is_like"].to_numpy().astype(bool)
+    return last
+
+
+def _state_from_logs(lat: dict[str, np.ndarray], params: WorldParams, dynamics: Dynamics, last: int,
+                     logs: Iterable[pd.DataFrame]) -> WorldState:
+    """The state from the latent arrays and the logs of days up to `last`, read a frame at a time.
+    Counts add up exactly in any order; the history's mean value per exposure is a float sum,
+    equal to the mean of one frame when there is one."""
+    n_u, n_k = lat["interest"].shape
     n_i, n_c = lat["item_creator"].size, lat["creator_quality"].size
-    category = lat["item_category"][item]
-    days = ((ev["ts"] - pd.Timestamp(params.start)) // pd.Timedelta(days=1)).to_numpy(np.int64)
-    seconds = ((ev["ts"] - pd.Timestamp(params.start)) // pd.Timedelta(seconds=1)).to_numpy(np.int64) - days * 86_400
-    creator = lat["item_creator"][item]
-    feedback = like | ev["is_follow"].to_numpy().astype(bool)
-    feedback_by_day = {int(d): np.bincount(creator[(days == d) & feedback], minlength=n_c).astype(float)
-                       for d in range(last - 6, last + 1)}
-    last_like = np.full(n_c, -(1 << 30), dtype=np.int64)
-    np.maximum.at(last_like, creator[like], days[like])
     item_day = lat["item_day"]
-    age_hours = (days - item_day[item]) * 24.0 + (seconds - lat["created_seconds"][item]) / 3600.0
+    window = range(last - 6, last + 1)
+    user_category_exposures = np.zeros(n_u * n_k, dtype=np.int64)
+    user_category_engaged = np.zeros(n_u * n_k)
+    item_exposures = np.zeros(n_i, dtype=np.int64)
+    item_engaged, item_likes = np.zeros(n_i), np.zeros(n_i)
+    early_exposures = np.zeros(n_i, dtype=np.int64)
+    feedback_by_day = {d: np.zeros(n_c, dtype=np.int64) for d in window}
+    last_like = np.full(n_c, -(1 << 30), dtype=np.int64)
     first_like = np.full(n_i, np.inf)
-    np.minimum.at(first_like, item[like], age_hours[like])
-    early = (days - item_day[item] >= 1) & (days - item_day[item] <= 2)
-    probabilities = true_probabilities(lat["interest"][user, category] * n_k, lat["item_quality"][item])
-    value = exposure_value(probabilities, dynamics.value_weights)
-    reference = float(value.mean()) if value.size else 0.0
-    scale = float(np.abs(value).mean()) if value.size else 1.0
+    value_sum = absolute_sum = 0.0
+    n_events = 0
+    seen_by_frame = []
+    for ev in logs:
+        user = ev["user_id"].to_numpy(np.int64) - 1
+        item = ev["item_id"].to_numpy(np.int64) - 1
+        engaged = ((ev["is_click"] + ev["is_long_view"]) > 0).to_numpy()
+        like = ev["is_like"].to_numpy().astype(bool)
+        category = lat["item_category"][item]
+        days = ((ev["ts"] - pd.Timestamp(params.start)) // pd.Timedelta(days=1)).to_numpy(np.int64)
+        seconds = ((ev["ts"] - pd.Timestamp(params.start)) // pd.Timedelta(seconds=1)).to_numpy(np.int64) - days * 86_400
+        creator = lat["item_creator"][item]
+        feedback = like | ev["is_follow"].to_numpy().astype(bool)
+        for d in window:
+            feedback_by_day[d] += np.bincount(creator[(days == d) & feedback], minlength=n_c)
+        np.maximum.at(last_like, creator[like], days[like])
+        age_hours = (days - item_day[item]) * 24.0 + (seconds - lat["created_seconds"][item]) / 3600.0
+        np.minimum.at(first_like, item[like], age_hours[like])
+        early = (days - item_day[item] >= 1) & (days - item_day[item] <= 2)
+        early_exposures += np.bincount(item[early], minlength=n_i)
+        probabilities = true_probabilities(lat["interest"][user, category] * n_k, lat["item_quality"][item])
+        value = exposure_value(probabilities, dynamics.value_weights)
+        value_sum += float(value.sum())
+        absolute_sum += float(np.abs(value).sum())
+        n_events += value.size
+        user_category_exposures += np.bincount(user * n_k + category, minlength=n_u * n_k)
+        user_category_engaged += np.bincount(user * n_k + category, weights=engaged, minlength=n_u * n_k)
+        item_exposures += np.bincount(item, minlength=n_i)
+        item_engaged += np.bincount(item, weights=engaged, minlength=n_i)
+        item_likes += np.bincount(item, weights=like, minlength=n_i)
+        seen_by_frame.append(np.unique(user * PAIR_KEY + item))
+    reference = value_sum / n_events if n_events else 0.0
+    scale = absolute_sum / n_events if n_events else 1.0
+    seen = np.unique(np.concatenate(seen_by_frame)) if seen_by_frame else np.zeros(0, dtype=np.int64)
     return WorldState(
         day=last, start=params.start, seed=params.seed,
         categories=np.array([f"cat_{k:02d}" for k in range(n_k)]),
@@ -181,22 +227,21 @@ def state_after_history(world: World, dynamics: Dynamics, through_day: int | Non
         peak_hour=lat["peak_hour"], register_day=lat["register_day"],
         active_yesterday=lat["active"][last].copy(),
         recent_value=np.full(n_u, reference), reference_value=reference, value_scale=max(scale, 1e-6),
-        user_category_exposures=np.bincount(user * n_k + category, minlength=n_u * n_k).reshape(n_u, n_k).astype(float),
-        user_category_engaged=np.bincount(user * n_k + category, weights=engaged, minlength=n_u * n_k).reshape(n_u, n_k),
+        user_category_exposures=user_category_exposures.reshape(n_u, n_k).astype(float),
+        user_category_engaged=user_category_engaged.reshape(n_u, n_k),
         creator_quality=lat["creator_quality"], main_category=lat["main_category"],
         followers=lat["followers"].astype(np.int64).copy(), creator_start=lat["creator_day"].astype(np.int64),
         creator_is_new=lat["is_new_creator"].copy(), quit_day=np.full(n_c, WorldState.NOT_QUIT, dtype=np.int64),
-        last_like_day=np.maximum(np.maximum(last_like, lat["creator_day"]), 0).astype(np.int64), feedback_by_day=feedback_by_day,
+        last_like_day=np.maximum(np.maximum(last_like, lat["creator_day"]), 0).astype(np.int64),
+        feedback_by_day={d: counts.astype(float) for d, counts in feedback_by_day.items()},
         item_creator=lat["item_creator"], item_day=item_day, item_category=lat["item_category"],
         item_quality=lat["item_quality"], is_live=lat["is_live"], created_seconds=lat["created_seconds"],
         live_start_seconds=lat["live_start_seconds"], live_length=lat["live_length"],
         duration=lat["duration"].astype(float),
-        item_exposures=np.bincount(item, minlength=n_i).astype(float),
-        item_engaged=np.bincount(item, weights=engaged, minlength=n_i),
-        item_likes=np.bincount(item, weights=like, minlength=n_i),
+        item_exposures=item_exposures.astype(float), item_engaged=item_engaged, item_likes=item_likes,
         first_like_hours=np.where(np.isfinite(first_like), first_like, np.nan),
-        early_exposures=np.bincount(item[early], minlength=n_i).astype(float),
-        seen=np.unique(user * PAIR_KEY + item),
+        early_exposures=early_exposures.astype(float),
+        seen=seen,
     )
 
 
