@@ -66,3 +66,41 @@ def test_missing_output_column_names_table_and_column(spark, config):
     with pytest.raises(DataContractError, match=r"bronze.users.*registered_at.*required column present"):
         io.write_partition(spark, config, "bronze.users", frame, ds="2026-04-01", run_id="r")
     assert io.table_version(spark, config, "bronze.users") is None
+
+
+def one_row(spark, spec, run_id):
+    """A row of `spec`'s columns (ds aside): text is the run id, numbers 0.5 or 7."""
+    from pyspark.sql.types import DoubleType, LongType, StringType, StructType
+
+    value = {StringType: run_id, DoubleType: 0.5, LongType: 7}
+    columns = StructType([f for f in spec.schema.fields if f.name != "ds"])
+    return spark.createDataFrame([{f.name: value[type(f.dataType)] for f in columns.fields}], columns)
+
+
+@pytest.mark.parametrize("engine", ["delta-spark", "delta-rs"])
+def test_a_column_added_since_joins_a_table_an_older_fairshot_wrote(spark, config, engine):
+    """Upgrading fairshot must not break the next night's write: a warehouse from an older version
+    lacks the columns added since (audit.policy_evaluation.user_share came with the sampled
+    evaluation). The write adds the column, described; rows written before read it as null."""
+    import dataclasses
+
+    from pyspark.sql.types import StructType
+
+    config = config.with_overrides([f"storage.engine={engine}"])
+    key = "audit.policy_evaluation"
+    spec = table(key)
+    older = dataclasses.replace(spec, schema=StructType([f for f in spec.schema.fields if f.name != "user_share"]))
+    uri = io.table_uri(config, key)
+    io.resolve_engine(spark, config).write_partition(
+        spark, uri, older, io.conform(one_row(spark, older, "old"), older, {"ds": "2026-04-01"}),
+        partition={"ds": "2026-04-01"}, run_id="old")
+    assert "user_share" not in {f.name for f in DeltaTable(uri).schema().fields}
+    assert [r.user_share for r in io.read_table(spark, config, key).collect()] == [None]   # before any new write
+
+    io.write_partition(spark, config, key, one_row(spark, spec, "new"), ds="2026-04-02", run_id="new")
+    assert {r.run_id: r.user_share for r in io.read_table(spark, config, key).collect()} == {"old": None, "new": 0.5}
+    fields = {f.name: f for f in DeltaTable(uri).schema().fields}
+    assert set(fields) == set(spec.schema.fieldNames())
+    assert fields["user_share"].metadata.get("comment") == spec.column_description("user_share")
+    frame = DeltaTable(uri).to_pandas()                        # another reader sees the new column too
+    assert frame.set_index("run_id")["user_share"].to_dict().get("new") == 0.5

@@ -190,7 +190,10 @@ class DeltaSparkEngine:
             finally:
                 spark.conf.unset(_USER_METADATA)
         else:
+            # mergeSchema: a warehouse written by an older fairshot lacks the columns added since;
+            # `conform` has already held the frame to this version's columns, so nothing else can join.
             (df.write.format("delta").mode("overwrite")
+             .option("mergeSchema", "true")
              .option("replaceWhere", " AND ".join(f"{column} = '{value}'" for column, value in partition.items()))
              .option("userMetadata", metadata)
              .partitionBy(*spec.partition_by)
@@ -208,6 +211,8 @@ class DeltaSparkEngine:
 
     def read(self, spark: SparkSession, uri: str, spec: TableSpec, where: PartitionFilter,
              version: int | None) -> DataFrame:
+        from pyspark.sql import functions as F
+
         if self.version(spark, uri) is None:
             return spark.createDataFrame([], spec.schema)
         reader = spark.read.format("delta")
@@ -215,7 +220,11 @@ class DeltaSparkEngine:
             reader = reader.option("versionAsOf", version)
         df = reader.load(storage.spark_uri(uri))
         condition = where.sql()
-        return (df.where(condition) if condition else df).select(*spec.schema.fieldNames())
+        # a table an older fairshot wrote may lack columns added since: they read as nulls, as in
+        # delta-rs's reader (Parquet read by this version's schema)
+        return (df.where(condition) if condition else df).select(*[
+            F.col(f.name) if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in spec.schema.fields])
 
     def version(self, spark: SparkSession, uri: str) -> int | None:
         return _log_version(uri)
