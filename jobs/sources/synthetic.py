@@ -107,8 +107,8 @@ def generate_history(params: WorldParams, through_day: int | None = None
                      ) -> tuple[dict[str, np.ndarray], Iterator[pd.DataFrame]]:
     """The world's latent arrays and its logs one day at a time up to `through_day`, drawn exactly as
     `generate_world` draws them. For a reader that needs counters over the history, not the
-    history itself: at 200,000 users the whole log and the frames built from it took the driver
-    to 9.6 GB, and one day of it is about 1.6M rows."""
+    history itself: at 200,000 users the whole log and the frames built from it take the driver
+    to 10 GB, and one day of it is about 1.6M rows."""
     rng = np.random.default_rng(params.seed)
     latent = _draw_latent(rng, params)
     last = params.n_days - 1 if through_day is None else through_day
