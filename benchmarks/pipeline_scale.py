@@ -40,7 +40,7 @@ logging.basicConfig(level=logging.WARNING)
 from deltalake import DeltaTable
 from jobs import pipeline
 from jobs.config import load_config
-from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+from jobs.sources.synthetic import WorldParams, generate_landing, landing_root
 from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
 
@@ -65,7 +65,7 @@ def reset_high_water(pid):
 
 if {phase!r} == "sample":
     started = time.perf_counter()
-    summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+    summary = generate_landing(WorldParams.from_config(config), landing_root(config))
     print("RESULT " + json.dumps({{"seconds": time.perf_counter() - started, "days": summary["days"],
           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
     sys.exit()

@@ -215,7 +215,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         print(explain(config, args.ds, item=args.item, user=args.user, creator=args.creator, limit=args.limit))
         return 0
     from jobs import pipeline
-    from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+    from jobs.sources.synthetic import WorldParams, generate_landing, generate_world, landing_root
     from jobs.warehouse.spark import get_spark
 
     command = args.command
@@ -228,7 +228,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
               f"plan its last day: fairshot run{'' if config.env == 'local' else f' --env {config.env}'} "
               f"--source csv --path {args.csv} --ds {summary['days'][-1]}")
     elif command == "sample":
-        summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+        summary = generate_landing(WorldParams.from_config(config), landing_root(config))
         print(f"sample world: {summary['users']} users, {summary['creators']} creators, {summary['items']} items, "
               f"{summary['events']} events over {len(summary['days'])} days -> {summary['root']}")
     elif command in pipeline.STEPS:
@@ -249,7 +249,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         _print_tables(config)
     elif command == "demo":
         started = time.perf_counter()
-        summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+        summary = generate_landing(WorldParams.from_config(config), landing_root(config))
         days = summary["days"]
         spark = get_spark(config)
         for ds in days:

@@ -64,10 +64,10 @@ def published_world(spark, tmp_path_factory, pytestconfig):
     (tests/test_pipeline.py, tests/test_publish_safety.py), so every reader sees it as built, in
     any order of modules."""
     from jobs import pipeline
-    from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
+    from jobs.sources.synthetic import WorldParams, generate_landing, landing_root
 
     config = make_config(str(tmp_path_factory.mktemp("pipeline") / "warehouse"))
-    summary = write_landing(generate_world(WorldParams.from_config(config)), landing_root(config))
+    summary = generate_landing(WorldParams.from_config(config), landing_root(config))
     for ds in summary["days"][:-2]:
         pipeline.run_day(config, ds, spark, steps=("ingest",))
     # the first day is planned and published; evaluate and report run on the last (what tests read)
