@@ -23,7 +23,7 @@ def landed(config):
 
 def test_the_sample_drawn_a_day_at_a_time_lands_the_whole_worlds_files(tmp_path):
     """`fairshot sample` writes each day's logs as it draws them (at 200,000 users the whole log
-    took 12.6 GB); its landing must be the in-memory world's, byte for byte."""
+    took 13 GB); its landing must be the in-memory world's, byte for byte."""
     import filecmp
 
     from tests.conftest import make_config
