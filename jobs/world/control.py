@@ -7,8 +7,8 @@ already covers most of them and makes fairshot's gain look small. A real user-si
 every item on the shelf, old and new, by its own estimates; that is where new items starve. So
 the control rebuilds the world as it stood at the end of ds (its latent traits, and the feed's
 counters over its logs up to ds, drawn again a day at a time) and lets its feed (`jobs.world.feed`,
-the simulation's control arm) fill, for every user the
-plan was for who really comes on ds+1, as many slots as the plan gave that user.
+the simulation's control arm) fill, for every user the plan was for who really comes on ds+1, as
+many slots as the plan gave that user.
 """
 from __future__ import annotations
 
