@@ -111,8 +111,7 @@ def generate_history(params: WorldParams, through_day: int | None = None
     to 10 GB, and one day of it is about 1.6M rows."""
     rng = np.random.default_rng(params.seed)
     latent = _draw_latent(rng, params)
-    last = params.n_days - 1 if through_day is None else through_day
-    return latent, (frame for _, frame in _logged_days(rng, latent, params, last))
+    return latent, (frame for _, frame in _logged_days(rng, latent, params, through_day))
 
 
 def _draw_latent(rng: np.random.Generator, params: WorldParams) -> dict[str, np.ndarray]:
@@ -339,6 +338,10 @@ def landing_root(config: Config) -> str:
     return storage.join(warehouse, "landing", "synthetic")
 
 
+_TABLES = ("users", "creators", "items", "truth_users", "truth_items", "truth_activity")
+_STAMP = "%Y-%m-%d %H:%M:%S"
+
+
 def write_landing(world: World, root: str) -> dict[str, Any]:
     """Write the world as a source would drop it: one events CSV per day, catalogue snapshots as
     CSV, and the truth as Parquet under truth/. Returns a summary for the CLI."""
@@ -359,10 +362,6 @@ def generate_landing(params: WorldParams, root: str) -> dict[str, Any]:
             days.append(_write_events_day(root, frame.sort_values(["ts", "user_id"], kind="stable")))
             n_events += len(frame)
     return _write_tables(root, params, _tables(rng, params, latent), days, n_events=n_events)
-
-
-_TABLES = ("users", "creators", "items", "truth_users", "truth_items", "truth_activity")
-_STAMP = "%Y-%m-%d %H:%M:%S"
 
 
 def _write_events_day(root: str, events: pd.DataFrame) -> str:
