@@ -267,7 +267,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "new_creator_retention_7d": "share of creators who joined 7 days before and still post",
         "new_creator_retention_14d": "... 14 days", "new_creator_retention_28d": "... 28 days",
         "likes_per_active_user": "likes / active users", "long_views_per_active_user": "long views / active users",
-        "skips_per_active_user": "skips / active users", "user_value_per_active_user": "user value / active users"}),
+        "skips_per_active_user": "skips / active users", "user_value_per_active_user": "user value / active users",
+        "creators_with_like_ceiling": "the most creators_with_like any plan in the arm's slots could reach: every "
+                                      "posting creator with an item in the plan's window liked for sure (a bound; "
+                                      "an arm without a plan: its own figure)",
+        "exposure_gini_floor": "the lowest exposure_gini any plan in the arm's slots could reach: the plan's "
+                               "exposures poured onto the least-exposed items of its window, the rest as served "
+                               "(a bound; an arm without a plan: its own figure)"}),
     "audit.simulation_summary": ("`fairshot simulate`: per simulation, seed and metric, control against "
                                  "treatment over the whole period.", {
         "metric": "the metric", "control": "its value in the control arm", "treatment": "in the treatment arm",

@@ -159,7 +159,7 @@ SIMULATION_FIGURES = (
     "new_item_coverage", "exposure_gini", "top1_share", "discovery", "median_hours_to_first_like",
     "liked_within_48h_share", "likes", "long_views", "skips", "user_value", "new_creator_retention_7d",
     "new_creator_retention_14d", "new_creator_retention_28d", "likes_per_active_user", "long_views_per_active_user",
-    "skips_per_active_user", "user_value_per_active_user",
+    "skips_per_active_user", "user_value_per_active_user", "creators_with_like_ceiling", "exposure_gini_floor",
 )
 SIMULATION_DAILY = _schema(   # one row per simulation, seed, arm and simulated day (ds: the first simulated day)
     ("run_id", StringType()), ("seed", LongType()), ("arm", StringType()), ("day_index", IntegerType()),

@@ -311,8 +311,9 @@ def _simulate(config: Config, days: int | None, seeds: int | None) -> None:
     print("targets, treatment against control (median of seeds):")
     for r in target_rows(output.summary).itertuples():
         change = "" if pd.isna(r.change) else f" ({r.change:+.1%})"
+        bound = "" if pd.isna(r.bound) else f" (the best any plan in these slots could do: {r.bound:+.1%})"
         print(f"  {r.target:60} control {r.control:10.3f}  treatment {r.treatment:10.3f}{change}  "
-              f"{'met' if r.met else 'not met'}")
+              f"{'met' if r.met else 'not met'}{bound}")
     print("also read:")
     for r in also_read_rows(output.summary).itertuples():
         change = "" if pd.isna(r.change) else f" ({r.change:+.1%})"

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.simulation.metrics import day_metrics, summarize
+from allocation.metrics import gini
+from jobs.simulation.metrics import day_metrics, summarize, water_filled
 from jobs.sources.synthetic import WorldParams, generate_world
 from jobs.world import dynamics as sim_world
 from jobs.world.feed import plan_positions, serve
@@ -33,7 +34,7 @@ def _run_control(state, dynamics, feed, days):
         logs.append(sim_world.serve_and_observe(state, dynamics, served.user, served.item))
         quits = sim_world.close_day(state, dynamics)
         rows.append(day_metrics(state, today, served, dynamics, quits=quits, new_creator_days=14,
-                                reach_threshold=10.0, first_day=0))
+                                new_item_days=2, reach_threshold=10.0, first_day=0))
     return pd.DataFrame(rows), pd.concat(logs, ignore_index=True)
 
 
@@ -102,6 +103,48 @@ def test_the_treatment_serves_the_plan_first_within_its_share(tiny):
     assert np.unique(keys).size == keys.size                          # no item twice to a user
     control = serve(state, today, feed, None)
     assert not control.from_plan.any()
+
+
+def test_water_filling_gives_the_lowest_gini_any_placement_of_the_budget_can():
+    amounts = np.array([0.0, 0.0, 5.0, 1.0])
+    assert water_filled(amounts, 4.0) == pytest.approx([5 / 3, 5 / 3, 5.0, 5 / 3])     # 3 x level - 1 = 4
+    assert water_filled(amounts, 20.0) == pytest.approx(np.full(4, 26.0 / 4))
+    assert water_filled(amounts, 0.0) == pytest.approx(amounts)
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        base = rng.integers(0, 30, size=12).astype(float)
+        budget = float(rng.integers(1, 40))
+        floor = gini(water_filled(base, budget))
+        assert water_filled(base, budget).sum() == pytest.approx(base.sum() + budget)
+        placed = base + np.bincount(rng.integers(0, base.size, size=int(budget)), minlength=base.size)
+        assert floor <= gini(placed) + 1e-12
+
+
+def test_the_bounds_hold_what_the_treatment_did_and_equal_the_control(tiny):
+    """The like ceiling is never below what the plan reached, the Gini floor never above it, and an
+    arm that served no plan has nothing to move."""
+    config, _, dynamics, start = tiny
+    feed = feed_from_config(config)
+    figures = {}
+    for arm in ("control", "treatment"):
+        state = start.fork()
+        today = sim_world.open_day(state, dynamics)
+        shelf = state.shelf(today.day)
+        new = shelf[state.item_day[shelf] >= today.day - 2]
+        plan = plan_positions(pd.DataFrame({
+            "user_id": np.repeat(today.users + 1, new.size), "item_id": np.tile(new + 1, today.users.size),
+            "selected": True, "user_rank": np.tile(np.arange(1, new.size + 1), today.users.size)}))
+        served = serve(state, today, feed, plan if arm == "treatment" else None)
+        sim_world.serve_and_observe(state, dynamics, served.user, served.item)
+        quits = sim_world.close_day(state, dynamics)
+        figures[arm] = day_metrics(state, today, served, dynamics, quits=quits, new_creator_days=14,
+                                   new_item_days=2, reach_threshold=10.0, first_day=0)
+    control, treatment = figures["control"], figures["treatment"]
+    assert treatment["plan_exposures"] > 0
+    assert control["creators_with_like_ceiling"] == control["creators_with_like"]
+    assert control["exposure_gini_floor"] == control["exposure_gini"]
+    assert treatment["creators_with_like_ceiling"] > treatment["creators_with_like"]
+    assert treatment["exposure_gini_floor"] < treatment["exposure_gini"]
 
 
 def test_the_feed_fills_the_same_slots_whatever_its_block_size(tiny):
@@ -200,7 +243,8 @@ def test_summary_reads_stocks_on_the_last_day_and_pools_user_outcomes():
                                   "new_creator_retention_28d", "creators_with_like", "creators_with_like_share",
                                   "new_creators_with_like", "new_creators_with_like_share", "new_item_coverage",
                                   "exposure_gini", "top1_share", "discovery", "median_hours_to_first_like",
-                                  "liked_within_48h_share", "likes", "long_views", "skips")}})
+                                  "liked_within_48h_share", "likes", "long_views", "skips",
+                                  "creators_with_like_ceiling", "exposure_gini_floor")}})
     summary = summarize(daily).set_index("metric")
     assert summary.loc["new_creators_posting", "ratio"] == pytest.approx(12 / 8)
     assert summary.loc["user_value_per_active_user", "treatment"] == pytest.approx(210 / 20)

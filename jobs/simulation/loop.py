@@ -155,6 +155,7 @@ def simulate_seed(config: Config, spark: SparkSession, seed: int, days: int, roo
             quits = close_day(state, dynamics)
             figures = day_metrics(state, today, served, dynamics, quits=quits,
                                   new_creator_days=f["new_creator_days"],
+                                  new_item_days=f["new_item_days"],
                                   reach_threshold=config["evaluation"]["reach_threshold"], first_day=0)
             rows.append({"run_id": sim_id, "seed": seed, "arm": arm, "day_index": index,
                          "date": state.date(state.day).isoformat(), "plan_published": plan is not None and len(plan) > 0,

@@ -4,6 +4,17 @@ Outcomes are expected values under the world's true probabilities at the pairs a
 (likes, long views, skips, user value): the draws drive the world, the expectations keep the
 comparison between arms free of coin-flip noise. "Creators with >= 1 like" is the expected number
 sum_c 1 - prod_i (1 - p_like), what creators experience, not a count of expected likes >= 1.
+
+Two figures say how far any plan could have gone with the slots the treatment gave it, so that a
+target missed can be told apart from a target out of reach at this `features.slot_share`:
+- the like ceiling counts every posting creator with an item in the plan's window (posted within
+  `features.new_item_days`, the items a night plans) as surely liked, every other creator as served;
+- the Gini floor keeps the feed's own exposures as served and pours the plan's exposures onto the
+  least-exposed items of that window (water-filling, which minimises the Gini for a fixed total).
+  Older items are the feed's: a plan that re-surfaced them would be another product.
+Both drop the per-user limits a real plan obeys (capacity, one exposure per pair, which users
+came), so they are bounds, not plans. An arm that served no plan has nothing to move: its ceiling
+and floor are its own figures.
 """
 from __future__ import annotations
 
@@ -23,9 +34,11 @@ def _share(part: float, whole: float) -> float:
 
 
 def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynamics, *, quits: int,
-                new_creator_days: int, reach_threshold: float, first_day: int) -> dict[str, float]:
+                new_creator_days: int, new_item_days: int, reach_threshold: float,
+                first_day: int) -> dict[str, float]:
     """The day's figures; call after the day's outcomes are observed. `first_day` is the first day of
-    the generator's window: creators who joined from then on are the new-creator cohort."""
+    the generator's window: creators who joined from then on are the new-creator cohort;
+    `new_item_days` is the plan's window (`features.new_item_days`), which the ceilings need."""
     day = state.day
     user, item = served.user, served.item
     rates = true_outcome_rates(state, user, item)
@@ -52,6 +65,10 @@ def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynam
         "new_creators_with_like_share": _share(with_like[new_creator].sum(), new_creator.sum()),
         "new_item_coverage": _share(np.count_nonzero(exposure_today[fresh]), fresh.size),
         "exposure_gini": metrics.gini(exposure_today[shelf]),
+        "exposure_gini_floor": _gini_floor(exposure_today[shelf], served.item[served.from_plan], shelf,
+                                           in_window=state.item_day[shelf] >= day - new_item_days),
+        "creators_with_like_ceiling": _like_ceiling(state, with_like, posting, shelf, new_item_days,
+                                                    bool(served.from_plan.any())),
         "top1_share": metrics.top_share(exposure_today[shelf], 0.01),
         "discovery": _discovery(state, matured, reach_threshold),
         "median_hours_to_first_like": _median_hours(state.first_like_hours[matured]),
@@ -65,6 +82,39 @@ def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynam
     for name in ("likes", "long_views", "skips", "user_value"):
         row[f"{name}_per_active_user"] = _share(row[name], n_active)
     return row
+
+
+def _like_ceiling(state: WorldState, with_like: np.ndarray, posting: np.ndarray, shelf: np.ndarray,
+                  new_item_days: int, served_a_plan: bool) -> float:
+    """Expected creators with >= 1 like had every creator with an item in the plan's window got one."""
+    if not served_a_plan:
+        return float(with_like[posting].sum())
+    in_window = shelf[state.item_day[shelf] >= state.day - new_item_days]
+    reachable = np.zeros(state.n_creators, dtype=bool)
+    reachable[state.item_creator[in_window]] = True
+    return float(np.where(reachable, 1.0, with_like)[posting].sum())
+
+
+def _gini_floor(exposure: np.ndarray, plan_items: np.ndarray, shelf: np.ndarray, in_window: np.ndarray) -> float:
+    """The shelf's Gini had the plan's exposures gone to the least-exposed items of its window."""
+    from_plan = np.bincount(np.searchsorted(shelf, plan_items[np.isin(plan_items, shelf)]), minlength=shelf.size)
+    feed_only = (exposure - from_plan).astype(float)
+    feed_only[in_window] = water_filled(feed_only[in_window], float(plan_items.size))
+    return metrics.gini(feed_only)
+
+
+def water_filled(amounts: np.ndarray, budget: float) -> np.ndarray:
+    """`amounts` with `budget` more poured onto the smallest first, levelling them up: the most equal
+    result of adding `budget`, so the lowest Gini it can reach."""
+    amounts = np.asarray(amounts, dtype=float)
+    if budget <= 0 or amounts.size == 0:
+        return amounts.copy()
+    low = np.sort(amounts)
+    # Level after filling the j smallest: (budget + their sum) / j; the right j is the last whose level
+    # still reaches its own largest member.
+    levels = (budget + np.cumsum(low)) / np.arange(1, low.size + 1)
+    level = levels[np.flatnonzero(levels >= low)[-1]]
+    return np.maximum(amounts, level)
 
 
 def _discovery(state: WorldState, items: np.ndarray, reach_threshold: float) -> float:
@@ -85,9 +135,10 @@ def _median_hours(hours: np.ndarray) -> float:
 
 
 SUMMARY_LAST_DAY = ("active_creators", "new_creators_posting", *(f"new_creator_retention_{k}d" for k in RETENTION_DAYS))
-SUMMARY_MEAN = ("creators_with_like", "creators_with_like_share", "new_creators_with_like",
-                "new_creators_with_like_share", "new_item_coverage", "exposure_gini", "top1_share", "discovery",
-                "median_hours_to_first_like", "liked_within_48h_share", "active_users", "items_posted")
+SUMMARY_MEAN = ("creators_with_like", "creators_with_like_ceiling", "creators_with_like_share",
+                "new_creators_with_like", "new_creators_with_like_share", "new_item_coverage", "exposure_gini",
+                "exposure_gini_floor", "top1_share", "discovery", "median_hours_to_first_like",
+                "liked_within_48h_share", "active_users", "items_posted")
 SUMMARY_PER_ACTIVE_USER = ("likes", "long_views", "skips", "user_value")
 
 
