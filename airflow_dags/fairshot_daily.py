@@ -138,7 +138,8 @@ def fairshot_daily() -> None:
 
     @task.sensor(poke_interval=300, timeout=8 * 3600, mode="reschedule", pool="default_pool")
     def logs_complete(day: str, params: dict | None = None) -> bool:
-        from jobs.sources.base import complete_through, source_root
+        from jobs.sources.base import source_root
+        from jobs.sources.landing import complete_through
 
         root = source_root(_config(params or {}))
         through = complete_through(root)

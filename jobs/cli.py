@@ -274,7 +274,8 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
     elif command == "tables":
         _print_tables(config)
     elif command == "mark-complete":
-        from jobs.sources.base import WATERMARK_FILE, mark_complete_through, source_root
+        from jobs.sources.base import source_root
+        from jobs.sources.landing import WATERMARK_FILE, mark_complete_through
 
         root = source_root(config)
         mark_complete_through(root, args.ds)

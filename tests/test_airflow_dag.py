@@ -86,7 +86,8 @@ def test_a_failed_gate_or_bad_data_fails_at_once_and_the_rest_is_retried(dag):
 
 def test_the_sensor_waits_for_the_watermark_not_for_some_rows(tmp_path):
     from jobs.config import load_config
-    from jobs.sources.base import complete_through, mark_complete_through, source_root
+    from jobs.sources.base import source_root
+    from jobs.sources.landing import complete_through, mark_complete_through
 
     config = load_config("test", [f"storage.warehouse={tmp_path / 'warehouse'}"])
     root = source_root(config)

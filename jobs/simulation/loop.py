@@ -30,7 +30,7 @@ import pandas as pd
 from jobs.config import Config
 from jobs.errors import ConfigError, FairshotError
 from jobs.simulation.metrics import day_metrics, summarize
-from jobs.sources.base import mark_complete_through
+from jobs.sources.landing import mark_complete_through
 from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
 from jobs.steps.ranking import feature_contexts_kept_across_nights
 from jobs.warehouse import io, storage

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from features.columns import require_columns
 from features.errors import DataContractError
-from jobs.sources.base import read_csv_strings
+from jobs.sources.landing import read_csv_strings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

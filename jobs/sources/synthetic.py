@@ -24,7 +24,7 @@ import pandas as pd
 
 from jobs.config import Config
 from jobs.errors import ConfigError
-from jobs.sources.base import mark_complete_through
+from jobs.sources.landing import mark_complete_through, read_csv_strings
 from jobs.warehouse import storage
 
 HISTORY_DAYS = 10  # items created before the logged window, so the first logged day has content
@@ -422,8 +422,6 @@ class SyntheticSource:
     def raw_events(self, spark, ds: str):  # noqa: ANN001, ANN201 - SparkSession -> DataFrame
         from pyspark.sql import functions as F
 
-        from jobs.sources.base import read_csv_strings
-
         path = os.path.join(self.root, "events", f"ds={ds}", "events.csv")
         raw = read_csv_strings(spark, path, "bronze.events")
         if "is_rand" not in raw.columns:
@@ -432,8 +430,6 @@ class SyntheticSource:
 
     def raw_catalogue(self, spark, name: str, ds: str):  # noqa: ANN001, ANN201
         from pyspark.sql import functions as F
-
-        from jobs.sources.base import read_csv_strings
 
         path = os.path.join(self.root, f"{name}.csv")
         return read_csv_strings(spark, path, f"bronze.{name}").withColumn("source_file", F.lit(path))
