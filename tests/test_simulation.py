@@ -38,6 +38,13 @@ def _run_control(state, dynamics, feed, days):
     return pd.DataFrame(rows), pd.concat(logs, ignore_index=True)
 
 
+def _offer_to_everyone(today, items):
+    """A published plan's positions offering every active user these items, in a fixed order."""
+    return plan_positions(pd.DataFrame({
+        "user_id": np.repeat(today.users + 1, items.size), "item_id": np.tile(items + 1, today.users.size),
+        "selected": True, "user_rank": np.tile(np.arange(1, items.size + 1), today.users.size)}))
+
+
 def test_posting_rises_with_likes_as_configured(tiny):
     _, _, dynamics, start = tiny
     assert dynamics.posting_multiplier(np.array([0.0]))[0] == 1.0
@@ -89,10 +96,7 @@ def test_the_treatment_serves_the_plan_first_within_its_share(tiny):
     shelf = state.shelf(today.day)
     new = shelf[state.item_day[shelf] == today.day - 1]
     assert new.size >= 2
-    # a plan offering every active user the day's new items, in a fixed order
-    plan = pd.DataFrame({"user_id": np.repeat(today.users + 1, new.size), "item_id": np.tile(new + 1, today.users.size),
-                         "selected": True, "user_rank": np.tile(np.arange(1, new.size + 1), today.users.size)})
-    served = serve(state, today, feed, plan_positions(plan))
+    served = serve(state, today, feed, _offer_to_everyone(today, new))
     slots = np.ceil(feed.slot_share * today.requests)
     planned = np.bincount(served.user[served.from_plan], minlength=state.n_users)[today.users]
     assert (planned <= slots).all() and planned.sum() > 0
@@ -130,17 +134,19 @@ def test_the_bounds_hold_what_the_treatment_did_and_equal_the_control(tiny):
         state = start.fork()
         today = sim_world.open_day(state, dynamics)
         shelf = state.shelf(today.day)
-        new = shelf[state.item_day[shelf] >= today.day - 2]
-        plan = plan_positions(pd.DataFrame({
-            "user_id": np.repeat(today.users + 1, new.size), "item_id": np.tile(new + 1, today.users.size),
-            "selected": True, "user_rank": np.tile(np.arange(1, new.size + 1), today.users.size)}))
-        served = serve(state, today, feed, plan if arm == "treatment" else None)
+        window = state.item_day[shelf] >= today.day - 2
+        served = serve(state, today, feed, _offer_to_everyone(today, shelf[window]) if arm == "treatment" else None)
         sim_world.serve_and_observe(state, dynamics, served.user, served.item)
         quits = sim_world.close_day(state, dynamics)
         figures[arm] = day_metrics(state, today, served, dynamics, quits=quits, new_creator_days=14,
                                    new_item_days=2, reach_threshold=10.0, first_day=0)
     control, treatment = figures["control"], figures["treatment"]
     assert treatment["plan_exposures"] > 0
+    # the loop ended on the treatment: its floor is the feed's own exposures with the plan's levelled
+    # over the window, not the feed's alone
+    levelled = np.bincount(served.item[~served.from_plan], minlength=state.n_items)[shelf].astype(float)
+    levelled[window] = water_filled(levelled[window], float(served.from_plan.sum()))
+    assert treatment["exposure_gini_floor"] == pytest.approx(gini(levelled))
     assert control["creators_with_like_ceiling"] == control["creators_with_like"]
     assert control["exposure_gini_floor"] == control["exposure_gini"]
     assert treatment["creators_with_like_ceiling"] > treatment["creators_with_like"]
@@ -156,9 +162,7 @@ def test_the_feed_fills_the_same_slots_whatever_its_block_size(tiny):
     today = sim_world.open_day(state, dynamics)
     shelf = state.shelf(today.day)
     new = shelf[state.item_day[shelf] == today.day - 1]
-    plan = plan_positions(pd.DataFrame({
-        "user_id": np.repeat(today.users + 1, new.size), "item_id": np.tile(new + 1, today.users.size),
-        "selected": True, "user_rank": np.tile(np.arange(1, new.size + 1), today.users.size)}))
+    plan = _offer_to_everyone(today, new)
     assert today.users.size > 3
     for arm in (None, plan):
         whole = serve(state, today, feed, arm)

@@ -50,6 +50,7 @@ def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynam
     posting = state.posting(day)
     new_creator = posting & (state.creator_start > day - new_creator_days)
     shelf = state.shelf(day)
+    in_window = state.item_day[shelf] >= day - new_item_days   # the shelf's items a night plans
     exposure_today = np.bincount(item, minlength=state.n_items)
     fresh = np.flatnonzero(state.item_day == day - 1)
     matured = np.flatnonzero(state.item_day == day - 2)     # their first two days on the shelf are done
@@ -65,10 +66,10 @@ def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynam
         "new_creators_with_like_share": _share(with_like[new_creator].sum(), new_creator.sum()),
         "new_item_coverage": _share(np.count_nonzero(exposure_today[fresh]), fresh.size),
         "exposure_gini": metrics.gini(exposure_today[shelf]),
-        "exposure_gini_floor": _gini_floor(exposure_today[shelf], served.item[served.from_plan], shelf,
-                                           in_window=state.item_day[shelf] >= day - new_item_days),
-        "creators_with_like_ceiling": _like_ceiling(state, with_like, posting, shelf, new_item_days,
-                                                    bool(served.from_plan.any())),
+        "exposure_gini_floor": _gini_floor(np.bincount(item[~served.from_plan], minlength=state.n_items)[shelf],
+                                           in_window, plan_exposures=int(served.from_plan.sum())),
+        "creators_with_like_ceiling": _like_ceiling(state, with_like, posting, shelf[in_window],
+                                                    served_a_plan=bool(served.from_plan.any())),
         "top1_share": metrics.top_share(exposure_today[shelf], 0.01),
         "discovery": _discovery(state, matured, reach_threshold),
         "median_hours_to_first_like": _median_hours(state.first_like_hours[matured]),
@@ -84,23 +85,21 @@ def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynam
     return row
 
 
-def _like_ceiling(state: WorldState, with_like: np.ndarray, posting: np.ndarray, shelf: np.ndarray,
-                  new_item_days: int, served_a_plan: bool) -> float:
+def _like_ceiling(state: WorldState, with_like: np.ndarray, posting: np.ndarray, window_items: np.ndarray, *,
+                  served_a_plan: bool) -> float:
     """Expected creators with >= 1 like had every creator with an item in the plan's window got one."""
     if not served_a_plan:
         return float(with_like[posting].sum())
-    in_window = shelf[state.item_day[shelf] >= state.day - new_item_days]
     reachable = np.zeros(state.n_creators, dtype=bool)
-    reachable[state.item_creator[in_window]] = True
+    reachable[state.item_creator[window_items]] = True
     return float(np.where(reachable, 1.0, with_like)[posting].sum())
 
 
-def _gini_floor(exposure: np.ndarray, plan_items: np.ndarray, shelf: np.ndarray, in_window: np.ndarray) -> float:
+def _gini_floor(feed_exposures: np.ndarray, in_window: np.ndarray, *, plan_exposures: int) -> float:
     """The shelf's Gini had the plan's exposures gone to the least-exposed items of its window."""
-    from_plan = np.bincount(np.searchsorted(shelf, plan_items[np.isin(plan_items, shelf)]), minlength=shelf.size)
-    feed_only = (exposure - from_plan).astype(float)
-    feed_only[in_window] = water_filled(feed_only[in_window], float(plan_items.size))
-    return metrics.gini(feed_only)
+    levelled = feed_exposures.astype(float)
+    levelled[in_window] = water_filled(levelled[in_window], float(plan_exposures))
+    return metrics.gini(levelled)
 
 
 def water_filled(amounts: np.ndarray, budget: float) -> np.ndarray:
