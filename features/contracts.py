@@ -56,8 +56,9 @@ def parse_against_schema(raw: DataFrame, table: str, schema: StructType, require
     return typed.withColumn(VIOLATION, violation).drop(*[f"_raw_{f.name}" for f in columns])
 
 
-def split_violations(parsed: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(good rows without helper columns, bad rows as raw/column/rule and source_file if known)."""
+def split_violations(parsed: DataFrame, keep: tuple[str, ...] = ()) -> tuple[DataFrame, DataFrame]:
+    """(good rows without helper columns, bad rows as raw/column/rule and source_file if known,
+    plus the columns `keep` names: the day a many-day pass read each row for)."""
     good = parsed.where(F.col(VIOLATION).isNull()).drop(VIOLATION, "raw")
     origin = F.col("source_file") if "source_file" in parsed.columns else F.lit(None).cast("string")
     line = F.col("source_line") if "source_line" in parsed.columns else F.lit(None).cast("long")
@@ -67,6 +68,7 @@ def split_violations(parsed: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.split(VIOLATION, r"\|").getItem(0).alias("column"),
         F.split(VIOLATION, r"\|").getItem(1).alias("rule"),
         line.cast("long").alias("source_line"),
+        *keep,
     )
     return good, bad
 

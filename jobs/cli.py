@@ -252,8 +252,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         summary = generate_landing(WorldParams.from_config(config), landing_root(config))
         days = summary["days"]
         spark = get_spark(config)
-        for ds in days:
-            pipeline.run_day(config, ds, spark, steps=("ingest",))
+        pipeline.ingest_days(config, days, spark, timed_as=days[-1])      # the whole history in one pass
         pipeline.run_day(config, days[-1], spark, steps=tuple(step for step in pipeline.STEPS if step != "ingest"))
         print(f"\nsample world: {summary['users']} users, {summary['creators']} creators, {summary['items']} items, "
               f"{summary['events']} events, {days[0]} .. {days[-1]}\n")

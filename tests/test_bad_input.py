@@ -137,10 +137,36 @@ def test_a_small_csv_world_with_named_creators_publishes_a_valid_plan(spark, tmp
     summary = write_csv_export(generate_world(WorldParams.from_config(config)), str(tmp_path / "mine"))
     csv = config.with_overrides(["source.kind=csv", f"source.path={tmp_path / 'mine'}", "candidates.backtests=false"])
     ds = summary["days"][-1]
-    for day in pipeline.missing_input_days(csv, ds, spark):
-        pipeline.run_day(csv, day, spark, steps=("ingest",))
+    assert len(pipeline.catch_up(csv, ds, spark)) == 3              # one pass over the file for the window
     pipeline.run_day(csv, ds, spark, steps=("ingest", "features", "candidates", "allocate", "publish"))
     runs = io.read_table(spark, csv, "gold.allocation_runs", ds=ds).toPandas()
     assert runs["status"].tolist() == ["published"]
     plan = io.read_published(spark, csv, "gold.allocations", ds).toPandas()
     assert len(plan) > 0 and plan["x"].between(0, 1).all()
+
+
+def test_a_csv_catch_up_reads_the_file_once_and_rejects_a_row_of_no_day_once(spark, tmp_path):
+    """The CSV source is read whole: a catch-up's pass gives each row the day its time falls on, and
+    a row that falls on no plausible day (1997, or no time at all) is filed once, on the pass's
+    first day, not once per day as ingesting each day alone files it. The days' events are the
+    ones ingesting each day alone gives."""
+    before = pd.Timestamp(DAY) - pd.Timedelta(days=1)
+    first = before.strftime("%Y-%m-%d")
+    lines = (f"anna,10,{T0 - 86400},1,1", f"ben,11,{T0 - 86000},1,0", f"anna,11,{T0},0,0", f"ben,12,{T0 + 60},1,1",
+             "carl,10,862056000,1,0", "dora,12,,1,0")           # 1997-04-26, and no time
+    (tmp_path / "pass").mkdir()
+    (tmp_path / "by_day").mkdir()
+    one_pass = csv_world(tmp_path / "pass", rows(*lines), ITEMS)
+    by_day = csv_world(tmp_path / "by_day", rows(*lines), ITEMS)
+    outputs = {output.ds: output.figures for output in ingest.run_days(one_pass, [first, DAY], spark)}
+    alone = {day: ingest.run(by_day, day, spark).figures for day in (first, DAY)}
+    assert outputs[first]["rejected"] == 2 and outputs[DAY]["rejected"] == 0
+    assert alone[first]["rejected"] == alone[DAY]["rejected"] == 2          # filed again with every day
+    assert {day: figures["events"] for day, figures in outputs.items()} == {first: 2, DAY: 2}
+    for day in (first, DAY):
+        mine, theirs = (io.read_table(spark, config, "bronze.events", ds=day).toPandas()
+                        .sort_values(["user_id", "ts"]).reset_index(drop=True) for config in (one_pass, by_day))
+        pd.testing.assert_frame_equal(mine, theirs)
+    filed = io.read_table(spark, one_pass, "bronze.events_rejected").toPandas()
+    assert sorted(filed["rule"]) == ["not null", "within the plausible years 2000..2100"]
+    assert set(filed["ds"]) == {first}

@@ -20,13 +20,28 @@ class Source(Protocol):
         """String columns named as in `features.schemas.EVENTS` plus `source_file`."""
         ...
 
-    def raw_catalogue(self, spark: SparkSession, name: str, ds: str) -> DataFrame:
-        """String columns named as in the bronze catalogue `name` (items, creators, users)."""
+    def raw_catalogue(self, spark: SparkSession, name: str) -> DataFrame:
+        """String columns named as in the bronze catalogue `name` (items, creators, users): the whole
+        catalogue, every row with its creation time; ingest cuts each day's snapshot from it."""
         ...
 
     def available_days(self, spark: SparkSession) -> list[str]:
         """The days (in `day_timezone`) the source has events for."""
         ...
+
+
+def raw_events_of_days(source: Source, spark: SparkSession, days: list[str]) -> DataFrame:
+    """The raw events of several days in one frame, each row with the day it was read for (`ds`):
+    what ingest checks and writes in one pass. A source that reads one file for every day offers
+    `raw_events_days` to read it once; otherwise this is the union of its days."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    if hasattr(source, "raw_events_days"):
+        return source.raw_events_days(spark, days)
+    frames = [source.raw_events(spark, day).withColumn("ds", F.lit(day)) for day in days]
+    return reduce(lambda left, right: left.unionByName(right), frames)
 
 
 def make_source(config) -> Source:  # noqa: ANN001 - Config, imported lazily to keep this light

@@ -175,6 +175,17 @@ class MappedCsvSource:
             parsed >= F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
         return events.where((local_day == ds) | parsed.isNull() | implausible)
 
+    def raw_events_days(self, spark: SparkSession, days: list[str]) -> DataFrame:
+        """The file read once for many days, each row with the day it falls on (`ds`). A row that
+        falls on no plausible day comes once, with the first of them, so a catch-up files it under
+        its rule once instead of on every day."""
+        parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
+        local_day = F.date_format(F.from_utc_timestamp(parsed, self.day_timezone), "yyyy-MM-dd")
+        unplaced = parsed.isNull() | (parsed < F.lit(PLAUSIBLE_FROM).cast("timestamp")) | (
+            parsed >= F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
+        return (self._events(spark).withColumn("ds", F.when(unplaced, F.lit(min(days))).otherwise(local_day))
+                .where(F.col("ds").isin(*days)))
+
     def available_days(self, spark: SparkSession) -> list[str]:
         parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
         plausible = (parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp")) & (
@@ -183,7 +194,7 @@ class MappedCsvSource:
         return sorted(r.day for r in self._events(spark).where(plausible).select(day.alias("day")).distinct().collect()
                       if r.day is not None)
 
-    def raw_catalogue(self, spark: SparkSession, name: str, ds: str) -> DataFrame:
+    def raw_catalogue(self, spark: SparkSession, name: str) -> DataFrame:
         events = self._events(spark)
         parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
         plausible = (parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp")) & (

@@ -91,6 +91,13 @@ class KuaiRandSource:
         ms = F.col("event_time_ms").try_cast("long")
         return logs.where((self._local_day(ms) == ds) | ms.isNull()).drop("event_time_ms")
 
+    def raw_events_days(self, spark: SparkSession, days: list[str]) -> DataFrame:
+        """The logs read once for many days, each row with its day (`ds`); a row with no readable
+        time comes once, with the first of them."""
+        ms = F.col("event_time_ms").try_cast("long")
+        day = F.when(ms.isNull(), F.lit(min(days))).otherwise(self._local_day(ms))
+        return self._logs(spark).withColumn("ds", day).where(F.col("ds").isin(*days)).drop("event_time_ms")
+
     def available_days(self, spark: SparkSession) -> list[str]:
         if self._days is None:
             day = self._local_day(F.col("event_time_ms").try_cast("long"))
@@ -101,7 +108,7 @@ class KuaiRandSource:
     def last_day(self, spark: SparkSession) -> str:
         return self.available_days(spark)[-1]
 
-    def raw_catalogue(self, spark: SparkSession, name: str, ds: str) -> DataFrame:
+    def raw_catalogue(self, spark: SparkSession, name: str) -> DataFrame:
         if name == "users":
             raw = read_csv_strings(spark, self._files(("user_features*.csv",), "users")[0], "bronze.users")
             require_columns(raw, "source kuairand user_features", ["user_id", "register_days"])

@@ -428,7 +428,7 @@ class SyntheticSource:
             raw = raw.withColumn("is_rand", F.lit("0"))
         return raw.withColumn("source_file", F.lit(path))
 
-    def raw_catalogue(self, spark, name: str, ds: str):  # noqa: ANN001, ANN201
+    def raw_catalogue(self, spark, name: str):  # noqa: ANN001, ANN201
         from pyspark.sql import functions as F
 
         path = os.path.join(self.root, f"{name}.csv")

@@ -61,6 +61,9 @@ class Engine(Protocol):
     def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
                         partition: dict[str, str], run_id: str) -> int: ...
 
+    def write_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
+                         days: list[str], metadata: dict[str, str]) -> int: ...
+
     def delete_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, ds: str,
                           run_ids: list[str]) -> int | None: ...
 
@@ -135,6 +138,62 @@ class DeltaRsEngine:
                 files.delete_dir(staging_path)
         return DeltaTable(uri).version()
 
+    def write_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
+                         days: list[str], metadata: dict[str, str]) -> int:
+        """Several ds partitions in one transaction: Spark writes them into a staging folder by ds,
+        each file moves into its day's folder, one overwrite commit adds them all and removes
+        every old file of those days."""
+        import pyarrow.parquet as pq
+        from deltalake import DeltaTable
+        from deltalake import Schema as DeltaSchema
+        from deltalake.exceptions import DeltaError
+        from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+        from pyarrow import fs
+
+        token = f"days-{uuid.uuid4().hex[:8]}"
+        files, root = storage.filesystem(uri)
+        staging_path = f"{root}/_staging/{token}"
+        moved: list[str] = []
+        try:
+            df.write.mode("error").partitionBy("ds").parquet(storage.spark_uri(storage.join(uri, "_staging", token)))
+            actions = []
+            written = [info for info in files.get_file_info(fs.FileSelector(staging_path, recursive=True))
+                       if info.base_name.endswith(".parquet")]
+            for info in sorted(written, key=lambda found: found.path):
+                folder = info.path[len(staging_path) + 1:].rsplit("/", 1)[0]      # ds=YYYY-MM-DD
+                day = unquote(folder.split("=", 1)[1])
+                if not storage.is_object_store(uri):
+                    files.create_dir(f"{root}/{folder}", recursive=True)
+                target_name = f"{token}-{info.base_name}"
+                target = f"{root}/{folder}/{target_name}"
+                files.move(info.path, target)
+                moved.append(target)
+                stat = files.get_file_info(target)
+                actions.append(AddAction(
+                    path=f"{folder}/{target_name}", size=stat.size, partition_values={"ds": day},
+                    modification_time=int(stat.mtime.timestamp() * 1000), data_change=True,
+                    stats=json.dumps({"numRecords": pq.read_metadata(target, filesystem=files).num_rows}),
+                ))
+            schema = DeltaSchema.from_arrow(described_arrow_schema(spec))
+            commit = CommitProperties(custom_metadata={**metadata, "engine": self.name})
+            if DeltaTable.is_deltatable(uri):
+                DeltaTable(uri).create_write_transaction(
+                    actions, "overwrite", schema, partition_by=list(spec.partition_by),
+                    partition_filters=[("ds", "in", list(days))], commit_properties=commit)
+            else:
+                create_table_with_add_actions(uri, schema, actions, mode="append",
+                                              partition_by=list(spec.partition_by), name=spec.name,
+                                              description=spec.description, commit_properties=commit)
+        except (DeltaError, OSError) as error:
+            for path in moved:
+                if files.get_file_info(path).type != fs.FileType.NotFound:
+                    files.delete_file(path)
+            raise StorageError(f"table {spec.key}: could not commit ds {days[0]}..{days[-1]}: {error}") from error
+        finally:
+            if files.get_file_info(staging_path).type != fs.FileType.NotFound:
+                files.delete_dir(staging_path)
+        return DeltaTable(uri).version()
+
     def delete_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, ds: str,
                           run_ids: list[str]) -> int | None:
         from deltalake import DeltaTable
@@ -176,9 +235,21 @@ class DeltaSparkEngine:
 
     def write_partition(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
                         partition: dict[str, str], run_id: str) -> int:
-        """Replace the partition (replaceWhere). The commit that creates a table also gives it its
-        description; the columns' comments travel in the frame's schema (`conform`)."""
+        """Replace the partition (replaceWhere)."""
         metadata = json.dumps({"run_id": run_id, **partition, "engine": self.name})
+        where = " AND ".join(f"{column} = '{value}'" for column, value in partition.items())
+        return self._replace(spark, uri, spec, df, where, metadata)
+
+    def write_partitions(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, *,
+                         days: list[str], metadata: dict[str, str]) -> int:
+        """Several ds partitions in one commit (replaceWhere over the days)."""
+        listed = ", ".join(f"'{day}'" for day in days)
+        return self._replace(spark, uri, spec, df, f"ds IN ({listed})", json.dumps({**metadata, "engine": self.name}))
+
+    def _replace(self, spark: SparkSession, uri: str, spec: TableSpec, df: DataFrame, where: str,
+                 metadata: str) -> int:
+        """One commit replacing the rows `where` selects. The commit that creates a table also gives
+        it its description; the columns' comments travel in the frame's schema (`conform`)."""
         location = storage.spark_uri(uri)
         if self.version(spark, uri) is None:
             # DataFrameWriterV2 takes table properties but no commit options: the commit's metadata
@@ -194,7 +265,7 @@ class DeltaSparkEngine:
             # `conform` has already held the frame to this version's columns, so nothing else can join.
             (df.write.format("delta").mode("overwrite")
              .option("mergeSchema", "true")
-             .option("replaceWhere", " AND ".join(f"{column} = '{value}'" for column, value in partition.items()))
+             .option("replaceWhere", where)
              .option("userMetadata", metadata)
              .partitionBy(*spec.partition_by)
              .save(location))
@@ -256,6 +327,8 @@ def partition_writer(config: Config, key: str, ds: str, *, depth: int = 200) -> 
                 continue
         if metadata.get("ds") == ds and metadata.get("run_id"):
             return str(metadata["run_id"])
+        if ds in json.loads(metadata.get("days") or "[]"):      # a multi-day commit (a catch-up's ingest)
+            return str(json.loads(metadata["run_ids"])[ds])
     return None
 
 
@@ -337,6 +410,27 @@ def write_partition(spark: SparkSession, config: Config, key: str, df: DataFrame
     failpoints.after_commit(key)
     LOG.info("wrote %s %s -> version %s (%s)", key, " ".join(f"{k}={v}" for k, v in partition.items()),
              version, engine.name)
+    return version
+
+
+def write_partitions(spark: SparkSession, config: Config, key: str, df: DataFrame, *, days: list[str],
+                     run_ids: dict[str, str]) -> int:
+    """Replace days `days` of a ds-partitioned table with `df` (which carries `ds`) in one commit:
+    a catch-up's many days cost one commit per table, not one per day. A day of `days` without
+    rows in `df` is left empty, as a one-day write of no rows leaves it."""
+    spec = table(key)
+    if list(spec.partition_by) != ["ds"]:
+        raise ValueError(f"{key} is partitioned by {list(spec.partition_by)}: write it a partition at a time")
+    if len(days) == 1:
+        return write_partition(spark, config, key, df.drop("ds"), ds=days[0], run_id=run_ids[days[0]])
+    engine = resolve_engine(spark, config)
+    metadata = {"days": json.dumps(sorted(days)), "run_ids": json.dumps({day: run_ids[day] for day in sorted(days)})}
+    failpoints.before_commit(key)
+    version = engine.write_partitions(spark, table_uri(config, key), spec, conform(df, spec, {}),
+                                      days=sorted(days), metadata=metadata)
+    failpoints.after_commit(key)
+    LOG.info("wrote %s ds=%s..%s (%d days) -> version %s (%s)", key, min(days), max(days), len(days), version,
+             engine.name)
     return version
 
 
