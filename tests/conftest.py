@@ -1,8 +1,13 @@
 """One SparkSession for the whole test session (local[2]); each test gets its own warehouse."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -57,35 +62,89 @@ def pytest_addoption(parser):
                      help="rewrite tests/golden/ from this run (for a change meant to alter the plans)")
 
 
-@pytest.fixture(scope="session")
-def published_world(spark, tmp_path_factory, pytestconfig):
-    """The tiny world with every day ingested and the nightly job run for its last two days.
-    Shared by the modules that need a published plan; a module that changes it works on a copy
-    (tests/test_pipeline.py, tests/test_publish_safety.py), so every reader sees it as built, in
-    any order of modules."""
+def _shared_root(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this run sees (each worker's basetemp is a child of
+    it); without xdist, the run's own basetemp."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """An advisory lock on a file: the first worker builds what is shared, the others wait for it."""
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_published_world(spark, warehouse: Path) -> dict:
     from jobs import pipeline
+    from jobs.analysis.fingerprint import table_digests
     from jobs.sources.synthetic import WorldParams, generate_landing, landing_root
 
-    config = make_config(str(tmp_path_factory.mktemp("pipeline") / "warehouse"))
+    config = make_config(str(warehouse))
     summary = generate_landing(WorldParams.from_config(config), landing_root(config))
+    # the history a day at a time, as the golden digests were recorded: a catch-up's one pass writes
+    # the same rows (tests/test_ingest.py) in another order within files, and the heads' equal-count
+    # reliability bins split tied predictions by row order (audit.ranking_calibration would move)
     for ds in summary["days"][:-2]:
         pipeline.run_day(config, ds, spark, steps=("ingest",))
     # the first day is planned and published; evaluate and report run on the last (what tests read)
     pipeline.run_day(config, PIPELINE_DAYS[0], spark, steps=("ingest", "features", "candidates", "allocate", "publish"))
     pipeline.run_day(config, PIPELINE_DAYS[-1], spark)
-    from jobs.analysis.fingerprint import table_digests
+    assert summary["days"][-2:] == list(PIPELINE_DAYS)
+    # its digests as soon as it is built: what tests/test_golden_world.py compares with tests/golden/
+    return {ds: {key: f"{rows} rows {digest}" for key, (rows, digest) in table_digests(config, ds).items()}
+            for ds in PIPELINE_DAYS}
 
-    # its digests as soon as it is built, before any test reruns or republishes a day of it:
-    # what tests/test_golden_world.py compares with tests/golden/
-    pytestconfig.world_digests = {ds: {key: f"{rows} rows {digest}" for key, (rows, digest) in
-                                       table_digests(config, ds).items()}
-                                  for ds in PIPELINE_DAYS}
-    return config
+
+@pytest.fixture(scope="session")
+def published_world(spark, tmp_path_factory, pytestconfig):
+    """The tiny world with every day ingested and the nightly job run for its last two days.
+
+    Built once per test run, by whichever xdist worker asks first (the others wait on a lock and
+    then read it), because it is the suite's most expensive set-up. It is read-only: a module that
+    reruns, republishes or tampers with a day works on a copy (`copied_world`). At the end of the
+    session every table must still be at the version it was built at (a test that wrote to it
+    would make every reader's result depend on which worker ran what first). Its digests, taken as
+    soon as it was built, are `pytestconfig.world_digests` (tests/test_golden_world.py)."""
+    root = _shared_root(tmp_path_factory)
+    built = root / "published-world" / "digests.json"
+    with _exclusive(root / "published-world.lock"):
+        if not built.exists():
+            shutil.rmtree(built.parent, ignore_errors=True)   # what a worker that failed to build it left
+            built.parent.mkdir()
+            digests = _build_published_world(spark, built.parent / "warehouse")
+            built.write_text(json.dumps({"digests": digests, "versions": _table_versions(built.parent / "warehouse")}))
+    record = json.loads(built.read_text())
+    pytestconfig.world_digests = record["digests"]
+    yield make_config(str(built.parent / "warehouse"))
+    now = _table_versions(built.parent / "warehouse")
+    written = sorted(key for key in set(now) | set(record["versions"]) if now.get(key) != record["versions"].get(key))
+    assert not written, f"tests wrote to the shared published_world (work on copied_world): {written}"
+
+
+def _table_versions(warehouse: Path) -> dict[str, int]:
+    """Each Delta table's latest version, read from its log folder alone (no Spark, no delta-rs)."""
+    versions = {}
+    for log in sorted(warehouse.glob("*/*/_delta_log")):
+        commits = [int(f.name.split(".")[0]) for f in log.glob("*.json") if f.name.split(".")[0].isdigit()]
+        versions[str(log.parent.relative_to(warehouse))] = max(commits, default=-1)
+    return versions
+
+
+def copied_world(published_world, target: Path, *overrides: str):
+    """A private copy of the shared world (its landing folder included), for a test that writes."""
+    shutil.copytree(published_world["storage"]["warehouse"], target)
+    return make_config(str(target), *overrides)
 
 
 def pytest_collection_modifyitems(config, items):
     """Every test that asks for the Spark session is marked `spark`; `make test-fast` runs the rest
-    (pure numpy, pandas, OR-Tools, config and DAG tests) in about a minute."""
+    (pure numpy, pandas, OR-Tools, config and DAG tests) on two workers in about 20 seconds."""
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.spark)

@@ -4,7 +4,6 @@ the publish audit passes and the feed reads; reproducible; its pair blocks gone 
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ from jobs.steps.spark_problem import load_spark_problem
 from jobs.warehouse import io
 from jobs.warehouse.catalog import run_sql_file
 from jobs.warehouse.tables import PUBLISHED_TABLES
-from tests.conftest import PIPELINE_DAYS, make_config
+from tests.conftest import PIPELINE_DAYS, copied_world
 
 DS = PIPELINE_DAYS[-1]
 
@@ -27,10 +26,9 @@ DS = PIPELINE_DAYS[-1]
 @pytest.fixture(scope="module")
 def copied(published_world, tmp_path_factory):
     """A copy of the shared world (this module publishes into it), set to solve on the executors."""
-    target = tmp_path_factory.mktemp("executors") / "warehouse"
-    shutil.copytree(published_world["storage"]["warehouse"], target)
     # the night's own certified gap (conf/base.yaml), so the prices explain the plan as they do in the driver
-    return published_world, make_config(str(target), "spark.allocate_on_executors=always")
+    return published_world, copied_world(published_world, tmp_path_factory.mktemp("executors") / "warehouse",
+                                         "spark.allocate_on_executors=always")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pandas as pd
 import pytest
 
 from jobs.warehouse import io
-from tests.conftest import PIPELINE_DAYS, free_port, make_config
+from tests.conftest import PIPELINE_DAYS, copied_world, free_port
 
 NIGHT = ("features", "candidates", "allocate", "publish")
 # Backtests off (they write only audit tables); adaptive execution off, as in local mode, so Spark
@@ -79,10 +78,7 @@ def cluster(tmp_path_factory):
 
 def _copy_of(world, tmp_path, name: str):
     """The published tiny world's warehouse (bronze, silver, landing, gold) under another folder."""
-    source = world["storage"]["warehouse"]
-    target = str(tmp_path / name / "warehouse")
-    shutil.copytree(source, target)
-    return make_config(target, *OVERRIDES)
+    return copied_world(world, tmp_path / name / "warehouse", *OVERRIDES)
 
 
 def _published(spark, config, ds: str) -> dict[str, pd.DataFrame]:
@@ -90,24 +86,42 @@ def _published(spark, config, ds: str) -> dict[str, pd.DataFrame]:
             .sort_values(order).reset_index(drop=True) for key, order in GOLD.items()}
 
 
-def test_the_nightly_job_on_a_standalone_cluster_publishes_the_local_plan(spark, published_world, cluster, tmp_path):
+@pytest.fixture(scope="module")
+def cluster_nights(published_world, cluster, tmp_path_factory):
+    """One driver on the cluster runs both tests' work, one after the other, each on a copy of the
+    shared world: the night (features to publish) and, on the second copy, allocate and publish
+    with the pairs on the executors. One driver JVM instead of two: a cold driver costs about a
+    minute here, which the two runs share."""
     ds = PIPELINE_DAYS[-1]
-    local = published_world          # its night for ds ran in local mode (backtests on: they write only audit tables)
-    remote = _copy_of(published_world, tmp_path, "cluster")
+    root = tmp_path_factory.mktemp("cluster-nights")
+    night, executors = _copy_of(published_world, root, "cluster"), _copy_of(published_world, root, "executors")
     script = textwrap.dedent(f"""
         from jobs import pipeline
+        from jobs.steps import allocate, publish
         from jobs.warehouse.spark import get_spark
         from tests.conftest import make_config
 
-        config = make_config({remote['storage']['warehouse']!r}, *{OVERRIDES!r}, "spark.master={cluster}",
+        config = make_config({night['storage']['warehouse']!r}, *{OVERRIDES!r}, "spark.master={cluster}",
                              "spark.driver_memory=1g")
         spark = get_spark(config)
         assert spark.sparkContext.master == {cluster!r}, spark.sparkContext.master
         pipeline.run_day(config, {ds!r}, spark, steps={NIGHT!r})
         print("executors:", spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1)  # minus the driver
+        on_executors = make_config({executors['storage']['warehouse']!r}, *{OVERRIDES!r}, "spark.master={cluster}",
+                                   "spark.driver_memory=1g", "spark.allocate_on_executors=always",
+                                   "allocation.dual_gap_tolerance=0.01")
+        allocate.run(on_executors, {ds!r}, spark)
+        publish.run(on_executors, {ds!r}, spark)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return done, night, executors
+
+
+def test_the_nightly_job_on_a_standalone_cluster_publishes_the_local_plan(spark, published_world, cluster_nights):
+    ds = PIPELINE_DAYS[-1]
+    local = published_world          # its night for ds ran in local mode (backtests on: they write only audit tables)
+    done, remote, _ = cluster_nights
     assert done.returncode == 0, done.stderr[-4000:]
     assert "executors: 2" in done.stdout                  # the work ran on the two workers, not in the driver
     here, there = _published(spark, local, ds), _published(spark, remote, ds)
@@ -124,27 +138,13 @@ def test_the_nightly_job_on_a_standalone_cluster_publishes_the_local_plan(spark,
     assert runs["cluster"]["n_pairs"].iloc[0] == runs["local"]["n_pairs"].iloc[0]
 
 
-def test_the_nightly_allocate_runs_on_the_clusters_executors(spark, published_world, cluster, tmp_path):
+def test_the_nightly_allocate_runs_on_the_clusters_executors(spark, published_world, cluster_nights):
     """spark.allocate_on_executors=always on the standalone cluster: the pair blocks under the
     warehouse's _scratch (file://), the dual solver's passes and every pair's rounding, rank and
     explanation in the workers' Python. The plan is certified within its gap of the exact plan
     local mode published, passes the publish audit, and its blocks are gone afterwards."""
     ds = PIPELINE_DAYS[-1]
-    remote = _copy_of(published_world, tmp_path, "executors")
-    script = textwrap.dedent(f"""
-        from jobs.steps import allocate, publish
-        from jobs.warehouse.spark import get_spark
-        from tests.conftest import make_config
-
-        config = make_config({remote['storage']['warehouse']!r}, *{OVERRIDES!r}, "spark.master={cluster}",
-                             "spark.driver_memory=1g", "spark.allocate_on_executors=always",
-                             "allocation.dual_gap_tolerance=0.01")
-        spark = get_spark(config)
-        allocate.run(config, {ds!r}, spark)
-        publish.run(config, {ds!r}, spark)
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done, _, remote = cluster_nights
     assert done.returncode == 0, done.stderr[-4000:]
     runs = {name: io.read_published(spark, config, "gold.allocation_runs", ds).toPandas().iloc[0]
             for name, config in (("local", published_world), ("cluster", remote))}

@@ -9,7 +9,6 @@ its figures, scaled back, must be the night's.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ import pytest
 from allocation import LPSolver
 from allocation.evaluation import Scoring, score_plan
 from jobs.steps.build_problem import assemble_problem
-from tests.conftest import make_config
+from tests.conftest import copied_world, make_config
 
 K = 3
 
@@ -95,10 +94,8 @@ def test_a_night_above_max_pairs_is_evaluated_on_a_seeded_sample_of_its_users(sp
     from tests.conftest import PIPELINE_DAYS
 
     ds = PIPELINE_DAYS[-1]
-    target = tmp_path / "warehouse"
-    shutil.copytree(published_world["storage"]["warehouse"], target)
     n_pairs = count_pairs(published_world, ds, spark)
-    config = make_config(str(target), f"evaluation.max_pairs={n_pairs // 2}")
+    config = copied_world(published_world, tmp_path / "warehouse", f"evaluation.max_pairs={n_pairs // 2}")
 
     whole = allocate.load_problem(config, ds, spark)
     sample = allocate.load_problem(config, ds, spark, user_share=0.5)

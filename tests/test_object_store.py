@@ -98,6 +98,8 @@ def _upload(local: str, uri: str) -> None:
 
 def test_the_nightly_job_publishes_the_same_plan_from_a_bucket_through_both_engines(
         published_world, s3_environment, s3_connector, tmp_path):
+    """About two minutes: a JVM of its own (the connector's jars load at its start) runs the night
+    twice, once per engine, every file through an S3 server."""
     ds = PIPELINE_DAYS[-1]
     landing = os.path.join(published_world["storage"]["warehouse"], "landing", "synthetic")
     warehouses = {engine: f"s3://{BUCKET}/{engine}/warehouse" for engine in ENGINES}

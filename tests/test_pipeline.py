@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ from jobs.steps import allocate, publish
 from jobs.warehouse import io
 from jobs.warehouse.catalog import run_sql_file
 from jobs.warehouse.tables import PUBLISHED_TABLES
-from tests.conftest import PIPELINE_DAYS
+from tests.conftest import PIPELINE_DAYS, copied_world
 
 DAYS = PIPELINE_DAYS
 
@@ -28,9 +27,7 @@ DAYS = PIPELINE_DAYS
 def world(published_world, tmp_path_factory):
     """A copy of the shared world: this module reruns, tampers with and republishes its days (in the
     order of its tests), which modules comparing with the shared world must never see."""
-    target = tmp_path_factory.mktemp("pipeline") / "warehouse"
-    shutil.copytree(published_world["storage"]["warehouse"], target)   # the landing folder comes along
-    return published_world.with_overrides([f"storage.warehouse={target}"])
+    return copied_world(published_world, tmp_path_factory.mktemp("pipeline") / "warehouse")
 
 
 def gold(spark, config, name, ds):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from jobs.warehouse import io
 from jobs.warehouse.catalog import register_views
 from jobs.warehouse.failpoints import SimulatedCrash, armed
 from jobs.warehouse.feed_reader import read_published_plan
-from tests.conftest import PIPELINE_DAYS, make_config
+from tests.conftest import PIPELINE_DAYS, copied_world
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNED = "allocation.creator_weight=3.0"
@@ -38,10 +37,7 @@ def planned(published_world):
 
 def copy_of(planned, tmp_path, *overrides):
     config, ds = planned
-    target = tmp_path / "warehouse"
-    shutil.copytree(config["storage"]["warehouse"], target)
-    # the synthetic source's landing folder lives under the warehouse: the copy brings it along
-    return make_config(str(target), *overrides), ds
+    return copied_world(config, tmp_path / "warehouse", *overrides), ds
 
 
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:
@@ -175,6 +171,8 @@ def assert_whole(state):
 
 def test_a_crash_at_every_commit_keeps_the_published_plan_and_the_rerun_matches_a_clean_run(
         spark, planned, tmp_path):
+    """About 100 s: every commit point of the night is crashed and rerun (each a step of real
+    Spark and Delta), one of them a SIGKILL of a whole process and its JVM, then a clean twin."""
     config, ds = copy_of(planned, tmp_path / "crashed", "storage.retain_superseded_hours=0",
                          "candidates.backtests=false")
     before = plan_state(config, ds)

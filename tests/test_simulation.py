@@ -257,7 +257,8 @@ def test_summary_reads_stocks_on_the_last_day_and_pools_user_outcomes():
 
 def test_simulate_runs_the_nightly_job_and_the_treatment_reads_its_plan(spark, tmp_path):
     """Two simulated days through the real steps: the treatment's plan slots come from the plan the
-    nightly job published (read through the feed contract); the control's never do."""
+    nightly job published (read through the feed contract); the control's never do. Over a minute
+    alone because it is two nights of the real job on two arms' worlds: the loop's only real run."""
     from jobs.simulation import loop
     from jobs.warehouse import io
     from jobs.warehouse.feed_reader import read_published_plan
