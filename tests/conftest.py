@@ -87,9 +87,10 @@ def _build_published_world(spark, warehouse: Path) -> dict:
 
     config = make_config(str(warehouse))
     summary = generate_landing(WorldParams.from_config(config), landing_root(config))
-    # the history a day at a time, as the golden digests were recorded: a catch-up's one pass writes
-    # the same rows (tests/test_ingest.py) in another order within files, and the heads' equal-count
-    # reliability bins split tied predictions by row order (audit.ranking_calibration would move)
+    # the history a day at a time, as the golden digests were recorded. A catch-up's one pass writes
+    # the same rows (tests/test_ingest.py); whether in the same order within files is not checked, and
+    # the heads' equal-count reliability bins split tied predictions by row order, so a new order
+    # could move audit.ranking_calibration's digest without any decision changing
     for ds in summary["days"][:-2]:
         pipeline.run_day(config, ds, spark, steps=("ingest",))
     # the first day is planned and published; evaluate and report run on the last (what tests read)
