@@ -88,9 +88,10 @@ def _build_published_world(spark, warehouse: Path) -> dict:
     config = make_config(str(warehouse))
     summary = generate_landing(WorldParams.from_config(config), landing_root(config))
     # the history a day at a time, as the golden digests were recorded. A catch-up's one pass writes
-    # the same rows (tests/test_ingest.py); whether in the same order within files is not checked, and
-    # the heads' equal-count reliability bins split tied predictions by row order, so a new order
-    # could move audit.ranking_calibration's digest without any decision changing
+    # the same rows (tests/test_ingest.py), and built through `pipeline.catch_up` the world gave
+    # every golden digest too (checked once, test_golden_world alone); it stays day by day until a
+    # whole suite has run that way. Row order matters here: the heads' equal-count reliability bins
+    # split tied predictions by it (audit.ranking_calibration)
     for ds in summary["days"][:-2]:
         pipeline.run_day(config, ds, spark, steps=("ingest",))
     # the first day is planned and published; evaluate and report run on the last (what tests read)
