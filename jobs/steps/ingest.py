@@ -65,6 +65,8 @@ def read_catalogue(spark: SparkSession, source: Source, name: str) -> DataFrame:
 def snapshots(spark: SparkSession, catalogue: DataFrame, name: str, days: list[str], timezone: str) -> DataFrame:
     """The catalogue as known at the end of each day: its rows created before the day ended, with `ds`."""
     created = CATALOGUES[name][2]
+    if len(days) == 1:  # the nightly case: a literal bound, as a day alone always had
+        return catalogue.where(F.col(created) < day_end(days[0], timezone)).withColumn(DAY, F.lit(days[0]))
     frame = spark.createDataFrame([(day,) for day in days], f"{DAY} string")
     return catalogue.crossJoin(F.broadcast(frame)).where(F.col(created) < day_end(F.col(DAY), timezone))
 
