@@ -21,7 +21,11 @@ COLUMNS: dict[str, str] = {
     "created_at": "when the item (or creator) was created, UTC",
     "live_start": "a live stream's start, UTC (empty for videos)",
     "live_end": "a live stream's end, UTC (empty for videos)",
-    "is_new": "the item is new: younger than features.new_item_days, so it gets the exploration floor",
+    "is_new": "the item is new: younger than features.new_item_days",
+    "plan_stage": "where the item stands in the creator-side plan (features.plan_window): 'stage k' of the "
+                  "lifecycle's traffic pools, 'graduated' (had every stage), 'expired' (older than "
+                  "features.max_plan_age_days) or 'left: likes below its category' (judged at a stage's end); "
+                  "'new' or 'not new' under the age window",
     "is_new_creator": "the creator is new: younger than features.new_creator_days",
     "trailing_likes": "likes the creator's items received in the feature window before ds (L0 in the model)",
     "p_active": "estimated chance the user is active on ds+1 (the availability model, or the smoothed frequency)",
@@ -38,9 +42,14 @@ COLUMNS: dict[str, str] = {
     "expected_likes": "expected likes from these exposures: expected_exposure times p_like",
     "n_candidates": "candidate pairs (users) the item had",
     "quota": "the item's expected exposures under the plan (sum of its pairs' expected_exposure)",
-    "cap": "the most expected exposures one item may get (allocation.item_cap)",
-    "floor": "the exploration floor: expected exposures a new item should get (allocation.new_item_floor), "
-             "soft: each missing one costs allocation.floor_penalty",
+    "cap": "the most expected exposures the item may get tomorrow: allocation.item_cap, or what is left of its "
+           "lifecycle stage if less",
+    "floor": "the exploration floor: expected exposures an item in the plan should get (allocation.new_item_floor, "
+             "times allocation.first_item_floor_factor for a creator's first items; at most the cap), soft: each "
+             "missing one costs allocation.floor_penalty",
+    "creator_item_rank": "the item's place among its creator's items by creation (1 = the creator's first)",
+    "in_plan": "the creator-side plan holds the item tonight (features.plan_window)",
+    "stage_remaining": "exposures left before the item's lifecycle stage ends (empty outside the lifecycle)",
     "predicted_for": "the day whose outcomes the row predicts or scores",
     "base_rate": "the share of positive outcomes among the rows scored",
     "auc": "area under the ROC curve (0.5: no better than chance)",

@@ -30,10 +30,11 @@ RETRIEVED = ("user_id", "item_id", "retrieval_score", "source", "tier")
 
 
 def eligible_items(item_features: DataFrame, *, ds: str) -> DataFrame:
-    """New videos, and new live streams that air tomorrow (ds + 1)."""
+    """The items the creator-side plan holds tonight (`in_plan`): videos, and live streams that air
+    tomorrow (ds + 1)."""
     tomorrow = F.date_add(F.lit(ds).cast("date"), 1)
     return item_features.where(
-        F.col("is_new") & ((F.col("item_type") == "video")
+        F.col("in_plan") & ((F.col("item_type") == "video")
                            | ((F.col("item_type") == "live") & (F.to_date("live_start") == tomorrow))))
 
 

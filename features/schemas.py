@@ -71,7 +71,8 @@ ITEM_FEATURES = _schema(
     ("long_views", LongType()), ("likes", LongType()), ("follows", LongType()), ("skips", LongType()),
     ("click_rate", DoubleType()), ("long_view_rate", DoubleType()), ("like_rate", DoubleType()),
     ("like_alpha", DoubleType()), ("like_beta", DoubleType()), ("follow_rate", DoubleType()),
-    ("skip_rate", DoubleType()),
+    ("skip_rate", DoubleType()), ("creator_item_rank", IntegerType()), ("in_plan", BooleanType()),
+    ("plan_stage", StringType()), ("stage_remaining", DoubleType()),
 )
 CREATOR_FEATURES = _schema(
     ("creator_id", LongType()), ("age_days", DoubleType()), ("n_items", LongType()),
@@ -92,7 +93,7 @@ ALLOCATIONS = _schema(
 )
 ITEM_QUOTAS = _schema(
     ("run_id", StringType()), ("item_id", LongType()), ("creator_id", LongType()), ("is_new", BooleanType()),
-    ("quota", DoubleType()), ("floor", DoubleType()), ("cap", DoubleType()), ("floor_shortfall", DoubleType()),
+    ("plan_stage", StringType()), ("quota", DoubleType()), ("floor", DoubleType()), ("cap", DoubleType()), ("floor_shortfall", DoubleType()),
     ("shadow_price", DoubleType()), ("expected_likes", DoubleType()), ("n_candidates", LongType()),
 )
 CREATOR_OUTCOMES = _schema(

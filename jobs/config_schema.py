@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -100,6 +100,10 @@ class SampleSection(_Section):
 class FeaturesSection(_Section):
     lookback_days: PositiveInt
     new_item_days: PositiveInt
+    plan_window: Literal["lifecycle", "age"]
+    max_plan_age_days: PositiveInt
+    stage_exposures: list[PositiveInt]
+    flop_z: NonNegative
     new_creator_days: PositiveInt
     availability_prior_days: Positive
     availability_half_life_days: Positive
@@ -111,6 +115,21 @@ class FeaturesSection(_Section):
     like_prior_strength: Positive
     affinity_prior_strength: Positive
     backtests: bool
+
+    @field_validator("stage_exposures")
+    @classmethod
+    def _stages_grow(cls, budgets: list[int]) -> list[int]:
+        if not budgets or any(later <= earlier for earlier, later in zip(budgets, budgets[1:])):
+            raise ValueError("must list at least one stage, each ending at more exposures than the one before")
+        return budgets
+
+    @model_validator(mode="after")
+    def _window_covers_the_plan(self) -> FeaturesSection:
+        # an item's exposures are counted over the lookback window: it must reach back to the oldest item in play
+        if self.plan_window == "lifecycle" and self.max_plan_age_days > self.lookback_days:
+            raise ValueError(f"max_plan_age_days ({self.max_plan_age_days}) must be at most lookback_days "
+                             f"({self.lookback_days}): an item's exposures are counted over the lookback window")
+        return self
 
 
 class CandidatesSection(_Section):
@@ -153,6 +172,8 @@ class AllocationSection(_Section):
     happiness_segments: PositiveInt
     item_cap: NonNegative
     new_item_floor: NonNegative
+    first_items: NonNegativeInt
+    first_item_floor_factor: Positive
     floor_penalty: NonNegative
     max_category_share: Share
     max_creator_share: Share

@@ -25,7 +25,7 @@ SELECT e.* FROM audit_allocation_explanations e JOIN published_runs r ON e.ds = 
 
 -- Per item: its quota against its cap and floor, which one binds and the prices of both.
 CREATE OR REPLACE TEMP VIEW item_explanations AS
-SELECT q.ds, q.run_id, q.item_id, q.creator_id, q.is_new, q.n_candidates, q.quota, q.cap, q.floor,
+SELECT q.ds, q.run_id, q.item_id, q.creator_id, q.is_new, q.plan_stage, q.n_candidates, q.quota, q.cap, q.floor,
        q.floor_shortfall,
        CASE WHEN q.quota >= q.cap - 1e-6 * GREATEST(1.0, q.cap) THEN 'cap'
             WHEN q.floor > 0 AND q.quota <= q.floor + 1e-6 * GREATEST(1.0, q.floor) THEN 'floor'

@@ -39,7 +39,8 @@ def _night(cohorts: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, pd.
         availability.append(pd.DataFrame({"user_id": c * 1000 + np.arange(n_users) + 1, "p_active": p_active,
                                           "slot_capacity": slots}))
     eligible = pd.DataFrame({"item_id": np.arange(n_items) + 1, "creator_id": item_creator,
-                             "category": ["a", "b", "c"] * 3, "is_new": [True, False, True] * 3})
+                             "category": ["a", "b", "c"] * 3, "is_new": [True, False, True] * 3,
+                             "plan_stage": "stage 1", "stage_remaining": np.nan, "creator_item_rank": 9})
     creators = pd.DataFrame({"creator_id": np.arange(n_creators) + 1, "trailing_likes": [0.0, 3.0, 40.0, 900.0],
                              "is_new_creator": [True, True, False, False]})
     return pd.concat(candidates), pd.concat(availability), eligible, creators
@@ -117,3 +118,17 @@ def test_a_night_above_max_pairs_is_evaluated_on_a_seeded_sample_of_its_users(sp
             assert estimated.loc[policy, column] == pytest.approx(full.loc[policy, column], rel=0.3), (policy, column)
         for column in ("new_item_coverage", "creators_with_like_share"):
             assert estimated.loc[policy, column] == pytest.approx(full.loc[policy, column], abs=0.15), (policy, column)
+
+
+def test_an_items_cap_is_what_is_left_of_its_stage_and_a_creators_first_items_get_a_larger_floor(tmp_path):
+    from jobs.steps.build_problem import plan_items
+
+    config = make_config(str(tmp_path), "allocation.item_cap=50", "allocation.new_item_floor=5",
+                         "allocation.first_items=1", "allocation.first_item_floor_factor=2.0")
+    eligible = pd.DataFrame({"item_id": [3, 1, 2], "creator_id": [7, 7, 8], "category": "a", "is_new": True,
+                             "plan_stage": ["stage 2", "stage 1", "new"], "stage_remaining": [4.0, 80.0, np.nan],
+                             "creator_item_rank": [2, 1, 1]})
+    items = plan_items(config, eligible, pd.Series({1: 10, 3: 2})).set_index("item_id")
+    assert items["cap"].to_dict() == {1: 50.0, 2: 50.0, 3: 4.0}          # the stage's 4 left bound item 3
+    assert items["floor"].to_dict() == {1: 10.0, 2: 10.0, 3: 4.0}        # first items doubled; never above the cap
+    assert items["n_candidates"].to_dict() == {1: 10, 2: 0, 3: 2}

@@ -94,6 +94,13 @@ def test_explain_prints_the_published_numbers_for_an_item_a_user_and_a_creator(p
     assert f"item {item} on {ds}" in text
     assert ("neither binds" if row.binds == "neither" else f"its {row.binds} binds") in text
     assert f"{int(row.n_candidates)} candidate users" in text and "the prices reproduce all" in text
+    assert f"plan stage: {row.plan_stage}" in text and row.plan_stage.startswith("stage ")
+    stages = connection.execute("SELECT item_id, plan_stage FROM silver_item_features WHERE ds = $ds AND NOT in_plan",
+                                {"ds": ds}).df()
+    if not stages.empty:                              # an item outside the plan: its stage says why
+        left = stages.sort_values("item_id").iloc[0]
+        assert main(["explain", "--ds", ds, "--item", str(int(left.item_id)), *where]) == 1
+        assert f"plan stage: {left.plan_stage}" in capsys.readouterr().err
 
     user = int(pairs.loc[pairs["reason"] == OUTBID, "user_id"].min())
     assert main(["explain", "--ds", ds, "--user", str(user), *where]) == 0

@@ -9,7 +9,7 @@ from pyspark.sql import Row
 
 from features.availability import availability_features, build_user_availability, daily_activity, with_p_active
 from features.errors import MissingColumnsError
-from features.items import build_creator_features, build_item_features
+from features.items import EXPIRED, FLOPPED, GRADUATED, PlanWindow, build_creator_features, build_item_features
 from features.retrieval import available_users, eligible_items, retrieve_by_affinity, score_candidates
 from features.users import build_user_category_affinity, build_user_features
 
@@ -114,13 +114,47 @@ def test_item_like_rate_is_a_beta_posterior_on_the_category_prior(spark):
     assert (outcome[20].trailing_likes, outcome[20].is_new_creator) == (0, False)
 
 
-def test_eligible_items_are_new_videos_and_tomorrows_live_streams(spark):
+def test_the_lifecycle_judges_each_item_on_its_exposures_evidence_and_age(spark):
+    """Stages end at 20, 100 and 400 exposures; category A likes 70 of 250 exposures (0.28)."""
+    items = items_frame(spark, [
+        (1, 10, "A", "video", "2026-04-11"),   # 25 exposures, no like: clearly below A at its first judgement
+        (2, 10, "A", "video", "2026-04-12"),   # 25 exposures, 10 likes: promoted to stage 2
+        (3, 10, "A", "video", "2026-04-14"),   # 5 exposures: still in its first stage
+        (4, 20, "A", "video", "2026-03-01"),   # 200 exposures, 60 likes, but six weeks old
+        (5, 20, "A", "video", "2026-04-06"),   # nobody saw it, and it is past the maximum age of 7 days
+        (6, 30, "B", "video", "2026-04-12"),   # 400 exposures: every stage done
+    ])
+    events = spark.createDataFrame(
+        [event(u, 1) for u in range(25)] + [event(u, 2, like=int(u < 10)) for u in range(25)]
+        + [event(u, 3) for u in range(5)] + [event(u, 4, like=int(u < 60)) for u in range(200)]
+        + [event(u, 6, like=int(u % 4 == 0)) for u in range(400)])
+    plan = PlanWindow(kind="lifecycle", new_item_days=2, max_age_days=7, stage_exposures=(20, 100, 400), flop_z=2.0)
+    rows = {r.item_id: r for r in build_item_features(items, events, ds=DS, new_item_days=2, prior_strength=20.0,
+                                                      plan=plan).collect()}
+    assert {i: r.plan_stage for i, r in rows.items()} == {
+        1: FLOPPED, 2: "stage 2", 3: "stage 1", 4: EXPIRED, 5: EXPIRED, 6: GRADUATED}
+    assert {i for i, r in rows.items() if r.in_plan} == {2, 3}
+    assert (rows[2].stage_remaining, rows[3].stage_remaining) == (75.0, 15.0)   # 100 - 25, 20 - 5
+    assert rows[1].stage_remaining is None
+    assert [rows[i].creator_item_rank for i in (1, 2, 3)] == [1, 2, 3]
+    # flop_z says how sure the judgement must be: at 6 sd nothing this thin leaves
+    lenient = PlanWindow(kind="lifecycle", max_age_days=7, stage_exposures=(20, 100, 400), flop_z=6.0)
+    assert build_item_features(items, events, ds=DS, new_item_days=2, prior_strength=20.0, plan=lenient).where(
+        "item_id = 1").first().plan_stage == "stage 2"
+    # the age window is the plan before the lifecycle: new items, no stages
+    by_age = {r.item_id: r for r in build_item_features(items, events, ds=DS, new_item_days=2,
+                                                        prior_strength=20.0).collect()}
+    assert {i for i, r in by_age.items() if r.in_plan} == {i for i, r in by_age.items() if r.is_new} == {3}
+    assert all(r.stage_remaining is None for r in by_age.values())
+
+
+def test_eligible_items_are_videos_in_the_plan_and_tomorrows_live_streams(spark):
     features = spark.createDataFrame([
-        Row(item_id=1, item_type="video", is_new=True, live_start=None),
-        Row(item_id=2, item_type="video", is_new=False, live_start=None),
-        Row(item_id=3, item_type="live", is_new=True, live_start=dt.datetime(2026, 4, 15, 20)),
-        Row(item_id=4, item_type="live", is_new=True, live_start=dt.datetime(2026, 4, 14, 20)),
-    ], "item_id long, item_type string, is_new boolean, live_start timestamp")
+        Row(item_id=1, item_type="video", in_plan=True, live_start=None),
+        Row(item_id=2, item_type="video", in_plan=False, live_start=None),
+        Row(item_id=3, item_type="live", in_plan=True, live_start=dt.datetime(2026, 4, 15, 20)),
+        Row(item_id=4, item_type="live", in_plan=True, live_start=dt.datetime(2026, 4, 14, 20)),
+    ], "item_id long, item_type string, in_plan boolean, live_start timestamp")
     expected = features.where("item_id in (1, 3)")
     assert_df_equality(eligible_items(features, ds=DS), expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -171,10 +205,12 @@ def build_candidates(spark, items, affinity, availability, user_features, seen, 
 
 def item_rows(spark, rows):
     return spark.createDataFrame([Row(
-        item_id=i, creator_id=70, category="A", item_type=kind, is_new=True, live_start=start, live_end=end,
+        item_id=i, creator_id=70, category="A", item_type=kind, is_new=True, in_plan=True, live_start=start,
+        live_end=end,
         click_rate=0.4, long_view_rate=0.3, like_rate=0.1, like_alpha=2.0, like_beta=18.0, follow_rate=0.01,
         skip_rate=0.5) for i, kind, start, end in rows],
-        "item_id long, creator_id long, category string, item_type string, is_new boolean, live_start timestamp,"
+        "item_id long, creator_id long, category string, item_type string, is_new boolean, in_plan boolean,"
+        " live_start timestamp,"
         " live_end timestamp, click_rate double, long_view_rate double, like_rate double, like_alpha double,"
         " like_beta double, follow_rate double, skip_rate double")
 

@@ -65,6 +65,24 @@ def test_two_consecutive_days_publish_every_table(spark, world):
         assert {r.ds for r in io.read_table(spark, world, key).select("ds").distinct().collect()} == set(DAYS)
 
 
+def test_the_plan_holds_only_items_in_a_lifecycle_stage_and_none_past_the_maximum_age(spark, world):
+    f = world["features"]
+    assert f["plan_window"] == "lifecycle"
+    for ds in DAYS:
+        items = io.read_table(spark, world, "silver.item_features", ds=ds).toPandas()
+        in_plan = items[items["in_plan"]]
+        assert (in_plan["age_days"] < f["max_plan_age_days"]).all()
+        assert (in_plan["exposures"] < f["stage_exposures"][-1]).all() and in_plan["plan_stage"].str.startswith("stage").all()
+        assert (in_plan["stage_remaining"] > 0).all()
+        quotas = gold(spark, world, "item_quotas", ds)
+        assert set(quotas["item_id"]) <= set(in_plan["item_id"])
+        assert (quotas["cap"] <= in_plan.set_index("item_id").loc[quotas["item_id"], "stage_remaining"].to_numpy()
+                + 1e-9).all()
+        # the lifecycle holds items the age window would have dropped (older than new_item_days)
+        if ds == DAYS[-1]:
+            assert (in_plan["age_days"] >= f["new_item_days"]).any()
+
+
 def test_evaluation_scores_every_policy_against_the_kept_truth(spark, world):
     ds = DAYS[-1]
     table = io.read_table(spark, world, "audit.policy_evaluation", ds=ds).toPandas().set_index("policy")

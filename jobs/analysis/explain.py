@@ -62,9 +62,10 @@ def _published_run(connection: duckdb.DuckDBPyConnection, ds: str) -> pd.Series:
 def explain_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int, limit: int) -> str:
     run = _published_run(connection, ds)
     found = _rows(connection, "SELECT * FROM item_explanations WHERE ds = $ds AND item_id = $item", ds=ds, item=item)
+    stage = _item_stage(connection, ds, item)
     if found.empty:
         raise QueryError(f"gold.item_quotas: item_id {item} is not in the published plan of ds={ds} "
-                         "(not eligible that day: too old, or not yet live)")
+                         + (f"({stage})" if stage else "(not in silver.item_features that day: not yet created)"))
     q = found.iloc[0]
     binds = {"cap": f"its cap binds: one more exposure would be worth {_number(q.cap_price)} to the plan",
              "floor": f"its floor binds: each exposure up to the floor earns a bonus of {_number(q.floor_price)}"
@@ -75,6 +76,7 @@ def explain_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int, limi
     return "\n".join([
         f"item {item} on {ds} (creator {q.creator_id}, {'new' if q.is_new else 'not new'}), "
         f"published run {run.run_id} ({run.solver})",
+        f"  {stage}" if stage else f"  plan stage: {q.plan_stage}",
         f"  quota {_number(q.quota)} expected exposures; cap {_number(q.cap)}, floor {_number(q.floor)}",
         f"  {binds}",
         f"  creator {q.creator_id}: {_number(q.creator_trailing_likes)} trailing likes, "
@@ -85,6 +87,37 @@ def explain_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int, limi
         "(outbid: the user's slots went to higher scores; below zero: not worth a slot)",
         _pairs_table(pairs, limit, drop="item_id"),
     ])
+
+
+def _item_stage(connection: duckdb.DuckDBPyConnection, ds: str, item: int) -> str:
+    """Where the item stands in the creator-side plan and why, from silver.item_features (empty if it is not there)."""
+    rows = _rows(connection, "SELECT plan_stage, in_plan, age_days, exposures, likes, like_alpha, like_beta, "
+                 "stage_remaining, creator_item_rank FROM silver_item_features WHERE ds = $ds AND item_id = $item",
+                 ds=ds, item=item)
+    return "" if rows.empty else stage_reason(rows.iloc[0])
+
+
+def stage_reason(row: pd.Series) -> str:
+    """One line: the item's plan stage, its evidence (exposures, its like rate's posterior against its
+    category's rate, which the posterior's prior is) and what follows from them."""
+    total = float(row.like_alpha + row.like_beta)
+    strength = total - float(row.exposures)                # the prior's pseudo-exposures
+    category = (float(row.like_alpha) - float(row.likes)) / strength if strength > 0 else float("nan")
+    mean = float(row.like_alpha) / total if total > 0 else float("nan")
+    sd = (mean * (1 - mean) / (total + 1)) ** 0.5 if total > 0 else float("nan")
+    evidence = (f"{int(row.exposures)} exposures and {int(row.likes)} likes so far, {row.age_days:.1f} days old; "
+                f"like rate {mean:.4f} \u00b1 {sd:.4f} (posterior) against its category's {category:.4f}")
+    first = " (its creator's first item)" if int(row.creator_item_rank) == 1 else ""
+    stage = str(row.plan_stage)
+    if stage.startswith("stage "):
+        return (f"plan stage: {stage}{first}, {_number(row.stage_remaining)} exposures left before it is judged; "
+                f"{evidence}")
+    why = {"graduated": "had every stage of its fair shot, so the ordinary feed takes it from here",
+           "expired": "older than features.max_plan_age_days, so it left the plan whatever its stage",
+           "new": "in the plan's age window (features.new_item_days)",
+           "not new": "older than the plan's age window (features.new_item_days)"}.get(
+        stage, "judged at a stage's end: even its posterior's upper bound was below its category's rate")
+    return f"plan stage: {stage}{first}: {why}; {evidence}"
 
 
 def explain_user(connection: duckdb.DuckDBPyConnection, ds: str, user: int, limit: int) -> str:

@@ -57,6 +57,12 @@ class SimulationOutput:
     report_path: str = ""
 
 
+def plan_window_days(features: dict) -> int:
+    """The oldest item (in days) a night may plan: the ceilings' window. The lifecycle may hold an item
+    up to its maximum age (most leave sooner, graduated or judged); the age window, new_item_days."""
+    return int(features["new_item_days"] if features["plan_window"] == "age" else features["max_plan_age_days"])
+
+
 def simulation_id(config: Config, days: int, seeds: list[int]) -> str:
     """Same config, days and seeds: same id, so a rerun replaces its rows instead of adding more."""
     digest = hashlib.sha256(f"{config.hash}|{days}|{seeds}".encode()).hexdigest()[:10]
@@ -155,7 +161,7 @@ def simulate_seed(config: Config, spark: SparkSession, seed: int, days: int, roo
             quits = close_day(state, dynamics)
             figures = day_metrics(state, today, served, dynamics, quits=quits,
                                   new_creator_days=f["new_creator_days"],
-                                  new_item_days=f["new_item_days"],
+                                  new_item_days=plan_window_days(f),
                                   reach_threshold=config["evaluation"]["reach_threshold"], first_day=0)
             rows.append({"run_id": sim_id, "seed": seed, "arm": arm, "day_index": index,
                          "date": state.date(state.day).isoformat(), "plan_published": plan is not None and len(plan) > 0,

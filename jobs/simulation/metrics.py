@@ -8,7 +8,8 @@ sum_c 1 - prod_i (1 - p_like), what creators experience, not a count of expected
 Two figures say how far any plan could have gone with the slots the treatment gave it, so that a
 target missed can be told apart from a target out of reach at this `features.slot_share`:
 - the like ceiling counts every posting creator with an item in the plan's window (posted within
-  `features.new_item_days`, the items a night plans) as surely liked, every other creator as served;
+  the days a night may plan an item: `features.max_plan_age_days` under the lifecycle,
+  `features.new_item_days` under the age window) as surely liked, every other creator as served;
 - the Gini floor keeps the feed's own exposures as served and pours the plan's exposures onto the
   least-exposed items of that window (water-filling, which minimises the Gini for a fixed total).
   Older items are the feed's: a plan that re-surfaced them would be another product.
@@ -38,7 +39,7 @@ def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynam
                 first_day: int) -> dict[str, float]:
     """The day's figures; call after the day's outcomes are observed. `first_day` is the first day of
     the generator's window: creators who joined from then on are the new-creator cohort;
-    `new_item_days` is the plan's window (`features.new_item_days`), which the ceilings need."""
+    `new_item_days` is the plan's window in days (`loop.plan_window_days`), which the ceilings need."""
     day = state.day
     user, item = served.user, served.item
     rates = true_outcome_rates(state, user, item)

@@ -149,7 +149,8 @@ def render(output) -> str:  # noqa: ANN001 - loop.SimulationOutput (imported laz
                        "over the days, per-active-user outcomes pooled over the period. Outcomes are expected "
                        "values under the world's true probabilities at the pairs served. The last column bounds "
                        "what any plan in the treatment's creator-side slots (features.slot_share) could have "
-                       "changed: every creator with an item in the plan's window (features.new_item_days) liked "
+                       "changed: every creator with an item in the plan's window (features.max_plan_age_days, or "
+                       "features.new_item_days under the age window) liked "
                        "for sure; the plan's exposures poured onto the least-exposed items of that window. A "
                        "target beyond it needs more slots or a wider window, not a better plan.")
             + _section("Summary", summary_html)

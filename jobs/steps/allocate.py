@@ -20,7 +20,13 @@ from features.sampling import keep_user_sample
 from jobs.config import Config
 from jobs.errors import ConfigError, FairshotError
 from jobs.steps import allocate_on_executors
-from jobs.steps.build_problem import ProblemFrames, assemble_problem, inputs_fingerprint, result_frames
+from jobs.steps.build_problem import (
+    PLAN_ITEM_COLUMNS,
+    ProblemFrames,
+    assemble_problem,
+    inputs_fingerprint,
+    result_frames,
+)
 from jobs.steps.common import StepOutput, plan_run_id
 from jobs.steps.spark_problem import count_pairs
 from jobs.steps.staged_plan import (
@@ -59,7 +65,7 @@ def load_problem(config: Config, ds: str, spark: SparkSession, user_share: float
         availability = keep_user_sample(availability, config["seed"], user_share)
     candidates, availability = candidates.toPandas(), availability.toPandas()
     eligible = eligible_items(read("silver.item_features"), ds=ds).select(
-        "item_id", "creator_id", "category", "is_new").toPandas()
+        *PLAN_ITEM_COLUMNS).toPandas()
     creators = read("silver.creator_features").select(
         "creator_id", "trailing_likes", "is_new_creator").toPandas()
     if user_share < 1.0:

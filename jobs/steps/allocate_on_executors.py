@@ -208,7 +208,7 @@ def staged_plan(config: Config, problem: SparkProblem, solved: SparkDualResult, 
     with_run = details.withColumn("run_id", F.lit(rid))
     tables = {
         "allocations": with_run,
-        "item_quotas": items[["item_id", "creator_id", "is_new", "cap", "floor", "n_candidates"]].assign(
+        "item_quotas": items[["item_id", "creator_id", "is_new", "plan_stage", "cap", "floor", "n_candidates"]].assign(
             run_id=rid, quota=sums.quota, floor_shortfall=shortfall, shadow_price=outcome.duals.item_cap,
             expected_likes=sums.item_likes),
         "creator_outcomes": creators[["creator_id", "is_new_creator"]].assign(

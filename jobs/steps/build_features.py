@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from features.availability import daily_activity
-from features.items import build_creator_features, build_item_features
+from features.items import PlanWindow, build_creator_features, build_item_features
 from features.users import build_user_category_affinity, build_user_features
 from jobs.config import Config
 from jobs.dates import shift
@@ -49,7 +49,8 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
             events, bronze["items"], prior_strength=f["affinity_prior_strength"]),
         "silver.user_availability": predict_availability(config, bronze["users"], activity, ds),
         "silver.item_features": build_item_features(
-            bronze["items"], events, ds=ds, new_item_days=f["new_item_days"], prior_strength=f["like_prior_strength"]),
+            bronze["items"], events, ds=ds, new_item_days=f["new_item_days"], prior_strength=f["like_prior_strength"],
+            plan=PlanWindow.from_features(f)),
         "silver.creator_features": build_creator_features(
             bronze["creators"], bronze["items"], events, ds=ds, new_creator_days=f["new_creator_days"]),
     }

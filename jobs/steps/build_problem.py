@@ -17,6 +17,10 @@ from allocation import AllocationProblem, AllocationResult, HappinessCurve
 from allocation.happiness import creator_lambda
 from jobs.config import Config
 
+# What the plan reads of each eligible item (silver.item_features); the stage sets its cap and floor.
+PLAN_ITEM_COLUMNS = ("item_id", "creator_id", "category", "is_new", "plan_stage", "stage_remaining",
+                     "creator_item_rank")
+
 
 @dataclass(frozen=True)
 class OptionalLimits:
@@ -52,7 +56,7 @@ class ProblemFrames:
     problem: AllocationProblem
     pairs: pd.DataFrame      # user_id, item_id, creator_id, p_like, p_available, user_value (pair order)
     users: pd.DataFrame      # user_id, p_active, slot_capacity (user order)
-    items: pd.DataFrame      # item_id, creator_id, category, is_new, cap, floor, n_candidates (item order)
+    items: pd.DataFrame      # PLAN_ITEM_COLUMNS, cap, floor, n_candidates (item order)
     creators: pd.DataFrame   # creator_id, trailing_likes, is_new_creator (creator order)
     user_share: float = 1.0  # the share of the night's users the problem holds (`assemble_problem`)
 
@@ -109,10 +113,17 @@ def happiness_curve(config: Config) -> HappinessCurve:
 
 
 def plan_items(config: Config, eligible: pd.DataFrame, n_candidates: pd.Series) -> pd.DataFrame:
-    """The plan's items in item order (their positions), with cap, floor and candidate count."""
+    """The plan's items in item order (their positions), with cap, floor and candidate count.
+
+    An item may get at most what is left of its lifecycle stage (the rest of its shot is judged on
+    the evidence first), and a creator's first items a larger floor: one more like matters most to a
+    creator with none, and their first items are where they decide whether to go on posting."""
     a = config["allocation"]
     items = eligible.sort_values("item_id").reset_index(drop=True)
-    return items.assign(cap=a["item_cap"], floor=np.where(items["is_new"], a["new_item_floor"], 0.0),
+    cap = np.minimum(float(a["item_cap"]), items["stage_remaining"].fillna(np.inf).to_numpy(float))
+    first = items["creator_item_rank"].to_numpy(np.int64) <= int(a["first_items"])
+    floor = np.minimum(float(a["new_item_floor"]) * np.where(first, float(a["first_item_floor_factor"]), 1.0), cap)
+    return items.assign(cap=cap, floor=floor,
                         n_candidates=items["item_id"].map(n_candidates).fillna(0).astype("int64"))
 
 
@@ -170,7 +181,7 @@ def result_frames(frames: ProblemFrames, result: AllocationResult, selected: np.
     allocations["user_rank"] = user_ranks(allocations["user_id"], allocations["item_id"], result.x,
                                           frames.pairs["user_value"])
     item_likes = np.bincount(problem.pair_item, weights=exposure * problem.pair_like, minlength=problem.n_items)
-    item_quotas = frames.items[["item_id", "creator_id", "is_new", "cap", "floor", "n_candidates"]].assign(
+    item_quotas = frames.items[["item_id", "creator_id", "is_new", "plan_stage", "cap", "floor", "n_candidates"]].assign(
         run_id=run_id, quota=result.item_exposure, floor_shortfall=result.item_floor_slack,
         shadow_price=result.item_shadow_price, expected_likes=item_likes)
     creator_outcomes = frames.creators[["creator_id", "is_new_creator"]].assign(

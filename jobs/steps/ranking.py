@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 
 from allocation import metrics
 from features.embeddings import with_cold_start_factors
-from features.items import build_creator_features, build_item_features
+from features.items import PlanWindow, build_creator_features, build_item_features
 from features.ranking import (
     HEADS,
     fit_calibration,
@@ -79,7 +79,8 @@ def features_as_of(config: Config, spark: SparkSession, day: str, *,
         frames = {"user_features": build_user_features(users, events, ds=day),
                   "affinity": build_user_category_affinity(events, items, prior_strength=f["affinity_prior_strength"]),
                   "item_features": build_item_features(items, events, ds=day, new_item_days=f["new_item_days"],
-                                                       prior_strength=f["like_prior_strength"]),
+                                                       prior_strength=f["like_prior_strength"],
+                                                       plan=PlanWindow.from_features(f)),
                   "creator_features": build_creator_features(creators, items, events, ds=day,
                                                              new_creator_days=f["new_creator_days"])}
         user_factors, item_factors = fit_factors(config, events)

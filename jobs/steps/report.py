@@ -305,7 +305,8 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
     if not items.empty:
         items = items.assign(binds=binding_limit(items["quota"], items["cap"], items["floor"]))
         parts.append(_section("Items", _drill_down("items", items, {
-            "item_id": "item", "creator_id": "creator", "is_new": "new", "quota": "quota", "floor": "floor",
+            "item_id": "item", "creator_id": "creator", "is_new": "new", "plan_stage": "stage", "quota": "quota",
+            "floor": "floor",
             "cap": "cap", "binds": "binds", "cap_price": "cap price", "floor_price": "floor price",
             "n_candidates": "candidates", "served": "users drawn", "expected_likes": "expected likes"}, ["quota"]),
             "Each item's quota (expected exposures), the limit it sits on and that limit's price. "

@@ -23,6 +23,7 @@ from allocation.happiness import creator_lambda_at
 from features.retrieval import eligible_items
 from jobs.config import Config
 from jobs.steps.build_problem import (
+    PLAN_ITEM_COLUMNS,
     OptionalLimits,
     digest_frames,
     happiness_curve,
@@ -69,7 +70,7 @@ def load_spark_problem(config: Config, ds: str, spark: SparkSession) -> SparkPro
     candidates = read("silver.candidates").select("user_id", *ID_COLUMNS)
     availability = read("silver.user_availability").select("user_id", "p_active", "slot_capacity")
     eligible = eligible_items(read("silver.item_features"), ds=ds).select(
-        "item_id", "creator_id", "category", "is_new").toPandas()
+        *PLAN_ITEM_COLUMNS).toPandas()
     n_candidates = candidates.groupBy("item_id").count().toPandas().set_index("item_id")["count"]
     items = plan_items(config, eligible, n_candidates)
     creators = plan_creators(read("silver.creator_features").select(
