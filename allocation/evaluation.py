@@ -107,3 +107,30 @@ def item_exposure_under(problem: AllocationProblem, x: np.ndarray, scoring: Scor
 def user_value_kept(value: float, baseline_value: float) -> float:
     """A policy's user value as a share of the user-side baseline's (1.0 = nothing lost)."""
     return float(value / baseline_value) if baseline_value > 0 else float("nan")
+
+
+def replay(pair_of_exposure: np.ndarray, x: np.ndarray | None, outcomes: dict[str, np.ndarray]) -> dict[str, float]:
+    """Replay on random exposures (exposures the logging feed did not choose: KuaiRand's `is_rand`):
+    each one of a candidate pair counts with the policy's chance of showing that pair, x, so its
+    observed outcomes estimate what the policy's own exposures would have got, without a model.
+    `pair_of_exposure` is each exposure's pair position (-1: not a candidate pair, which no policy
+    could show); `x` None scores the random exposures themselves (what serving at random gets).
+    Returns matched exposures (sum of the weights) and per outcome the weighted rate with the half
+    width of its normal 95% interval (the weighted mean's standard error x 1.96); NaN when nothing matched."""
+    pair_of_exposure = np.asarray(pair_of_exposure, dtype=np.int64)
+    if x is None:
+        weight = np.ones(pair_of_exposure.size)
+    else:
+        matched = pair_of_exposure >= 0
+        weight = np.where(matched, np.asarray(x, dtype=float)[np.where(matched, pair_of_exposure, 0)], 0.0)
+    total = float(weight.sum())
+    figures = {"replay_matched": total}
+    for name, observed in outcomes.items():
+        y = np.asarray(observed, dtype=float)
+        if total <= 0:
+            figures[f"replay_{name}_rate"] = figures[f"replay_{name}_ci"] = float("nan")
+            continue
+        rate = float(np.dot(weight, y) / total)
+        figures[f"replay_{name}_rate"] = rate
+        figures[f"replay_{name}_ci"] = float(1.96 * np.sqrt(np.dot(weight ** 2, (y - rate) ** 2)) / total)
+    return figures

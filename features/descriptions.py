@@ -249,7 +249,14 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "(totals / share; an item reached at share x E; a creator's chance of no like to the power 1 / share)",
         "uac_hit_rate": "share of the plan's exposure that went to users who did come on ds+1",
         "solve_seconds": "seconds the policy's solve took", "expected_exposure": "total expected exposures",
-        "expected_likes": "total expected likes"}),
+        "expected_likes": "total expected likes",
+        "replay_matched": "observed, real logs with random exposures (KuaiRand's is_rand = 1) on ds+1: the policy's "
+                          "matched exposures, the sum of its x over the random exposures of its candidate pairs "
+                          "(the logged row: every random exposure of the plan's users, i.e. serving at random)",
+        "replay_like_rate": "observed: likes per matched exposure (each random exposure weighted by the policy's x)",
+        "replay_like_ci": "half width of replay_like_rate's 95% interval (normal, weighted mean's standard error)",
+        "replay_long_view_rate": "observed: long views per matched exposure",
+        "replay_long_view_ci": "half width of replay_long_view_rate's 95% interval"}),
     "audit.policy_item_exposure": ("Per policy and item: the exposure each policy gives it (the report's charts).", {
         "policy": "the policy", "creator_trailing_likes": "the creator's trailing likes (L0)",
         "exposure": "the item's expected exposures under the policy"}),
@@ -260,7 +267,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "step": "the step", "finished_at": "when it finished, UTC"}),
     "audit.simulation_daily": ("`fairshot simulate`: one row per simulation, seed, arm and simulated day (ds: the "
                                "first simulated day).", {
-        "arm": "'control' (the user-side feed) or 'treatment' (the same feed serving fairshot's plan)",
+        "arm": "'control' (the user-side feed), 'treatment' (the same feed serving fairshot's plan), a named "
+               "variant of fairshot's config, or a baseline in the same slots: 'boost' (the feed's ranking of the "
+               "items the plan may hold) or 'explore' (those items at random)",
         "day_index": "the simulated day, from 0", "date": "its date",
         "plan_published": "a plan was published for the day (treatment)",
         "active_users": "users who came", "exposures": "exposures served",
@@ -282,9 +291,17 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
                                       "an arm without a plan: its own figure)",
         "exposure_gini_floor": "the lowest exposure_gini any plan in the arm's slots could reach: the plan's "
                                "exposures poured onto the least-exposed items of its window, the rest as served "
-                               "(a bound; an arm without a plan: its own figure)"}),
-    "audit.simulation_summary": ("`fairshot simulate`: per simulation, seed and metric, control against "
-                                 "treatment over the whole period.", {
-        "metric": "the metric", "control": "its value in the control arm", "treatment": "in the treatment arm",
-        "ratio": "treatment / control", "days": "simulated days"}),
+                               "(a bound; an arm without a plan: its own figure)",
+        "creator_exposure_gini": "Gini coefficient of the day's exposures over the creators posting, those with no "
+                                 "exposure included: what creators experience (0 equal, 1 one takes all)",
+        "creator_exposure_gini_floor": "the lowest creator_exposure_gini any plan in the arm's slots could reach: the "
+                                       "plan's exposures poured onto the least-exposed posting creators with an item "
+                                       "in its window, the feed's as served (a bound; an arm without a plan: its own "
+                                       "figure)"}),
+    "audit.simulation_summary": ("`fairshot simulate`: per simulation, seed, metric and arm, the arm against "
+                                 "control over the whole period.", {
+        "metric": "the metric", "arm": "the arm read against control: treatment (fairshot under the config), a "
+                                       "named variant, or a baseline (boost, explore)",
+        "control": "the metric in the control arm", "value": "the metric in this arm",
+        "ratio": "value / control", "days": "simulated days"}),
 }

@@ -140,6 +140,8 @@ POLICY_EVALUATION = _schema(
     ("creators_with_like_share", DoubleType()), ("new_creators_with_like_share", DoubleType()),
     ("exposure_gini", DoubleType()), ("top1_share", DoubleType()), ("happiness_gain", DoubleType()),
     ("uac_hit_rate", DoubleType()), ("solve_seconds", DoubleType()), ("error", StringType()),
+    ("replay_matched", DoubleType()), ("replay_like_rate", DoubleType()), ("replay_like_ci", DoubleType()),
+    ("replay_long_view_rate", DoubleType()), ("replay_long_view_ci", DoubleType()),
 )
 POLICY_ITEM_EXPOSURE = _schema(
     ("run_id", StringType()), ("policy", StringType()), ("item_id", LongType()), ("creator_id", LongType()),
@@ -161,15 +163,16 @@ SIMULATION_FIGURES = (
     "liked_within_48h_share", "likes", "long_views", "skips", "user_value", "new_creator_retention_7d",
     "new_creator_retention_14d", "new_creator_retention_28d", "likes_per_active_user", "long_views_per_active_user",
     "skips_per_active_user", "user_value_per_active_user", "creators_with_like_ceiling", "exposure_gini_floor",
+    "creator_exposure_gini", "creator_exposure_gini_floor",
 )
 SIMULATION_DAILY = _schema(   # one row per simulation, seed, arm and simulated day (ds: the first simulated day)
     ("run_id", StringType()), ("seed", LongType()), ("arm", StringType()), ("day_index", IntegerType()),
     ("date", StringType()), ("plan_published", BooleanType()),
     *((name, LongType()) for name in SIMULATION_COUNTS), *((name, DoubleType()) for name in SIMULATION_FIGURES),
 )
-SIMULATION_SUMMARY = _schema(  # one row per simulation, seed and metric: control, treatment, ratio
-    ("run_id", StringType()), ("seed", LongType()), ("metric", StringType()), ("control", DoubleType()),
-    ("treatment", DoubleType()), ("ratio", DoubleType()), ("days", IntegerType()),
+SIMULATION_SUMMARY = _schema(  # one row per simulation, seed, metric and arm: control, the arm's value, ratio
+    ("run_id", StringType()), ("seed", LongType()), ("metric", StringType()), ("arm", StringType()),
+    ("control", DoubleType()), ("value", DoubleType()), ("ratio", DoubleType()), ("days", IntegerType()),
 )
 STEP_TIMINGS = _schema(
     ("run_id", StringType()), ("step", StringType()), ("seconds", DoubleType()), ("finished_at", StringType()),

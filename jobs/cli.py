@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "user-side feed against the same feed serving fairshot's nightly plan")
     simulate.add_argument("--days", type=int, help="simulated days (default simulation.days)")
     simulate.add_argument("--seeds", type=int, help="how many seeds, from the config's seed on (default simulation.seeds)")
+    simulate.add_argument("--arm", action="append", dest="arms", metavar="NAME[:KEY=VALUE,...]",
+                          help="an arm beside control (repeatable; default: treatment): treatment (fairshot under "
+                               "the config), a variant NAME:KEY=VALUE[,KEY=VALUE] (fairshot under those overrides), "
+                               "or a baseline in the same slots without a nightly job: boost, explore")
     return parser
 
 
@@ -280,7 +284,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         mark_complete_through(root, args.ds)
         print(f"{os.path.join(root, WATERMARK_FILE)}: logs complete through {args.ds}")
     elif command == "simulate":
-        _simulate(config, args.days, args.seeds)
+        _simulate(config, args.days, args.seeds, args.arms)
     return 0
 
 
@@ -297,14 +301,14 @@ def _query_params(args: argparse.Namespace) -> dict[str, object]:
     return params
 
 
-def _simulate(config: Config, days: int | None, seeds: int | None) -> None:
+def _simulate(config: Config, days: int | None, seeds: int | None, arms: list[str] | None) -> None:
     import pandas as pd
 
     from jobs.simulation import loop
-    from jobs.simulation.report import also_read_rows, target_rows
+    from jobs.simulation.report import also_read_rows, arm_rows, target_rows
     from jobs.warehouse.spark import get_spark
 
-    output = loop.run(config, get_spark(config), days=days, n_seeds=seeds)
+    output = loop.run(config, get_spark(config), days=days, n_seeds=seeds, arms=arms)
     print(f"\nsimulation {output.sim_id}: {output.daily['day_index'].max()} days, seeds "
           f"{sorted(output.daily['seed'].unique().tolist())}, {output.seconds:.0f} s "
           f"(nightly job median {pd.Series(output.nightly_seconds).median():.1f} s per day)")
@@ -312,12 +316,19 @@ def _simulate(config: Config, days: int | None, seeds: int | None) -> None:
     for r in target_rows(output.summary).itertuples():
         change = "" if pd.isna(r.change) else f" ({r.change:+.1%})"
         bound = "" if pd.isna(r.bound) else f" (the best any plan in these slots could do: {r.bound:+.1%})"
-        print(f"  {r.target:60} control {r.control:10.3f}  treatment {r.treatment:10.3f}{change}  "
+        print(f"  {r.target:60} control {r.control:10.3f}  treatment {r.value:10.3f}{change}  "
               f"{'met' if r.met else 'not met'}{bound}")
     print("also read:")
     for r in also_read_rows(output.summary).itertuples():
         change = "" if pd.isna(r.change) else f" ({r.change:+.1%})"
-        print(f"  {r.figure:60} control {r.control:10.3f}  treatment {r.treatment:10.3f}{change}")
+        print(f"  {r.figure:60} control {r.control:10.3f}  treatment {r.value:10.3f}{change}")
+    arms_table = arm_rows(output.summary)
+    if arms_table["arm"].nunique() > 1:
+        print("arms against control (median of seeds; 'ahead': the treatment leads this arm):")
+        for r in arms_table.itertuples():
+            ahead = "" if pd.isna(r.treatment_leads) else ("  treatment ahead" if r.treatment_leads
+                                                             else "  TREATMENT BEHIND")
+            print(f"  {r.arm:12} {r.metric:32} control {r.control:10.3f}  arm {r.value:10.3f} ({r.change:+.1%}){ahead}")
     print(f"tables: audit.simulation_daily, audit.simulation_summary (run_id = {output.sim_id})\n"
           f"report: {output.report_path}")
 

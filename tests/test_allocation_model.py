@@ -106,3 +106,22 @@ def test_allocation_package_imports_only_numpy_and_ortools():
             "if m in sys.modules]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_replay_weighs_each_random_exposure_by_the_policys_chance_of_showing_its_pair():
+    from allocation.evaluation import replay
+
+    # four random exposures: pairs 0, 2, 2 and one no policy could show (-1)
+    pair = np.array([0, 2, 2, -1])
+    like = np.array([1.0, 0.0, 1.0, 1.0])
+    x = np.array([0.5, 0.9, 0.25])
+    figures = replay(pair, x, {"like": like})
+    assert figures["replay_matched"] == pytest.approx(0.5 + 0.25 + 0.25)
+    assert figures["replay_like_rate"] == pytest.approx((0.5 + 0.25) / 1.0)
+    w, y = np.array([0.5, 0.25, 0.25]), np.array([1.0, 0.0, 1.0])
+    assert figures["replay_like_ci"] == pytest.approx(1.96 * np.sqrt(np.sum(w ** 2 * (y - 0.75) ** 2)) / 1.0)
+    # the random exposures themselves: every one counts once
+    own = replay(pair, None, {"like": like})
+    assert own["replay_matched"] == 4 and own["replay_like_rate"] == pytest.approx(0.75)
+    # a policy that shows none of the exposed pairs matched nothing, and says so
+    assert np.isnan(replay(pair, np.zeros(3), {"like": like})["replay_like_rate"])

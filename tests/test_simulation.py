@@ -151,6 +151,14 @@ def test_the_bounds_hold_what_the_treatment_did_and_equal_the_control(tiny):
     assert control["exposure_gini_floor"] == control["exposure_gini"]
     assert treatment["creators_with_like_ceiling"] > treatment["creators_with_like"]
     assert treatment["exposure_gini_floor"] < treatment["exposure_gini"]
+    # the same over posting creators: zeros included, the plan's exposures levelled over the creators
+    # with an item in its window, never above what the plan did; nothing to move without a plan
+    posting = state.posting(today.day)
+    creator_of = state.item_creator
+    assert treatment["creator_exposure_gini"] == pytest.approx(
+        gini(np.bincount(creator_of[served.item], minlength=state.n_creators)[posting]))
+    assert treatment["creator_exposure_gini_floor"] <= treatment["creator_exposure_gini"] + 1e-12
+    assert control["creator_exposure_gini_floor"] == pytest.approx(control["creator_exposure_gini"])
 
 
 def test_the_feed_fills_the_same_slots_whatever_its_block_size(tiny):
@@ -248,11 +256,19 @@ def test_summary_reads_stocks_on_the_last_day_and_pools_user_outcomes():
                                   "new_creators_with_like", "new_creators_with_like_share", "new_item_coverage",
                                   "exposure_gini", "top1_share", "discovery", "median_hours_to_first_like",
                                   "liked_within_48h_share", "likes", "long_views", "skips",
-                                  "creators_with_like_ceiling", "exposure_gini_floor")}})
+                                  "creators_with_like_ceiling", "exposure_gini_floor", "creator_exposure_gini",
+                                  "creator_exposure_gini_floor")}})
     summary = summarize(daily).set_index("metric")
     assert summary.loc["new_creators_posting", "ratio"] == pytest.approx(12 / 8)
-    assert summary.loc["user_value_per_active_user", "treatment"] == pytest.approx(210 / 20)
+    assert summary.loc["user_value_per_active_user", "value"] == pytest.approx(210 / 20)
     assert summary.loc["items_posted_total", "ratio"] == pytest.approx(12 / 10)
+    assert set(summary["arm"]) == {"treatment"}
+    # another arm is read against the same control, row for row
+    boost = daily[daily["arm"] == "treatment"].assign(arm="boost", new_creators_posting=[10, 9])
+    both = summarize(pd.concat([daily, boost])).set_index(["arm", "metric"])
+    assert both.loc[("boost", "new_creators_posting"), "ratio"] == pytest.approx(9 / 8)
+    assert both.loc[("treatment", "new_creators_posting"), "ratio"] == pytest.approx(12 / 8)
+    assert (both.xs("new_creators_posting", level="metric")["control"] == 8).all()
 
 
 def test_simulate_runs_the_nightly_job_and_the_treatment_reads_its_plan(spark, tmp_path):
@@ -277,7 +293,7 @@ def test_simulate_runs_the_nightly_job_and_the_treatment_reads_its_plan(spark, t
     assert (summary["run_id"] == output.sim_id).all()
     # each night's plan was made from the day the treatment arm had just lived through
     seed_root = os.path.join(os.path.abspath(config["storage"]["warehouse"]), "simulation", output.sim_id,
-                             f"seed={config['seed']}")
+                             f"seed={config['seed']}", "arm=treatment")
     for day in treatment["date"]:
         assert os.path.exists(os.path.join(seed_root, "landing", "synthetic", "events", f"ds={day}")) or \
             day == treatment["date"].max()
@@ -298,3 +314,83 @@ def test_the_feeds_seen_lookup_is_isin_against_a_sorted_set():
     values = rng.integers(-5, 1005, (40, 50))
     assert np.array_equal(_in_sorted(values, seen), np.isin(values, seen))
     assert not _in_sorted(values, seen[:0]).any()
+
+
+def test_a_baseline_serves_the_plans_items_from_the_feeds_state_alone(tiny):
+    """boost and explore fill the creator-side slots from the items the plan may hold (posted before
+    the day, within its window) that the user has not seen, as many as the slots; with their own
+    noise, so the same seed gives the same pairs and the feed's draws are untouched."""
+    from jobs.world.feed import baseline_plan
+
+    config, _, dynamics, start = tiny
+    feed = feed_from_config(config)
+    plans = {}
+    for kind in ("boost", "explore"):
+        state = start.fork()
+        today = sim_world.open_day(state, dynamics)
+        plan = baseline_plan(state, today, feed, kind, window_days=3)
+        again = baseline_plan(state, today, feed, kind, window_days=3)
+        pd.testing.assert_frame_equal(plan, again)
+        age = today.day - state.item_day[plan["item"].to_numpy()]
+        assert len(plan) > 0 and ((age >= 1) & (age <= 3)).all()
+        slots = np.ceil(feed.slot_share * today.requests).astype(int)
+        per_user = plan.groupby("user").size()
+        assert (per_user <= pd.Series(slots, index=today.users).loc[per_user.index]).all()
+        keys = plan["user"].to_numpy(np.int64) * sim_world.PAIR_KEY + plan["item"].to_numpy(np.int64)
+        assert not np.isin(keys, state.seen).any() and not plan.duplicated().any()
+        served = serve(state, today, feed, plan)
+        assert served.from_plan.sum() == len(plan)
+        plans[kind] = plan
+    assert not plans["boost"].equals(plans["explore"])
+
+
+def test_a_baseline_arm_never_reads_a_plan(spark, tmp_path):
+    """Arms boost and explore beside control: no nightly job runs and no arm warehouse is made, yet
+    their creator-side slots are filled; a variant's overrides of the world are refused."""
+    from jobs.errors import ConfigError
+    from jobs.simulation import loop
+    from jobs.simulation.arms import parse_arms
+
+    config = make_config(str(tmp_path / "warehouse"), "sample.n_days=3", "simulation.days=2")
+    output = loop.run(config, spark, arms=["boost", "explore"])
+    assert output.nightly_seconds == []
+    seed_root = os.path.join(os.path.abspath(config["storage"]["warehouse"]), "simulation", output.sim_id,
+                             f"seed={config['seed']}")
+    assert not os.path.exists(seed_root) or not any(name.startswith("arm=") for name in os.listdir(seed_root))
+    daily = output.daily
+    assert set(daily["arm"]) == {"control", "boost", "explore"}
+    assert (daily.loc[daily["arm"] != "control", "plan_exposures"] > 0).all()
+    assert set(output.summary["arm"]) == {"boost", "explore"}
+    with pytest.raises(ConfigError, match="world"):
+        parse_arms(["big:sample.n_users=10"])
+    with pytest.raises(ConfigError, match="variant"):
+        parse_arms(["w0"])
+    assert [a.name for a in parse_arms(["w0:allocation.creator_weight=0", "boost"])] == ["control", "w0", "boost"]
+
+
+def test_the_report_reads_every_arm_against_control_and_says_where_the_treatment_leads():
+    from jobs.simulation.report import arm_rows, target_rows
+
+    rows = []
+    for seed in (1, 2, 3):
+        for arm, likes, gini_, value in (("treatment", 150.0, 0.60, 10.4), ("boost", 110.0, 0.70, 9.0)):
+            for metric, control, mine in (("creators_with_like", 100.0, likes), ("creator_exposure_gini", 0.8, gini_),
+                                          ("user_value_per_active_user", 10.0, value),
+                                          ("creators_with_like_ceiling", 100.0, 180.0 + seed)):
+                rows.append({"seed": seed, "metric": metric, "arm": arm, "control": control, "value": mine,
+                             "ratio": mine / control})
+    summary = pd.DataFrame(rows)
+    targets = target_rows(summary).set_index("target")
+    likes = targets.loc["expected creators with >= 1 like per day: +40%"]
+    assert likes["met"] and likes["change"] == pytest.approx(0.5) and likes["bound"] == pytest.approx(0.82)
+    assert targets.loc["exposure Gini over posting creators: -15%", "met"]              # 0.6 / 0.8 - 1 = -25%
+    assert targets.loc["value per active user over the period: +3%", "met"]            # +4%
+    assert not target_rows(summary, arm="boost").set_index("target").loc[
+        "expected creators with >= 1 like per day: +40%", "met"]                       # +10%
+    arms = arm_rows(summary).set_index(["arm", "metric"])
+    assert arms.loc[("boost", "creators_with_like"), "treatment_leads"]
+    assert arms.loc[("boost", "creator_exposure_gini"), "treatment_leads"]             # lower is better
+    assert pd.isna(arms.loc[("treatment", "creators_with_like"), "treatment_leads"])
+    # a baseline better than the treatment is said so
+    worse = summary.assign(value=np.where(summary["arm"] == "boost", summary["value"] * 2, summary["value"]))
+    assert not arm_rows(worse).set_index(["arm", "metric"]).loc[("boost", "creators_with_like"), "treatment_leads"]

@@ -61,6 +61,17 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     logged = policies.loc["logged"]
     assert logged["truth"] == "observed: logged on ds+1" and np.isnan(logged["user_value_kept"])
     assert logged["expected_exposure"] == len(shown) > 0 and logged["expected_likes"] == shown["is_like"].sum()
+    # observed, not modelled: every policy replayed on the next day's random exposures (is_rand = 1)
+    # alone, each counting with the policy's chance of showing its pair
+    shuffled = shown[shown["is_rand"] == 1]
+    assert logged["replay_matched"] == len(shuffled) < len(shown)
+    assert logged["replay_like_rate"] == pytest.approx(shuffled["is_like"].mean())
+    hits = plan.merge(shuffled, on=["user_id", "item_id"])
+    fairshot = policies.loc["fairshot"]
+    assert fairshot["replay_matched"] == pytest.approx(hits["x"].sum())
+    if hits["x"].sum() > 0:
+        assert fairshot["replay_long_view_rate"] == pytest.approx((hits["x"] * hits["long_view"]).sum() / hits["x"].sum())
+        assert fairshot["replay_like_ci"] >= 0
     # user value kept is against the top-k here; a share of a value below zero means nothing
     top_k = policies.loc["user_side"]
     assert top_k["user_value_kept"] == 1.0 if top_k["user_value"] > 0 else np.isnan(top_k["user_value_kept"])

@@ -1,18 +1,22 @@
-"""`fairshot simulate`: the synthetic world as a closed loop, control against treatment, per seed.
+"""`fairshot simulate`: the synthetic world as a closed loop, every arm against control, per seed.
 
-Both arms start from the same generated history and the same random streams. Every simulated day:
+The arms (`jobs.simulation.arms`: control and treatment unless `--arm` names others: variants of
+the config, the baselines boost and explore) start from the same generated history and the same
+random streams. Every simulated day:
 1. creators join and post, users come (`world.open_day`);
-2. the feed serves every request (`feed.serve`): in the control arm the user-side feed alone; in the
-   treatment arm the same feed with its creator-side share taken from fairshot's plan published the
-   night before, read through the feed contract (`jobs.warehouse.feed_reader`), as the online feed would;
+2. the feed serves every request (`feed.serve`): in the control arm the user-side feed alone; in a
+   plan arm (treatment, a variant) the same feed with its creator-side share taken from fairshot's
+   plan published the night before, read through the feed contract (`jobs.warehouse.feed_reader`),
+   as the online feed would; in a baseline arm that share from `feed.baseline_plan`, no job run;
 3. outcomes are drawn from the truth; creators and users respond (`world.serve_and_observe`,
    `world.close_day`); the day's figures are recorded (`metrics.day_metrics`);
-4. treatment only: the day's logs and catalogue land as the synthetic source's files and the real
+4. plan arms only: the day's logs and catalogue land as the synthetic source's files and the real
    nightly job (ingest -> features -> candidates -> allocate -> publish, backtests off, committed
    by delta-rs) runs on them in this Spark session (each night reusing the feature context of ds-1 that the night before
-   built), so tomorrow's feed reads a plan made from what today's feed did.
-Each seed's treatment warehouse sits under `<warehouse>/simulation/<sim id>/seed=<seed>/`; the
-figures land in the main warehouse's `audit.simulation_daily` and `audit.simulation_summary`.
+   built), so tomorrow's feed reads a plan made from what today's feed did. Before the first day
+   each plan arm ingests the generated history in one pass (`pipeline.catch_up`) and plans its last day.
+Each seed's plan arms keep their warehouses under `<warehouse>/simulation/<sim id>/seed=<seed>/arm=<arm>/`;
+the figures land in the main warehouse's `audit.simulation_daily` and `audit.simulation_summary`.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import pandas as pd
 
 from jobs.config import Config
 from jobs.errors import ConfigError, FairshotError
+from jobs.simulation.arms import BASELINES, Arm, parse_arms
 from jobs.simulation.metrics import day_metrics, summarize
 from jobs.sources.landing import mark_complete_through
 from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
@@ -36,14 +41,13 @@ from jobs.steps.ranking import feature_contexts_kept_across_nights
 from jobs.warehouse import io, storage
 from jobs.warehouse.feed_reader import read_published_plan
 from jobs.world.dynamics import WorldState, close_day, open_day, serve_and_observe, state_after_history
-from jobs.world.feed import plan_positions, serve
+from jobs.world.feed import baseline_plan, plan_positions, serve
 from jobs.world.settings import dynamics_from_config, feed_from_config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LOG = logging.getLogger(__name__)
-ARMS = ("control", "treatment")
 STAMP = "%Y-%m-%d %H:%M:%S"
 
 
@@ -63,9 +67,10 @@ def plan_window_days(features: dict) -> int:
     return int(features["new_item_days"] if features["plan_window"] == "age" else features["max_plan_age_days"])
 
 
-def simulation_id(config: Config, days: int, seeds: list[int]) -> str:
-    """Same config, days and seeds: same id, so a rerun replaces its rows instead of adding more."""
-    digest = hashlib.sha256(f"{config.hash}|{days}|{seeds}".encode()).hexdigest()[:10]
+def simulation_id(config: Config, days: int, seeds: list[int], arms: list[Arm] | None = None) -> str:
+    """Same config, days, seeds and arms: same id, so a rerun replaces its rows instead of adding more."""
+    named = "" if arms is None or arms == parse_arms(None) else f"|{arms}"
+    digest = hashlib.sha256(f"{config.hash}|{days}|{seeds}{named}".encode()).hexdigest()[:10]
     return f"sim-{digest}"
 
 
@@ -127,64 +132,88 @@ def _nightly(config: Config, ds: str, spark: SparkSession, steps: tuple[str, ...
     return time.perf_counter() - started
 
 
-def simulate_seed(config: Config, spark: SparkSession, seed: int, days: int, root: str,
-                  sim_id: str) -> tuple[pd.DataFrame, list[float]]:
-    """One seed: both arms over `days` simulated days. Returns the daily figures and the nightly
-    job's seconds per day."""
-    shutil.rmtree(root, ignore_errors=True)
-    arm_config = _arm_config(config, root, seed)
-    params = WorldParams.from_config(arm_config)
-    world = generate_world(params)
-    dynamics, feed = dynamics_from_config(arm_config), feed_from_config(arm_config)
+def _plan_arm_setup(config: Config, arm: Arm, root: str, seed: int, world, history: list[str],  # noqa: ANN001
+                    spark: SparkSession, steps: tuple[str, ...]) -> tuple[Config, str, float]:
+    """A plan arm's own warehouse and landing, its history ingested in one pass and its first night
+    run: (its config, its landing folder, the first night's seconds)."""
+    from jobs import pipeline
+
+    arm_config = _arm_config(config.with_overrides(list(arm.overrides)), os.path.join(root, f"arm={arm.name}"), seed)
     landing = landing_root(arm_config)
     write_landing(world, landing)
+    started = time.perf_counter()
+    pipeline.catch_up(arm_config, history[-1], spark)
+    pipeline.run_day(arm_config, history[-1], spark, steps=steps)
+    return arm_config, landing, time.perf_counter() - started
+
+
+def simulate_seed(config: Config, spark: SparkSession, seed: int, days: int, root: str,
+                  sim_id: str, arms: list[Arm] | None = None) -> tuple[pd.DataFrame, list[float]]:
+    """One seed: every arm over `days` simulated days (control and treatment if `arms` is None).
+    Returns the daily figures and the nightly job's seconds per night and plan arm."""
+    shutil.rmtree(root, ignore_errors=True)
+    arms = arms or parse_arms(None)
+    base_config = _arm_config(config, root, seed)
+    params = WorldParams.from_config(base_config)
+    world = generate_world(params)
+    dynamics, feed = dynamics_from_config(base_config), feed_from_config(base_config)
     history = [(params.start + pd.Timedelta(days=d)).isoformat() for d in range(params.n_days)]
     steps = tuple(config["simulation"]["nightly_steps"])
-    for ds in history[:-1]:
-        _nightly(arm_config, ds, spark, ("ingest",))
-    nightly = [_nightly(arm_config, history[-1], spark, steps)]
+    nightly: list[float] = []
+    planned: dict[str, tuple[Config, str]] = {}
+    for arm in arms:
+        if arm.runs_nightly_job:
+            arm_config, landing, seconds = _plan_arm_setup(config, arm, root, seed, world, history, spark, steps)
+            planned[arm.name] = (arm_config, landing)
+            nightly.append(seconds)
     start_state = state_after_history(world, dynamics)
-    states = {arm: start_state.fork() for arm in ARMS}
+    states = {arm.name: start_state.fork() for arm in arms}
+    window_days = plan_window_days(config["features"])
     f = config["features"]
     rows = []
     for index in range(1, days + 1):
-        for arm in ARMS:
-            state = states[arm]
+        for arm in arms:
+            state = states[arm.name]
             today = open_day(state, dynamics)
             plan = None
-            if arm == "treatment":
-                published = read_published_plan(arm_config["storage"]["warehouse"],
-                                                 state.date(state.day - 1).isoformat())
+            if arm.runs_nightly_job:
+                published = read_published_plan(planned[arm.name][0]["storage"]["warehouse"],
+                                                state.date(state.day - 1).isoformat())
                 plan = plan_positions(published.feed_plan() if published is not None else None)
+            elif arm.kind in BASELINES:
+                plan = baseline_plan(state, today, feed, arm.kind, window_days)
             served = serve(state, today, feed, plan)
             events = serve_and_observe(state, dynamics, served.user, served.item)
             quits = close_day(state, dynamics)
             figures = day_metrics(state, today, served, dynamics, quits=quits,
-                                  new_creator_days=f["new_creator_days"],
-                                  new_item_days=plan_window_days(f),
+                                  new_creator_days=f["new_creator_days"], new_item_days=window_days,
                                   reach_threshold=config["evaluation"]["reach_threshold"], first_day=0)
-            rows.append({"run_id": sim_id, "seed": seed, "arm": arm, "day_index": index,
+            rows.append({"run_id": sim_id, "seed": seed, "arm": arm.name, "day_index": index,
                          "date": state.date(state.day).isoformat(), "plan_published": plan is not None and len(plan) > 0,
                          **figures})
-            if arm == "treatment" and index < days:
+            if arm.runs_nightly_job and index < days:
+                arm_config, landing = planned[arm.name]
                 land_day(state, events, landing)
                 nightly.append(_nightly(arm_config, state.date(state.day).isoformat(), spark, steps))
-        LOG.info("simulate seed %s day %d/%d (control | treatment): %s", seed, index, days, {
-            name: " | ".join(f"{r[name]:.3g}" for r in rows[-2:]) for name in (
-                "creators_with_like", "new_creators_posting", "new_item_coverage", "exposure_gini",
+        LOG.info("simulate seed %s day %d/%d (%s): %s", seed, index, days, " | ".join(a.name for a in arms), {
+            name: " | ".join(f"{r[name]:.3g}" for r in rows[-len(arms):]) for name in (
+                "creators_with_like", "new_creators_posting", "new_item_coverage", "creator_exposure_gini",
                 "user_value_per_active_user", "plan_exposures")})
     return pd.DataFrame(rows), nightly
 
 
-def run(config: Config, spark: SparkSession, *, days: int | None = None, n_seeds: int | None = None) -> SimulationOutput:
-    """Simulate every seed, then write the figures (and the report page) in one go."""
+def run(config: Config, spark: SparkSession, *, days: int | None = None, n_seeds: int | None = None,
+        arms: list[str] | None = None) -> SimulationOutput:
+    """Simulate every seed, then write the figures (and the report page) in one go. `arms`: the
+    `--arm` specs (`jobs.simulation.arms`); none: control and treatment."""
     if config["source"]["kind"] != "synthetic":
         raise FairshotError("simulate runs the synthetic world only (source.kind=synthetic): "
                             "real logs cannot say what users would have done under another feed")
     started = time.perf_counter()
     days = int(days or config["simulation"]["days"])
     seeds = seeds_of(config, int(n_seeds or config["simulation"]["seeds"]))
-    sim_id = simulation_id(config, days, seeds)
+    chosen = parse_arms(arms)
+    sim_id = simulation_id(config, days, seeds, chosen)
     if storage.is_object_store(config["storage"]["warehouse"]):
         raise ConfigError(f"storage.warehouse: simulate keeps each arm's world in a local folder under the "
                           f"warehouse, and {config['storage']['warehouse']} is an object store; run it with a "
@@ -193,7 +222,8 @@ def run(config: Config, spark: SparkSession, *, days: int | None = None, n_seeds
     frames, nightly = [], []
     for seed in seeds:
         with feature_contexts_kept_across_nights():  # the loop never rewrites an ingested day
-            daily, seconds = simulate_seed(config, spark, seed, days, os.path.join(base, f"seed={seed}"), sim_id)
+            daily, seconds = simulate_seed(config, spark, seed, days, os.path.join(base, f"seed={seed}"), sim_id,
+                                           chosen)
         frames.append(daily)
         nightly.extend(seconds)
     daily = pd.concat(frames, ignore_index=True)

@@ -67,6 +67,9 @@ def day_metrics(state: WorldState, today: Today, served: Served, dynamics: Dynam
         "new_creators_with_like_share": _share(with_like[new_creator].sum(), new_creator.sum()),
         "new_item_coverage": _share(np.count_nonzero(exposure_today[fresh]), fresh.size),
         "exposure_gini": metrics.gini(exposure_today[shelf]),
+        "creator_exposure_gini": metrics.gini(np.bincount(creator, minlength=state.n_creators)[posting]),
+        "creator_exposure_gini_floor": _creator_gini_floor(state, creator[~served.from_plan], posting,
+                                                           shelf[in_window], plan_exposures=int(served.from_plan.sum())),
         "exposure_gini_floor": _gini_floor(np.bincount(item[~served.from_plan], minlength=state.n_items)[shelf],
                                            in_window, plan_exposures=int(served.from_plan.sum())),
         "creators_with_like_ceiling": _like_ceiling(state, with_like, posting, shelf[in_window],
@@ -103,6 +106,18 @@ def _gini_floor(feed_exposures: np.ndarray, in_window: np.ndarray, *, plan_expos
     return metrics.gini(levelled)
 
 
+def _creator_gini_floor(state: WorldState, feed_creators: np.ndarray, posting: np.ndarray, window_items: np.ndarray,
+                        *, plan_exposures: int) -> float:
+    """The posting creators' exposure Gini had the plan's exposures gone to the least-exposed creators
+    with an item in the plan's window, the feed's exposures as served."""
+    exposures = np.bincount(feed_creators, minlength=state.n_creators).astype(float)
+    reachable = np.zeros(state.n_creators, dtype=bool)
+    reachable[state.item_creator[window_items]] = True
+    reachable &= posting
+    exposures[reachable] = water_filled(exposures[reachable], float(plan_exposures))
+    return metrics.gini(exposures[posting])
+
+
 def water_filled(amounts: np.ndarray, budget: float) -> np.ndarray:
     """`amounts` with `budget` more poured onto the smallest first, levelling them up: the most equal
     result of adding `budget`, so the lowest Gini it can reach."""
@@ -137,14 +152,15 @@ def _median_hours(hours: np.ndarray) -> float:
 SUMMARY_LAST_DAY = ("active_creators", "new_creators_posting", *(f"new_creator_retention_{k}d" for k in RETENTION_DAYS))
 SUMMARY_MEAN = ("creators_with_like", "creators_with_like_ceiling", "creators_with_like_share",
                 "new_creators_with_like", "new_creators_with_like_share", "new_item_coverage", "exposure_gini",
-                "exposure_gini_floor", "top1_share", "discovery", "median_hours_to_first_like",
+                "exposure_gini_floor", "creator_exposure_gini", "creator_exposure_gini_floor", "top1_share", "discovery", "median_hours_to_first_like",
                 "liked_within_48h_share", "active_users", "items_posted")
 SUMMARY_PER_ACTIVE_USER = ("likes", "long_views", "skips", "user_value")
 
 
 def summarize(daily: pd.DataFrame) -> pd.DataFrame:
-    """One row per (seed, metric): control, treatment, their ratio. Stocks are read on the last day,
-    flows averaged over the days, and per-active-user outcomes pooled over the whole period."""
+    """One row per (seed, metric, arm other than control): control, the arm's value, their ratio.
+    Stocks are read on the last day, flows averaged over the days, and per-active-user outcomes
+    pooled over the whole period."""
     rows = []
     for seed, one in daily.groupby("seed"):
         by_arm = {arm: frame.sort_values("day_index") for arm, frame in one.groupby("arm")}
@@ -156,9 +172,11 @@ def summarize(daily: pd.DataFrame) -> pd.DataFrame:
                   for name in SUMMARY_PER_ACTIVE_USER}
             f["items_posted_total"] = float(frame["items_posted"].sum())
             figures[arm] = f
-        control, treatment = figures.get("control", {}), figures.get("treatment", {})
-        for name in control:
-            c, t = control[name], treatment.get(name, float("nan"))
-            rows.append({"seed": int(seed), "metric": name, "control": c, "treatment": t,
-                         "ratio": t / c if c not in (0.0,) and np.isfinite(c) else float("nan")})
-    return pd.DataFrame(rows)
+        control = figures.get("control", {})
+        arms = [arm for arm in dict.fromkeys(one["arm"]) if arm != "control"]   # in the run's order
+        for arm in arms:
+            for name in control:
+                c, t = control[name], figures[arm].get(name, float("nan"))
+                rows.append({"seed": int(seed), "metric": name, "arm": arm, "control": c, "value": t,
+                             "ratio": t / c if c not in (0.0,) and np.isfinite(c) else float("nan")})
+    return pd.DataFrame(rows, columns=["seed", "metric", "arm", "control", "value", "ratio"])

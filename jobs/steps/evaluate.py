@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from allocation import metrics
-from allocation.evaluation import Scoring, item_exposure_under, score_exposures, score_plan, user_value_kept
+from allocation.evaluation import Scoring, item_exposure_under, replay, score_exposures, score_plan, user_value_kept
 from allocation.happiness import creator_lambda
 from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, run_policies
 from jobs.config import Config
@@ -49,6 +49,7 @@ LOG = logging.getLogger(__name__)
 WORLD_FEED, LOGGED = "world_feed", "logged"
 MAIN_POLICIES = (WORLD_FEED, LOGGED, USER_SIDE, CREATOR_LINEAR, FAIRSHOT)
 OUTCOMES = ("click", "long_view", "like", "follow", "skip")
+REPLAY_COLUMNS = ("replay_matched", "replay_like_rate", "replay_like_ci", "replay_long_view_rate", "replay_long_view_ci")
 
 
 def _true_value(config: Config, probabilities: dict[str, np.ndarray]) -> np.ndarray:
@@ -161,10 +162,36 @@ def logged_control(config: Config, frames: ProblemFrames, scoring: Scoring, ds: 
                   time.perf_counter() - started, truth="observed: logged on ds+1")
 
 
+def random_exposures(config: Config, frames: ProblemFrames, ds: str, spark: SparkSession) -> pd.DataFrame | None:
+    """ds+1's random exposures (`is_rand` = 1: the logging feed did not choose them) of the problem's
+    users, each with its pair's position in the problem (-1: not a candidate pair) and its observed
+    like and long view; None on a day without any (the synthetic world, a CSV)."""
+    from pyspark.sql import functions as F
+
+    events = io.read_table(spark, config, "bronze.events", ds=shift(ds, 1)).where(F.col("is_rand") == 1)
+    users = spark.createDataFrame(frames.users[["user_id"]])
+    shown = events.join(users, "user_id").select("user_id", "item_id", "is_like", "is_long_view").toPandas()
+    if shown.empty:
+        return None
+    pairs = pd.MultiIndex.from_frame(frames.pairs[["user_id", "item_id"]])
+    return shown.assign(pair=pairs.get_indexer(pd.MultiIndex.from_frame(shown[["user_id", "item_id"]])))
+
+
+def replay_figures(exposures: pd.DataFrame | None, x: np.ndarray | None) -> dict[str, float]:
+    """The policy (plan x; None: the random exposures themselves) replayed on `random_exposures`."""
+    if exposures is None:
+        return {}
+    return replay(exposures["pair"].to_numpy(), x, {"like": exposures["is_like"].to_numpy(float),
+                                                     "long_view": exposures["is_long_view"].to_numpy(float)})
+
+
 def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, rid: str,
-                      predicted_for: str, control: Scored | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      predicted_for: str, control: Scored | None = None,
+                      replayed: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per policy, per-item exposure of the main policies) for one problem and truth; the
-    control, if there is one, comes first and is the baseline of user value kept (else the top-k)."""
+    control, if there is one, comes first and is the baseline of user value kept (else the top-k).
+    `replayed`: the day's random exposures (`random_exposures`), on which every policy is also
+    scored by replay, observed rather than estimated."""
     e = config["evaluation"]
     problem = frames.problem
     is_new = frames.items["is_new"].to_numpy(bool)
@@ -192,7 +219,8 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
                                   is_new_creator=is_new_creator, reach_threshold=e["reach_threshold"],
                                   user_share=share)
         rows.append({**row_of(control.policy, float("nan"), control.seconds, None, control.truth or scoring.truth),
-                     **figures, "uac_hit_rate": float("nan")})
+                     **figures, "uac_hit_rate": float("nan"),
+                     **(replay_figures(replayed, None) if control.policy == LOGGED else {})})
         planned = control.item >= 0
         exposures.append(exposure_rows(control.policy, np.bincount(
             control.item[planned], weights=control.exposure[planned], minlength=problem.n_items)))
@@ -204,10 +232,12 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
             continue
         figures = score_plan(problem, plan.x, scoring, is_new_item=is_new, is_new_creator=is_new_creator,
                              reach_threshold=e["reach_threshold"], user_share=share)
-        rows.append({**row, **figures})
+        rows.append({**row, **figures, **replay_figures(replayed, plan.x)})
         if plan.policy in MAIN_POLICIES:
             exposures.append(exposure_rows(plan.policy, item_exposure_under(problem, plan.x, scoring)))
-    table = pd.DataFrame(rows)   # a failed variant's figures are NaN
+    table = pd.DataFrame(rows)
+    table = table.reindex(columns=list(dict.fromkeys([*table.columns, *REPLAY_COLUMNS])))
+    # a failed variant's figures are NaN, and so are the replay's where the day has no random exposure
     base = baseline_policy(table)
     baseline = float(table.loc[table["policy"] == base, "user_value"].iloc[0])
     table["user_value_kept"] = [user_value_kept(v, baseline) for v in table["user_value"]]
@@ -246,7 +276,8 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     scoring = scoring_for(config, frames, ds, spark)
     predicted_for = shift(ds, 1)
     control = world_feed_control(config, frames, scoring, ds) or logged_control(config, frames, scoring, ds, spark)
-    table, exposures = evaluate_policies(config, frames, scoring, rid, predicted_for, control)
+    replayed = random_exposures(config, frames, ds, spark) if scoring.truth == "next-day logs" else None
+    table, exposures = evaluate_policies(config, frames, scoring, rid, predicted_for, control, replayed)
     calibration = calibration_frame(frames, scoring, rid, predicted_for, config["evaluation"]["calibration_bins"])
     output = StepOutput("evaluate", ds)
     for key, frame in (("audit.policy_evaluation", table), ("audit.policy_item_exposure", exposures),
@@ -298,6 +329,14 @@ def policy_table(table: pd.DataFrame) -> str:
             f"{r.expected_long_views:10.1f} {r.expected_skips:8.1f} {r.expo_reach:9.0f} {r.new_item_coverage:8.1%} "
             f"{r.creators_with_like_share:8.1%} {r.new_creators_with_like_share:7.1%} {r.exposure_gini:6.3f} "
             f"{r.top1_share:6.1%} {r.happiness_gain:7.2f} {_share(r.uac_hit_rate, 7)}")
+    replayed = table[table["replay_matched"].notna()] if "replay_matched" in table else table.iloc[:0]
+    if not replayed.empty:
+        lines.append("observed, replayed on ds+1's random exposures (a policy's pairs weighted by x; logged: "
+                     "the random exposures themselves):")
+        for r in replayed.itertuples():
+            lines.append(f"  {r.policy:16} matched {r.replay_matched:8.1f}  likes per exposure "
+                         f"{r.replay_like_rate:.4f} ± {r.replay_like_ci:.4f}  long views per exposure "
+                         f"{r.replay_long_view_rate:.4f} ± {r.replay_long_view_ci:.4f}")
     return "\n".join(lines)
 
 

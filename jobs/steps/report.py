@@ -265,6 +265,16 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
             "totals span the whole feed, so compare its shares, not its totals. user_side serves each user their "
             "top-k of the candidates by user value; creator-side linear is the optimiser without the happiness "
             "term or floors; fairshot_w=λ re-solves fairshot at creator weight λ."))
+        if "replay_matched" in policies and policies["replay_matched"].notna().any():
+            replayed = policies[policies["replay_matched"].notna()]
+            parts.append(_section("Observed: replay on the next day's random exposures", _table(replayed, {
+                "policy": "policy", "replay_matched": "matched exposures", "replay_like_rate": "likes / exposure",
+                "replay_like_ci": "± (95%)", "replay_long_view_rate": "long views / exposure",
+                "replay_long_view_ci": "± (95%)"}),
+                "Observed outcomes, no model: the logging feed's random exposures (KuaiRand's is_rand = 1) on the "
+                "day the plan is for, each counting for a policy with its chance x of showing that pair. logged: "
+                "the random exposures themselves, i.e. what serving at random gets. Few matched exposures mean a "
+                "wide interval: read the ± before the difference."))
         parts.append(_section("Exposure and trade-off", '<div class="grid">' + _image(
             report_charts.lorenz(exposure), "Lorenz curves") + _image(
             report_charts.quotas_by_creator_size(exposure), "quotas by creator size") + "</div>" + _image(

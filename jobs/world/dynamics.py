@@ -30,7 +30,8 @@ from jobs.sources.synthetic import (ITEM_SHELF_DAYS, World, WorldParams, _outcom
                                     true_probabilities)
 
 PAIR_KEY = np.int64(1) << 32
-STREAMS = {"join": 1, "post": 2, "activity": 3, "feed": 4, "outcomes": 5, "quit": 6}
+STREAMS = {"join": 1, "post": 2, "activity": 3, "feed": 4, "outcomes": 5, "quit": 6, "baseline-boost": 7,
+           "baseline-explore": 8}
 OUTCOME_WEIGHTS = ("click", "long_view", "like", "follow", "skip")
 
 

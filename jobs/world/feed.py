@@ -152,3 +152,37 @@ def _serve_block(state: WorldState, settings: FeedSettings, users: np.ndarray, s
     from_plan = np.r_[np.ones(planned_rows.size, bool), np.zeros(feed_rows.size, bool)]
     order = np.lexsort((col, row))
     return row[order] + start, col[order], from_plan[order]
+
+
+def baseline_plan(state: WorldState, today: Today, settings: FeedSettings, kind: str, window_days: int,
+                  chunk_cells: int = CHUNK_CELLS) -> pd.DataFrame:
+    """A plan made without a nightly job, as (user, item) positions in each user's order: for every
+    user served today, `slot_share` of their requests' worth of the items the plan may hold (posted
+    before today, at most `window_days` old), not seen yet. `boost`: the feed's own ranking of them,
+    with its exploration noise; `explore`: uniformly at random. Its own noise stream, so the feed's
+    draws stay those of every other arm."""
+    if kind not in ("boost", "explore"):
+        raise ValueError(f"no baseline {kind!r}: boost or explore")
+    shelf = state.shelf(today.day)
+    age = today.day - state.item_day[shelf]
+    items = shelf[(age >= 1) & (age <= window_days)]
+    users = today.users
+    if items.size == 0 or users.size == 0:
+        return plan_positions(None)
+    slots = np.ceil(settings.slot_share * today.requests).astype(np.int64)
+    noise = stream(state.seed, today.day, f"baseline-{kind}")
+    step = max(1, int(chunk_cells) // items.size)
+    picked_users, picked_items = [], []
+    for start in range(0, users.size, step):
+        block = users[start:start + step]
+        if kind == "boost":
+            keys = feed_scores(state, block, items, settings) / settings.temperature
+            keys += noise.gumbel(size=keys.shape)
+        else:
+            keys = noise.random(size=(block.size, items.size))
+        pair_keys = block[:, None].astype(np.int64) * PAIR_KEY + items[None, :]
+        keys[_in_sorted(pair_keys, state.seen)] = -np.inf
+        rows, cols = _sample_top(keys, slots[start:start + step])
+        picked_users.append(block[rows])
+        picked_items.append(items[cols])
+    return pd.DataFrame({"user": np.concatenate(picked_users), "item": np.concatenate(picked_items)})
