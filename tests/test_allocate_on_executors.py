@@ -92,7 +92,9 @@ def test_its_explanations_add_up(spark, copied, staged):
     why = io.read_table(spark, config, "audit.allocation_explanations", ds=DS).toPandas()
     why = why[why["run_id"] == staged["allocation_runs"]["run_id"].iloc[0]]      # beside the published run's
     assert len(why) == len(staged["allocations"])
-    assert (why["reason"] != OFF_PRICE).mean() >= 0.99
+    # at the night's 1e-3 gap, the share of pairs the prices leave unexplained is where the iteration
+    # stopped: 0-5% (tests/test_explain.py); 2.5% on this night since the lifecycle plans more items
+    assert (why["reason"] != OFF_PRICE).mean() >= 0.95
     np.testing.assert_allclose(why["score"], why["value_term"] + why["creator_term"] + why["item_term"])
     np.testing.assert_allclose(why["reduced_cost"], why["score"] - why["slot_price"])
 
