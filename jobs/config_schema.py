@@ -42,6 +42,8 @@ class SparkSection(_Section):
     delta_jars: Text
     s3_jars: Text
     allocate_on_executors: Literal["auto", "always", "never"]
+    codegen: bool
+    java_options: str
 
 
 class StorageSection(_Section):

@@ -41,13 +41,13 @@ def get_spark(config: Config) -> SparkSession:
     if in_bucket:
         for key, value in s3a_options(os.environ).items():
             builder = builder.config(key, value)
-    utc = "-Duser.timezone=UTC"
+    java_options = " ".join(["-Duser.timezone=UTC", *spark_conf["java_options"].split()])
     builder = (
         builder
         .appName(spark_conf["app_name"])
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", utc)
-        .config("spark.executor.extraJavaOptions", utc)
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.executor.extraJavaOptions", java_options)
         .config("spark.sql.shuffle.partitions", str(spark_conf["shuffle_partitions"]))
         .config("spark.default.parallelism", str(spark_conf["shuffle_partitions"]))
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -56,11 +56,24 @@ def get_spark(config: Config) -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
     )
+    for key, value in codegen_options(spark_conf["codegen"]).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(spark_conf["log_level"])
     spark.conf.set("spark.sql.adaptive.enabled", str(adaptive_execution(spark_conf["adaptive_execution"],
                                                                         spark.sparkContext.master)).lower())
     return spark
+
+
+def codegen_options(enabled: bool) -> dict[str, str]:
+    """Code generation off: no whole-stage code and no generated expression classes, so a query
+    compiles nothing and its rows are interpreted. Per row that is slower; on the tiny world a
+    night is CPU-bound in the JVM, and the JIT compiling (Spark's own code and the classes it
+    generates for every query) was 121 of the JVM's 192 CPU-seconds (Java Flight Recorder's
+    compiler statistics), so the suite turns it off (conf/test.yaml; docs/development.md)."""
+    if enabled:
+        return {}
+    return {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 
 
 def s3a_options(environ: Mapping[str, str]) -> dict[str, str]:
