@@ -8,7 +8,7 @@ Prints, per size and solver: median wall time over the repeats, objective, relat
 best exact optimum (or, where no exact solve finished, the dual solver's own certified gap to its
 bound), max constraint violation, iterations and peak memory (RSS high-water mark of a fresh
 process per solve, so one solver's garbage never counts against the next). `spark` is the dual
-solver with its pairs on Spark local[2] (`jobs.steps.dual_on_spark`): its time includes writing the pair
+solver with its pairs on Spark local[2] (`jobs.steps.allocate.dual_on_spark`): its time includes writing the pair
 blocks, its peak is the Python driver's only (the JVM and Python workers are other processes), its
 violation is the one certified by its last check, and it also prints the Spark passes and the
 median cost of one. `--constrained` adds docs/DESIGN.md's optional constraints (diversity caps, creator
@@ -43,7 +43,7 @@ if solver == "spark":
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from allocation.dual import Sides
     from jobs.config import load_config
-    from jobs.steps.dual_on_spark import pairs_frame, solve_on_spark
+    from jobs.steps.allocate.dual_on_spark import pairs_frame, solve_on_spark
     from jobs.warehouse.spark import get_spark
     work = tempfile.mkdtemp(prefix="fairshot-bench-")
     spark = get_spark(load_config(env="local", overrides=["spark.driver_memory=8g"]))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.dates import day_range
-from jobs.steps import allocate, build_candidates, build_features, evaluate, ingest, publish, report
+from jobs.steps import allocate, candidates, evaluate, features, ingest, publish, report
 from jobs.steps.common import StepOutput
 from jobs.warehouse.spark import get_spark
 
@@ -21,8 +21,8 @@ LOG = logging.getLogger(__name__)
 StepRun = Callable[[Config, str, "SparkSession | None"], StepOutput]
 STEPS: dict[str, StepRun] = {
     "ingest": ingest.run,
-    "features": build_features.run,
-    "candidates": build_candidates.run,
+    "features": features.run,
+    "candidates": candidates.run,
     "allocate": allocate.run,
     "publish": publish.run,
     "evaluate": evaluate.run,

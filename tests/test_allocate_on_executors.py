@@ -13,8 +13,8 @@ from allocation.dual import Sides
 from allocation.explain import OFF_PRICE
 from jobs.errors import ConfigError
 from jobs.steps import allocate, publish
-from jobs.steps.allocate_on_executors import SOLVER, _details, _Prices, scratch_uri
-from jobs.steps.spark_problem import load_spark_problem
+from jobs.steps.allocate.executors import SOLVER, _details, _Prices, scratch_uri
+from jobs.steps.allocate.spark_problem import load_spark_problem
 from jobs.warehouse import io
 from jobs.warehouse.catalog import run_sql_file
 from jobs.warehouse.tables import PUBLISHED_TABLES
@@ -112,7 +112,7 @@ def test_the_publish_audit_passes_it_and_the_feed_reads_it(spark, copied, staged
 
 
 def test_a_users_picks_and_explanations_do_not_depend_on_its_bucket_or_row_order(spark, copied, staged):
-    """The executors' per-user work (allocate_on_executors._details) on the staged plan's pairs: all
+    """The executors' per-user work (executors._details) on the staged plan's pairs: all
     users in one bucket, or split in three with rows shuffled, gives the same picks, ranks and
     explanations -- so a rerun, or another cluster's partitioning, stages the same tables."""
     from allocation.explain import tolerances
@@ -157,7 +157,7 @@ def test_the_audit_on_the_executors_is_the_drivers_audit(spark, copied, staged):
     staged plan under its own config and under limits it was not solved for, and a broken plan fails."""
     from pyspark.sql import functions as F
 
-    from jobs.steps.audit_on_executors import audit_results_on_executors
+    from jobs.steps.allocate.executor_audit import audit_results_on_executors
 
     _, config = copied
     rid = staged["allocation_runs"]["run_id"].iloc[0]

@@ -9,7 +9,7 @@ import pytest
 from allocation import LPSolver
 from allocation.dual import Duals, DualSolver, Sides
 from allocation.instances import realistic_problem
-from jobs.steps.dual_on_spark import pairs_frame, solve_on_spark
+from jobs.steps.allocate.dual_on_spark import pairs_frame, solve_on_spark
 
 TOLERANCE = 1e-3
 
@@ -112,7 +112,7 @@ def test_a_block_an_executor_cannot_read_is_an_error_not_an_empty_block(spark, t
     without those users' pairs would publish a plan for another problem."""
     import shutil
 
-    from jobs.steps.dual_on_spark import PairBlockError, SparkPairs, write_blocks
+    from jobs.steps.allocate.dual_on_spark import PairBlockError, SparkPairs, write_blocks
 
     small = realistic_problem(300, seed=23)
     sides = Sides.of(small)

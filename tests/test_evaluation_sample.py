@@ -16,7 +16,7 @@ import pytest
 
 from allocation import LPSolver
 from allocation.evaluation import Scoring, score_plan
-from jobs.steps.build_problem import assemble_problem
+from jobs.steps.allocate.problem import assemble_problem
 from tests.conftest import copied_world, make_config
 
 K = 3
@@ -90,7 +90,7 @@ def test_a_night_above_max_pairs_is_evaluated_on_a_seeded_sample_of_its_users(sp
     users' pairs reaches the driver, every policy and the world's feed are scored on it, and the
     figures are scaled to the night (so they stay near the whole night's, totals included)."""
     from jobs.steps import allocate, evaluate
-    from jobs.steps.spark_problem import count_pairs
+    from jobs.steps.allocate.spark_problem import count_pairs
     from jobs.warehouse import io
     from tests.conftest import PIPELINE_DAYS
 
@@ -121,7 +121,7 @@ def test_a_night_above_max_pairs_is_evaluated_on_a_seeded_sample_of_its_users(sp
 
 
 def test_an_items_cap_is_what_is_left_of_its_stage_and_a_creators_first_items_get_a_larger_floor(tmp_path):
-    from jobs.steps.build_problem import plan_items
+    from jobs.steps.allocate.problem import plan_items
 
     config = make_config(str(tmp_path), "allocation.item_cap=50", "allocation.new_item_floor=5",
                          "allocation.first_items=1", "allocation.first_item_floor_factor=2.0")

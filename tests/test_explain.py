@@ -124,8 +124,8 @@ def test_explain_prints_the_published_numbers_for_an_item_a_user_and_a_creator(p
 
 def test_the_explanation_of_a_plan_is_a_frame_per_pair():
     """allocate's frame: one row per candidate, ids carried, verdicts from the module."""
-    from jobs.steps.allocate import explanation_frame
-    from jobs.steps.build_problem import ProblemFrames
+    from jobs.steps.allocate.problem import ProblemFrames
+    from jobs.steps.allocate.step import explanation_frame
 
     problem = random_problem(4, n_users=20, n_items=6, density=0.5)
     result = LPSolver().solve(problem)

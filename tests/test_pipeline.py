@@ -164,7 +164,7 @@ def test_each_night_fits_platt_maps_and_writes_the_heads_reliability(spark, worl
 def test_feature_contexts_are_shared_across_nights_only_inside_the_simulation_block(spark, world):
     """Inside the block a later step's context for a day is the one an earlier step built (the
     simulation's one ALS fit a night); outside, every step builds its own from bronze."""
-    from jobs.steps.ranking import FeatureContexts, feature_contexts_kept_across_nights
+    from jobs.steps.candidates.ranking import FeatureContexts, feature_contexts_kept_across_nights
 
     ds = DAYS[-1]
     with feature_contexts_kept_across_nights():
@@ -178,9 +178,9 @@ def test_the_heads_read_the_features_steps_silver_only_where_this_config_wrote_i
     """A context read from silver (features and ALS factors) holds the same rows as one built again
     from bronze, and silver is read only where the features step's newest write of the day was this
     config's run."""
+    from jobs.steps.candidates.ranking import SILVER_FEATURES, features_as_of, written_by_this_config
     from jobs.steps.common import job_id
-    from jobs.steps.factors import SILVER_FACTORS
-    from jobs.steps.ranking import SILVER_FEATURES, features_as_of, written_by_this_config
+    from jobs.steps.features.factors import SILVER_FACTORS
     from jobs.warehouse.tables import table
 
     ds = DAYS[-1]

@@ -1,7 +1,7 @@
-"""The ledger row's message for a valid plan worth a second look (jobs/steps/staged_plan.py)."""
+"""The ledger row's message for a valid plan worth a second look (jobs/steps/allocate/staged_plan.py)."""
 from __future__ import annotations
 
-from jobs.steps.staged_plan import plan_message
+from jobs.steps.allocate.staged_plan import plan_message
 
 SOLVED = {"n_pairs": 5_000, "n_users": 400, "n_items": 50, "n_creators": 40, "gap": 5e-4, "iterations": 170}
 

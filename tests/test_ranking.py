@@ -7,7 +7,7 @@ from pyspark.sql import Row
 
 from allocation import metrics
 from features.ranking import FEATURES, fit_heads, with_head_predictions
-from jobs.steps.ranking import apply_heads
+from jobs.steps.candidates.ranking import apply_heads
 
 WEIGHTS = {"click": 0.1, "long_view": 1.0, "like": 2.0, "follow": 3.0, "skip": -0.5}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from allocation.explain import binding_limit
-from jobs.steps.report import warnings
+from jobs.steps.report.step import warnings
 
 
 def tables(happiness: dict[str, float], kept: float = 1.0, auc: float = 0.8, base_rate: float = 0.6,
@@ -43,7 +43,7 @@ def test_binds_names_the_limit_a_quota_sits_on():
 
 
 def test_yesterday_is_the_published_plans_figure_or_says_why_there_is_none():
-    from jobs.steps.report import yesterday_note
+    from jobs.steps.report.step import yesterday_note
 
     run = pd.DataFrame([{"run_id": "r0", "status": "published"}])
     policies = pd.DataFrame([{"policy": "user_side", "new_item_coverage": 0.5},

@@ -7,7 +7,7 @@ from pyspark.sql import Row
 
 from features.embeddings import implicit_ratings, with_cold_start_factors
 from features.retrieval import excluded_pairs, optimistic_like_rate, retrieve_by_embeddings
-from jobs.steps.evaluate_retrieval import recall_at_n
+from jobs.steps.candidates.retrieval_backtest import recall_at_n
 
 
 def test_skips_become_negative_ratings(spark):
@@ -167,7 +167,7 @@ def test_affinity_audiences_spread_a_categorys_items_over_its_ranking(spark):
 
 
 def test_the_item_sample_is_seeded_and_bounded(spark):
-    from jobs.steps.evaluate_retrieval import sample_items
+    from jobs.steps.candidates.retrieval_backtest import sample_items
 
     eligible = spark.createDataFrame([(i, i % 7) for i in range(100)], "item_id long, creator_id long")
     first = [r.item_id for r in sample_items(eligible, 10, seed=3).collect()]
@@ -180,7 +180,8 @@ def test_the_retrieval_backtest_scores_only_its_sample_of_items(spark, published
     """Through the candidates step's backtest on the shared world: every retriever is scored on the
     same 5 items (the truth ranks every available user for each; the sample bounds that)."""
     from jobs.dates import shift
-    from jobs.steps import build_candidates, ranking
+    from jobs.steps.candidates import ranking
+    from jobs.steps.candidates import step as build_candidates
     from jobs.warehouse import io
     from tests.conftest import PIPELINE_DAYS
 

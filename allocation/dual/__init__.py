@@ -30,7 +30,7 @@ The pieces, one module each, named as in the DuaLip paper:
 
 - `projection`: the per-user projection onto the capped box (and nested category caps);
 - `sides`: the item and creator side, the coupling rows whose prices are the duals;
-- `pairs`: where the pairs are (`PairSide`: `LocalPairs` here, `jobs.steps.dual_on_spark.SparkPairs` on
+- `pairs`: where the pairs are (`PairSide`: `LocalPairs` here, `jobs.steps.allocate.dual_on_spark.SparkPairs` on
   executors) and the numpy kernel both run over a block of pairs;
 - `bound`: the Lagrangian bound over the users' boxes and the pricing behind the working set;
 - `objective`: the smoothed dual function, its gradient and the certificate of a check;

@@ -3,7 +3,7 @@ and the in-process implementation.
 
 The iteration asks the pairs for a few things per step (the regularised plan's sums at given
 prices, a certificate at a check) and gets back O(items + creators). `LocalPairs` answers from
-numpy arrays here; `jobs.steps.dual_on_spark.SparkPairs` answers from pair blocks on Spark executors,
+numpy arrays here; `jobs.steps.allocate.dual_on_spark.SparkPairs` answers from pair blocks on Spark executors,
 running the same kernel (`pair_scores`, `plan_sums`, `plan_totals`) on each block.
 """
 from __future__ import annotations

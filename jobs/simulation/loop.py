@@ -37,7 +37,7 @@ from jobs.simulation.arms import BASELINES, Arm, parse_arms
 from jobs.simulation.metrics import day_metrics, summarize
 from jobs.sources.landing import mark_complete_through
 from jobs.sources.synthetic import WorldParams, generate_world, landing_root, write_landing
-from jobs.steps.ranking import feature_contexts_kept_across_nights
+from jobs.steps.candidates.ranking import feature_contexts_kept_across_nights
 from jobs.warehouse import io, storage
 from jobs.warehouse.feed_reader import read_published_plan
 from jobs.world.dynamics import WorldState, close_day, open_day, serve_and_observe, state_after_history

@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from jobs.config import Config  # noqa: E402
-from jobs.steps.report import STYLE, _image, _section, reports_root  # noqa: E402
-from jobs.steps.report_charts import figure_svg  # noqa: E402
+from jobs.steps.report.charts import figure_svg  # noqa: E402
+from jobs.steps.report.step import STYLE, _image, _section, reports_root  # noqa: E402
 from jobs.warehouse import storage  # noqa: E402
 
 ARM_COLOURS = {"control": "#d95f02", "treatment": "#1b9e77", "boost": "#7570b3", "explore": "#e7298a"}

@@ -35,10 +35,10 @@ from allocation.happiness import creator_lambda
 from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, run_policies
 from jobs.config import Config
 from jobs.dates import shift
-from jobs.steps.allocate import load_problem, solver_from_config
-from jobs.steps.build_problem import ProblemFrames, happiness_curve
+from jobs.steps.allocate.problem import ProblemFrames, happiness_curve
+from jobs.steps.allocate.spark_problem import count_pairs
+from jobs.steps.allocate.step import load_problem, solver_from_config
 from jobs.steps.common import StepOutput, staged_run_id
-from jobs.steps.spark_problem import count_pairs
 from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
 

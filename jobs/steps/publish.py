@@ -30,9 +30,9 @@ import pandas as pd
 from allocation import invariants
 from jobs.config import Config
 from jobs.errors import PublishGateFailed
-from jobs.steps.allocate import on_executors
-from jobs.steps.audit_on_executors import audit_results_on_executors
-from jobs.steps.build_problem import OptionalLimits
+from jobs.steps.allocate.executor_audit import audit_results_on_executors
+from jobs.steps.allocate.problem import OptionalLimits
+from jobs.steps.allocate.step import on_executors
 from jobs.steps.common import StepOutput, staged_run_id
 from jobs.warehouse import io, quality
 from jobs.warehouse.spark import get_spark

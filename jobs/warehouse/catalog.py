@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from jobs.warehouse import io, storage
 from jobs.config import Config
 from jobs.errors import QueryError
+from jobs.warehouse import io, storage
 from jobs.warehouse.tables import REGISTRY
 
 if TYPE_CHECKING:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
-from jobs.warehouse import failpoints, storage
 from jobs.config import Config
 from jobs.errors import DataContractError, StorageError
+from jobs.warehouse import failpoints, storage
 from jobs.warehouse.tables import TableSpec, table
 
 if TYPE_CHECKING:
@@ -81,9 +81,9 @@ class DeltaRsEngine:
         import pyarrow.parquet as pq
         from deltalake import DeltaTable
         from deltalake import Schema as DeltaSchema
-        from pyarrow import fs
         from deltalake.exceptions import DeltaError
         from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+        from pyarrow import fs
 
         if DeltaTable.is_deltatable(uri):
             found = DeltaTable(uri).metadata().partition_columns

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from jobs.warehouse import delta_jars, storage
 from jobs.config import Config
+from jobs.warehouse import delta_jars, storage
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

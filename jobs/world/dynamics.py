@@ -26,8 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from jobs.sources.synthetic import (ITEM_SHELF_DAYS, World, WorldParams, _outcomes, generate_history,
-                                    true_probabilities)
+from jobs.sources.synthetic import ITEM_SHELF_DAYS, World, WorldParams, _outcomes, generate_history, true_probabilities
 
 PAIR_KEY = np.int64(1) << 32
 STREAMS = {"join": 1, "post": 2, "activity": 3, "feed": 4, "outcomes": 5, "quit": 6, "baseline-boost": 7,

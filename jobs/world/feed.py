@@ -19,7 +19,6 @@ import pandas as pd
 
 from jobs.world.dynamics import PAIR_KEY, Today, WorldState, stream
 
-
 CHUNK_CELLS = 1 << 22   # user x shelf scores held at once (x ~5 arrays of 8 bytes): ~160 MB
 
 

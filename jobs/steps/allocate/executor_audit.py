@@ -17,7 +17,7 @@ import pandas as pd
 
 from allocation import invariants
 from jobs.config import Config
-from jobs.steps.build_problem import OptionalLimits
+from jobs.steps.allocate.problem import OptionalLimits
 from jobs.warehouse import io, quality
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class UserExcess(NamedTuple):
 def user_excess(planned: DataFrame, category_share: float) -> UserExcess:
     """`planned`: a plan's pairs (user_id, x, selected) with their user's slot_capacity and item's
     category. Aggregated on the executors; the category caps are max(1, floor(share x slots)), off
-    at a share of 1, as `build_problem.OptionalLimits` has them. Used by the audit, and by
+    at a share of 1, as `problem.OptionalLimits` has them. Used by the audit, and by
     allocate for its ledger row's max_violation."""
     from pyspark.sql import functions as F
 

@@ -1,5 +1,5 @@
 """features: bronze -> silver user, availability, item and creator features for one ds, and the day's
-ALS factors (jobs/steps/factors.py)."""
+ALS factors (jobs/steps/features/factors.py)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -10,9 +10,9 @@ from features.users import build_user_category_affinity, build_user_features
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.errors import DataContractError
-from jobs.steps.availability import backtest_availability, predict_availability
 from jobs.steps.common import StepOutput, job_id
-from jobs.steps.factors import SILVER_FACTORS, fit_factors, reads_factors
+from jobs.steps.features.availability import backtest_availability, predict_availability
+from jobs.steps.features.factors import SILVER_FACTORS, fit_factors, reads_factors
 from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
 

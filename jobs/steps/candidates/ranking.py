@@ -40,7 +40,7 @@ from features.users import build_user_category_affinity, build_user_features
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.steps.common import job_id
-from jobs.steps.factors import SILVER_FACTORS, fit_factors
+from jobs.steps.features.factors import SILVER_FACTORS, fit_factors
 from jobs.warehouse import io
 
 if TYPE_CHECKING:

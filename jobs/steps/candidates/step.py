@@ -13,7 +13,7 @@ from features.retrieval import (
 )
 from jobs.config import Config
 from jobs.dates import shift
-from jobs.steps import ranking
+from jobs.steps.candidates import ranking
 from jobs.steps.common import StepOutput, job_id
 from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
@@ -92,7 +92,7 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
 def _evaluate_against_truth(config: Config, ds: str, spark: SparkSession, events: DataFrame,
                             item_features: DataFrame, affinity: DataFrame, availability: DataFrame,
                             contexts: ranking.FeatureContexts):  # noqa: ANN202
-    from jobs.steps.evaluate_retrieval import evaluate, sample_items
+    from jobs.steps.candidates.retrieval_backtest import evaluate, sample_items
 
     c = config["candidates"]
     # Every available user is scored for each item of the sample (the truth needs them all), so the

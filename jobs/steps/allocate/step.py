@@ -3,7 +3,7 @@
 Nothing here is visible to the feed: `publish` audits the staged plan and only then copies it to
 gold. The run record (solver status, objective, bound, timings, fairness figures, config hash,
 code version) is staged with it. A night too large for the driver is solved with its pairs on
-the executors (`allocate_on_executors`, chosen by `spark.allocate_on_executors`).
+the executors (`executors`, chosen by `spark.allocate_on_executors`).
 """
 from __future__ import annotations
 
@@ -19,17 +19,16 @@ from features.retrieval import eligible_items
 from features.sampling import keep_user_sample
 from jobs.config import Config
 from jobs.errors import ConfigError, FairshotError
-from jobs.steps import allocate_on_executors
-from jobs.steps.build_problem import (
+from jobs.steps.allocate import executors
+from jobs.steps.allocate.problem import (
     PLAN_ITEM_COLUMNS,
     ProblemFrames,
     assemble_problem,
     inputs_fingerprint,
     result_frames,
 )
-from jobs.steps.common import StepOutput, plan_run_id
-from jobs.steps.spark_problem import count_pairs
-from jobs.steps.staged_plan import (
+from jobs.steps.allocate.spark_problem import count_pairs
+from jobs.steps.allocate.staged_plan import (
     StagedPlan,
     duals_frame,
     plan_message,
@@ -40,6 +39,7 @@ from jobs.steps.staged_plan import (
     trace_frame,
     write_staged,
 )
+from jobs.steps.common import StepOutput, plan_run_id
 from jobs.warehouse import io
 from jobs.warehouse.spark import get_spark
 
@@ -81,7 +81,7 @@ def solver_from_config(config: Config, n_pairs: int) -> Solver:
     a = config["allocation"]
     name = choose_solver(a["solver"], n_pairs, a["dual_above_pairs"])
     if name == "dual":
-        return allocate_on_executors.dual_settings(config)
+        return executors.dual_settings(config)
     return make_solver(name, backend=a["lp_backend"], time_limit_seconds=a["time_limit_seconds"])
 
 
@@ -122,7 +122,7 @@ def on_executors(config: Config, ds: str, spark: SparkSession) -> bool:
 def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutput:
     spark = spark or get_spark(config)
     if on_executors(config, ds, spark):
-        return allocate_on_executors.run(config, ds, spark)
+        return executors.run(config, ds, spark)
     return write_staged(config, ds, spark, solve_in_driver(config, ds, spark))
 
 

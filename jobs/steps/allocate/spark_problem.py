@@ -1,6 +1,6 @@
 """The night's allocation problem kept on the executors, for nights whose pairs the driver should not hold.
 
-`build_problem.assemble_problem` collects the candidates into pandas. Above a size
+`problem.assemble_problem` collects the candidates into pandas. Above a size
 (`spark.allocate_on_executors`) the pairs stay a DataFrame instead, in the layout the dual solver's
 Spark mode reads (`dual_on_spark.PAIR_COLUMNS`), and only what the dual iteration itself holds
 comes to the driver: the items, the creators and their happiness segments (`allocation.dual.Sides`),
@@ -22,7 +22,7 @@ from allocation.dual import Sides
 from allocation.happiness import creator_lambda_at
 from features.retrieval import eligible_items
 from jobs.config import Config
-from jobs.steps.build_problem import (
+from jobs.steps.allocate.problem import (
     PLAN_ITEM_COLUMNS,
     OptionalLimits,
     digest_frames,
@@ -55,7 +55,7 @@ class SparkProblem:
     has_category_caps: bool   # the users' caps are the pairs' category_cap column
     n_pairs: int
     n_users: int
-    fingerprint: str          # of everything the solver sees, as build_problem.inputs_fingerprint
+    fingerprint: str          # of everything the solver sees, as problem.inputs_fingerprint
 
 
 def count_pairs(config: Config, ds: str, spark: SparkSession) -> int:

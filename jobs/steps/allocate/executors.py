@@ -20,17 +20,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from allocation.dual import DualSolver, Duals
+from allocation.dual import Duals, DualSolver
 from allocation.explain import PairTerms, explain_block, tolerances
 from allocation.problem import nested_groups
 from allocation.rounding import systematic_rounding, user_offsets
 from jobs.config import Config
-from jobs.steps.audit_on_executors import user_excess
-from jobs.steps.build_problem import digest_warm_start, user_ranks
-from jobs.steps.common import StepOutput, plan_run_id
-from jobs.steps.dual_on_spark import PAIR_COLUMNS, SparkDualResult, solve_on_spark
-from jobs.steps.spark_problem import SparkProblem, load_spark_problem
-from jobs.steps.staged_plan import (
+from jobs.steps.allocate.dual_on_spark import PAIR_COLUMNS, SparkDualResult, solve_on_spark
+from jobs.steps.allocate.executor_audit import user_excess
+from jobs.steps.allocate.problem import digest_warm_start, user_ranks
+from jobs.steps.allocate.spark_problem import SparkProblem, load_spark_problem
+from jobs.steps.allocate.staged_plan import (
     StagedPlan,
     duals_frame,
     plan_message,
@@ -40,6 +39,7 @@ from jobs.steps.staged_plan import (
     trace_frame,
     write_staged,
 )
+from jobs.steps.common import StepOutput, plan_run_id
 from jobs.warehouse import storage
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from allocation.explain import binding_limit
 from jobs.config import Config
 from jobs.dates import shift
 from jobs.errors import FairshotError
-from jobs.steps import report_charts
 from jobs.steps.common import StepOutput, job_id, staged_run_id
 from jobs.steps.evaluate import baseline_policy, control_policy, in_display_order, policy_table, sample_words
+from jobs.steps.report import charts
 from jobs.warehouse import io, storage
 from jobs.warehouse.spark import get_spark
 
@@ -136,7 +136,7 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
     fair, base = ok[ok["policy"] == "fairshot"], ok[ok["policy"] == base_name]
     if not fair.empty and not base.empty:
         fair, base = fair.iloc[0], base.iloc[0]
-        control = report_charts.LABELS.get(base_name, base_name)
+        control = charts.LABELS.get(base_name, base_name)
         sweep = ok[ok["policy"].str.startswith("fairshot")]
         best = sweep["happiness_gain"].max()
         if base.happiness_gain > best + 1e-9:
@@ -215,7 +215,7 @@ def _heads_section(heads: pd.DataFrame, reliability: pd.DataFrame) -> str:
                           "base_rate": "base rate", "auc": "AUC", "log_loss": "log loss",
                           "calibration_error": "ECE", "platt_slope": "Platt a", "platt_intercept": "Platt b"})
     if not reliability.empty:
-        body = _image(report_charts.head_reliability(reliability), "ranking heads' reliability") + body
+        body = _image(charts.head_reliability(reliability), "ranking heads' reliability") + body
     return _section("Ranking heads", body,
                     "Heads trained on the day before ds predict ds's exposures (on KuaiRand its random exposures "
                     "only, which its recommender did not choose). heads_calibrated passes them through the Platt "
@@ -253,7 +253,7 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
                  yesterday("exposure_gini", ".3f")),
                 ("UAC hit rate", f"{fair.uac_hit_rate:.1%}", yesterday("uac_hit_rate", ".1%")))) + "</div>")
         parts.append(f'<p class="note">{_headline_words(str(fair.truth), baseline_policy(policies))}</p>')
-        main = policies["policy"].isin(report_charts.COLOURS).map({True: "main", False: ""})
+        main = policies["policy"].isin(charts.COLOURS).map({True: "main", False: ""})
         parts.append(_section(
             "Policies", f'<div class="wide">{_table(policies, POLICY_COLUMNS, main)}</div>',
             f"Every policy plans the same candidates under the same capacities and is scored against "
@@ -276,12 +276,12 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
                 "the random exposures themselves, i.e. what serving at random gets. Few matched exposures mean a "
                 "wide interval: read the ± before the difference."))
         parts.append(_section("Exposure and trade-off", '<div class="grid">' + _image(
-            report_charts.lorenz(exposure), "Lorenz curves") + _image(
-            report_charts.quotas_by_creator_size(exposure), "quotas by creator size") + "</div>" + _image(
-            report_charts.trade_off(policies), "trade-off curve")))
+            charts.lorenz(exposure), "Lorenz curves") + _image(
+            charts.quotas_by_creator_size(exposure), "quotas by creator size") + "</div>" + _image(
+            charts.trade_off(policies), "trade-off curve")))
     availability = ""
     if not tables["calibration"].empty:
-        availability += _image(report_charts.calibration(tables["calibration"]), "UAC calibration")
+        availability += _image(charts.calibration(tables["calibration"]), "UAC calibration")
     if not tables["backtest"].empty:
         availability += _table(tables["backtest"], {
             "estimator": "backtest estimator", "predicted_for": "predicted", "n_users": "users",
@@ -296,7 +296,7 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
                                          "gap": "gap", "iterations": "iterations", "solve_seconds": "seconds",
                                          "n_pairs": "pairs", "max_violation": "max violation"})
     if len(trace) > 1:
-        solver_body += _image(report_charts.convergence(trace), "solver convergence")
+        solver_body += _image(charts.convergence(trace), "solver convergence")
     parts.append(_section("Solver", solver_body, "" if len(trace) > 1 else
                           "The exact LP reports its gap only at the end (simplex gives no bound along the way); "
                           "the dual solver draws its gap per iteration here."))
