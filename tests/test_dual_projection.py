@@ -82,6 +82,28 @@ def test_the_refill_uses_the_room_left_best_score_first_and_never_passes_a_cap()
             assert score[short].max() <= score[took].min() + 1e-12
 
 
+def test_the_refill_from_the_pricings_ranked_pairs_is_the_refill_that_sorts_them_all():
+    """Without category caps the refill may start from the check's pricing: each user's pairs above
+    a floor, already sorted by score. It must add what sorting every wanted pair adds (ties kept in
+    index order), whether the ranked pairs fill a user's room or leave some for the pairs below."""
+    from allocation.dual.bound import capped_box_bound
+
+    rng = np.random.default_rng(11)
+    n, n_users = 4000, 300
+    users = np.sort(rng.integers(0, n_users, n))
+    capacity = rng.integers(0, 5, n_users).astype(float)
+    x = scale_to_capacity(rng.uniform(0, 1, n) * (rng.random(n) < 0.3), users, capacity) * 0.5
+    score = np.round(rng.normal(0, 1, n), 1)                       # ties, so their order matters
+    want = np.where(rng.random(n) < 0.7, rng.choice([1.0, 0.3], n), 0.0)
+    for floor in (np.full(n_users, -np.inf), rng.normal(0.5, 0.5, n_users)):   # all pairs ranked, or some
+        ranked = capped_box_bound(score, users, capacity, floor).candidates
+        assert ranked.size < n
+        full = fill_rooms(x, score, want, users, capacity)
+        fast = fill_rooms(x, score, want, users, capacity, ranked=ranked)
+        np.testing.assert_allclose(fast, full, rtol=0, atol=1e-12)
+        assert full.sum() > 1.0
+
+
 def _users_in_two_categories(rng: np.random.Generator, n: int, n_users: int, max_capacity: int):
     """Sorted pairs of users, each user's pairs in two categories with caps of 0.5, 1 or none."""
     users = np.sort(rng.integers(0, n_users, n))

@@ -192,18 +192,20 @@ class LocalPairs:
         self.repaired = np.zeros(self.problem.n_pairs)
         self.repaired[self.index] = x * self.sides.exposure_shrink(sum_by(w.item, w.a * x, n_items))[w.item]
         c = pair_scores(f.base, f.a, f.like, f.item, f.creator, item_price, nu)
-        # the refill looks at all pairs: a user's idle room is often in a category its working set lacks
+        floor = self.price_threshold - margin
+        pricing = capped_box_bound(c, f.user, self.capacity, floor, f.group, self.group_cap, self.working_extra)
+        # the refill looks at all pairs: a user's idle room is often in a category its working set lacks;
+        # without category caps the pricing's candidates are each user's best pairs, already sorted
+        ranked = pricing.candidates if f.group is None else None
         for _ in range(max(self.refill_rounds, 1)):
             exposure = sum_by(f.item, f.a * self.repaired, n_items)
             want = refill_want(self.repaired, f.base, f.a, f.item, self.sides.item_room(exposure))
-            added = fill_rooms(self.repaired, c, want, f.user, self.capacity, f.group, self.group_cap)
+            added = fill_rooms(self.repaired, c, want, f.user, self.capacity, f.group, self.group_cap, ranked)
             added_exposure = sum_by(f.item, f.a * added, n_items)
             share = self.sides.addition_shrink(exposure, added_exposure)
             self.repaired += added * share[f.item]
             if all_fitted(share, added_exposure):
                 break
-        floor = self.price_threshold - margin
-        pricing = capped_box_bound(c, f.user, self.capacity, floor, f.group, self.group_cap, self.working_extra)
         self._next_working_set(pricing, floor, np.asarray(plan))
         totals = plan_totals(self.repaired, f.base, f.a, f.like, f.item, f.creator,
                              self.sides.n_items, self.sides.n_creators)
@@ -231,7 +233,10 @@ class LocalPairs:
         # a different function every check and cycle (a 20,000-user night: 5,000 iterations and
         # 12% short of the optimum); a growing set stops changing after finitely many checks. A
         # set that is not much smaller than all pairs is all pairs.
-        working = np.union1d(candidates[keep], self.index if self.picked else self.index[plan > 0])
+        member = np.zeros(self.problem.n_pairs, dtype=bool)     # a union by mask: sorted, and no sort
+        member[self.index if self.picked else self.index[plan > 0]] = True
+        member[candidates[keep]] = True
+        working = np.flatnonzero(member)
         self.picked = True
         if working.size >= self.working_share * self.problem.n_pairs:
             working = np.arange(self.problem.n_pairs)

@@ -111,16 +111,25 @@ def scale_to_capacity(x: np.ndarray, user: np.ndarray, capacity: np.ndarray, gro
 
 
 def fill_rooms(x: np.ndarray, score: np.ndarray, want: np.ndarray, user: np.ndarray, capacity: np.ndarray,
-               group: np.ndarray | None = None, group_cap: np.ndarray | None = None) -> np.ndarray:
+               group: np.ndarray | None = None, group_cap: np.ndarray | None = None,
+               ranked: np.ndarray | None = None) -> np.ndarray:
     """What a feasible plan x adds of `want` (per pair, at most 1 - x) within the room each user
     (and category) has left, best score first: the repair's second half. Scaling the smoothed plan
     down to the caps leaves room idle wherever the duals' tie between two pairs fell on one whose
-    item or creator was full; the exact optimum fills it, and so must the repaired plan to certify."""
+    item or creator was full; the exact optimum fills it, and so must the repaired plan to certify.
+
+    `ranked` (without category caps) is pairs already sorted by user and score, best first, holding
+    for every user all its pairs that score above the ones left out: the check's pricing sorted
+    them anyway. The users' pass then sorts only what their room still has space for after them.
+    On a realistic 1M-pair night every user had idle room and 2/3 of the pairs were wanted, and
+    sorting them all at every check cost 6 of the solve's 16 s."""
     owners = [(owner, np.maximum(cap - sum_by(owner, x, cap.shape[0]), 0.0))
               for owner, cap in ((group, group_cap), (user, capacity)) if owner is not None and cap is not None]
     wanted = want > 0
     for owner, room in owners:
         wanted &= room[owner] > 0
+    if ranked is not None and group is None:
+        return _fill_users_from_ranked(x, score, want, wanted, user, owners[0][1], ranked)
     at = np.flatnonzero(wanted)     # usually few: only the sort over them costs
     taken = np.minimum(want[at], 1.0 - np.clip(x[at], 0.0, 1.0))
     for owner, room in owners:
@@ -130,15 +139,39 @@ def fill_rooms(x: np.ndarray, score: np.ndarray, want: np.ndarray, user: np.ndar
     return added
 
 
+def _fill_users_from_ranked(x: np.ndarray, score: np.ndarray, want: np.ndarray, wanted: np.ndarray,
+                            user: np.ndarray, room: np.ndarray, ranked: np.ndarray) -> np.ndarray:
+    """`fill_rooms`'s users' pass over `ranked` first, in its order, then best first over the
+    wanted pairs it left out, for the users whose room is not yet full (the same plan: every pair
+    of `ranked` outscores its user's others)."""
+    added = np.zeros_like(x)
+    first = ranked[wanted[ranked]]
+    taken = _take_in_order(np.minimum(want[first], 1.0 - np.clip(x[first], 0.0, 1.0)), user[first], room)
+    added[first] = taken
+    left = np.maximum(room - sum_by(user[first], taken, room.shape[0]), 0.0)
+    outside = wanted.copy()
+    outside[ranked] = False
+    rest = np.flatnonzero(outside & (left[user] > 0))
+    if rest.size:
+        added[rest] = _best_first(np.minimum(want[rest], 1.0 - np.clip(x[rest], 0.0, 1.0)), score[rest],
+                                  user[rest], left)
+    return added
+
+
 def _best_first(want: np.ndarray, score: np.ndarray, owner: np.ndarray, room: np.ndarray) -> np.ndarray:
     """Per owner, `want` taken in order of score until `room` is used (the last one in part)."""
     order = np.lexsort((-score, owner))
-    wanted = want[order]
-    taken_before = np.cumsum(wanted) - wanted
-    counts = np.bincount(owner, minlength=room.shape[0])
-    owner_start = np.r_[0.0, np.cumsum(wanted)][np.cumsum(counts) - counts]
     taken = np.empty_like(want)
-    taken[order] = np.clip(room[owner[order]] - (taken_before - owner_start[owner[order]]), 0.0, wanted)
+    taken[order] = _take_in_order(want[order], owner[order], room)
+    return taken
+
+
+def _take_in_order(want: np.ndarray, owner: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """`want` taken in the order given (grouped by owner) until each owner's `room` is used."""
+    taken_before = np.cumsum(want) - want
+    counts = np.bincount(owner, minlength=room.shape[0])
+    owner_start = np.r_[0.0, np.cumsum(want)][np.cumsum(counts) - counts]
+    taken = np.clip(room[owner] - (taken_before - owner_start[owner]), 0.0, want)
     load = sum_by(owner, taken, room.shape[0])      # the running sums round: never pass the room
     return taken * np.minimum(1.0, np.divide(room, load, out=np.ones_like(load), where=load > 0))[owner]
 
