@@ -27,8 +27,10 @@ def csv_world(tmp_path, interactions: str | bytes, items: str, *overrides: str):
     with open(data / "interactions.csv", mode) as out:
         out.write(interactions)
     (data / "items.csv").write_text(items)
+    # rows() below has no long-view or follow column: the mapping says so
     return make_config(str(tmp_path / "warehouse"), "source.kind=csv", f"source.path={data}",
-                       "source.max_rejected_share=0.9", *overrides)
+                       "source.max_rejected_share=0.9", "source.csv.columns.is_long_view=",
+                       "source.csv.columns.is_follow=", *overrides)
 
 
 ITEMS = "item_id,creator_id,category\n10,alice,cooking\n11,bob,music\n12,alice,cooking\n"
@@ -42,7 +44,7 @@ def rejected(spark, config):
     return io.read_table(spark, config, "bronze.events_rejected", ds=DAY).toPandas()
 
 
-def test_string_ids_are_mapped_and_optional_columns_may_be_absent(spark, tmp_path):
+def test_string_ids_are_mapped_and_optional_columns_mapped_to_nothing_are_absent(spark, tmp_path):
     config = csv_world(tmp_path, rows(f"anna,10,{T0},1,1", f"ben,11,{T0 + 60},1,0", f"42,12,{T0 + 90},0,0"), ITEMS)
     output = ingest.run(config, DAY, spark)
     assert output.figures["events"] == 3 and output.figures["rejected"] == 0
@@ -53,7 +55,7 @@ def test_string_ids_are_mapped_and_optional_columns_may_be_absent(spark, tmp_pat
     # the hash is the documented one: Spark SQL finds an id again from its name
     anna = spark.sql("SELECT xxhash64('anna') & 9223372036854775807 AS id").first()["id"]
     assert anna in set(events["user_id"])
-    assert (events["is_long_view"] == 0).all()           # mapped by default, absent from the file: 0
+    assert (events["is_long_view"] == 0).all()           # mapped to "": the source has none, 0
 
 
 @pytest.mark.parametrize("case, interactions, items, rule", [
@@ -62,9 +64,16 @@ def test_string_ids_are_mapped_and_optional_columns_may_be_absent(spark, tmp_pat
     ("seconds read as milliseconds", rows(f"1,10,{T0},1,0", f"2,11,{T0 + 5},0,0"), ITEMS,
      "timestamps in ms between 2000 and 2100"),
     ("missing required column", "user,item_id,timestamp\n1,10,5\n", ITEMS, "required column present"),
+    ("mapped optional column missing", f"user_id,item_id,timestamp,is_like\n1,10,{T0},1\n", ITEMS,
+     "mapped column present"),
+    ("created_at that is no time", rows(f"1,10,{T0},1,0"),
+     "item_id,creator_id,category,created_at\n10,alice,cooking,last tuesday\n11,bob,music,2026-04-01\n"
+     "12,alice,cooking,2026-04-02T08:00:00Z\n", "parses as timestamp"),
 ])
 def test_inputs_that_stop_the_day_name_file_column_and_rule(spark, tmp_path, case, interactions, items, rule):
     overrides = ["source.csv.time_unit=ms"] if "milliseconds" in case else []
+    if "created_at" in case:
+        overrides.append("source.csv.columns.created_at=created_at")
     config = csv_world(tmp_path, interactions, items, *overrides)
     with pytest.raises(DataContractError) as stopped:
         ingest.run(config, DAY, spark)
@@ -72,6 +81,12 @@ def test_inputs_that_stop_the_day_name_file_column_and_rule(spark, tmp_path, cas
     assert rule in message and "\n" not in message, message
     if "milliseconds" in case:
         assert "set source.csv.time_unit=s" in message
+    if "column" in case:   # the file's own columns, not the reader's bookkeeping
+        assert "source_line" not in message and "source_file" not in message, message
+    if "optional" in case:
+        assert "source.csv.columns.is_click" in message and 'source.csv.columns.is_click=""' in message, message
+    if "created_at" in case:   # the date and the ISO time of the other two items parse
+        assert "last tuesday" in message and "1 row(s)" in message, message
     assert not os.path.exists(io.table_uri(config, "bronze.events"))
 
 
@@ -85,7 +100,12 @@ def test_bad_rows_are_rejected_each_under_its_rule_with_file_and_record(spark, t
         f"4,10,{4102444800 + 3600},1,0",   # record 6: year 2100
         "5,12,1000,1,0",                   # record 7: 1970
         f"6,12,{T0},1,0",                  # record 8: fine
-    ).encode() + f"\xff\xfe,10,{T0},1,0\n".encode("latin-1"))   # record 9: not UTF-8
+    ).encode() + f"\xff\xfe,10,{T0},1,0\n".encode("latin-1")   # record 9: not UTF-8
+        + rows(f"-5,10,{T0},1,0",          # record 10: a negative id
+               f"12.7,10,{T0},1,0",        # record 11: not an integer, in an integer column
+               f"abc,11,{T0},1,0",         # record 12: text in an integer column: not a new user
+               f"1{'0' * 400},11,{T0},1,0",  # record 13: a number too long for any id
+               ).split("\n", 1)[1].encode())
     items = 'item_id,creator_id,category\n10,alice,"cooking, ""quick""\nand easy"\n11,bob,music\n12,alice,cooking\n'
     config = csv_world(tmp_path, text, items)
     output = ingest.run(config, DAY, spark)
@@ -96,8 +116,11 @@ def test_bad_rows_are_rejected_each_under_its_rule_with_file_and_record(spark, t
     assert bad.loc[5, "rule"] == "item_id in bronze.items"
     assert bad.loc[6, "rule"] == bad.loc[7, "rule"] == "within the plausible years 2000..2100"
     assert bad.loc[9, "rule"] == "valid text in the file's encoding"
+    assert bad.loc[10, "column"] == "user_id" and bad.loc[10, "rule"] == "user_id >= 0"
+    for record in (11, 12, 13):
+        assert bad.loc[record, "column"] == "user_id" and bad.loc[record, "rule"] == "parses as bigint", record
     assert (bad["source_file"].str.endswith("interactions.csv")).all()
-    assert sum(output.figures["rejected_by_rule"].values()) == output.figures["rejected"] == 6
+    assert sum(output.figures["rejected_by_rule"].values()) == output.figures["rejected"] == 10
     # a quoted field with a comma, quotes and a newline is one field (RFC 4180)
     catalogue = io.read_table(spark, config, "bronze.items", ds=DAY).toPandas().set_index("item_id")
     assert catalogue.loc[10, "category"] == 'cooking, "quick"\nand easy' and len(catalogue) == 3
@@ -170,3 +193,45 @@ def test_a_csv_catch_up_reads_the_file_once_and_rejects_a_row_of_no_day_once(spa
     filed = io.read_table(spark, one_pass, "bronze.events_rejected").toPandas()
     assert sorted(filed["rule"]) == ["not null", "within the plausible years 2000..2100"]
     assert set(filed["ds"]) == {first}
+
+
+def test_a_csv_items_created_at_may_be_a_date_and_an_unshown_item_is_born_last(spark, tmp_path):
+    """created_at as a date or an ISO time reads as that moment (UTC); an item nobody was shown and
+    without one is born at the log's last moment (new, so the last night plans it), not its first."""
+    from jobs.sources.csv_mapped import MappedCsvSource
+
+    items = ("item_id,creator_id,category,created_at\n10,alice,cooking,2026-04-01\n"
+             "11,bob,music,2026-04-02T08:30:00Z\n12,alice,cooking,\n13,bob,music,\n")
+    config = csv_world(tmp_path, rows(f"1,10,{T0},1,0", f"2,12,{T0 + 60},1,0", f"3,10,{T0 + 7200},0,0"), items,
+                       "source.csv.columns.created_at=created_at")
+    catalogue = (MappedCsvSource(config).raw_catalogue(spark, "items").toPandas()
+                 .set_index("item_id")["created_at"].to_dict())
+    last = pd.Timestamp(T0 + 7200, unit="s").strftime("%Y-%m-%d %H:%M:%S")
+    first_of_12 = pd.Timestamp(T0 + 60, unit="s").strftime("%Y-%m-%d %H:%M:%S")
+    assert catalogue == {"10": "2026-04-01 00:00:00", "11": "2026-04-02 08:30:00", "12": first_of_12, "13": last}
+
+
+def test_a_csv_night_with_no_new_item_publishes_its_empty_plan_evaluates_and_reports(spark, tmp_path, capsys):
+    """Every item was uploaded months before the log (created_at a date): none is in play, so the
+    plan is empty. It is published as such, and evaluate and report run on it: rc 0, never a crash."""
+    day_before = pd.Timestamp(DAY) - pd.Timedelta(days=1)
+    t_before = int((day_before + pd.Timedelta(hours=10)).timestamp())
+    lines = [f"{user},{item},{t + 60 * user},1,{int(user == item % 5)}"
+             for t in (t_before, T0) for user in range(1, 7) for item in (10, 11, 12)]
+    items = ("item_id,creator_id,category,created_at\n10,alice,cooking,2026-01-05\n11,bob,music,2026-01-06\n"
+             "12,alice,cooking,2026-01-07\n")
+    config = csv_world(tmp_path, rows(*lines), items, "source.csv.columns.created_at=created_at")
+    warehouse = config["storage"]["warehouse"]
+    code = main(["--env", "test", "--set", f"storage.warehouse={warehouse}", "--set", "source.kind=csv",
+                 "--set", f"source.path={config['source']['path']}", "--set", "source.csv.columns.is_long_view=",
+                 "--set", "source.csv.columns.is_follow=", "--set", "source.csv.columns.created_at=created_at",
+                 "run", "--ds", DAY])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    runs = io.read_table(spark, config, "gold.allocation_runs", ds=DAY).toPandas()
+    assert runs["status"].tolist() == ["published"] and runs["n_items"].tolist() == [0], runs.to_dict("records")
+    assert io.read_published(spark, config, "gold.allocations", DAY).count() == 0
+    policies = io.read_table(spark, config, "audit.policy_evaluation", ds=DAY).toPandas()
+    assert len(policies) > 0
+    report = runs["report_path"].iloc[0] if "report_path" in runs else None
+    assert os.listdir(os.path.join(os.path.dirname(warehouse), "reports", DAY)), report

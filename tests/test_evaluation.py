@@ -182,3 +182,22 @@ def test_calibration_bins_of_equal_count_split_a_rare_outcome():
     assert [pt["n"] for pt in points] == [50, 50]
     assert [pt["mean_predicted"] for pt in points] == pytest.approx([0.01, 0.03])
     assert [pt["observed_rate"] for pt in points] == pytest.approx([0.02, 0.06])
+
+
+def test_the_sweep_point_at_the_configured_weight_is_fairshot_solved_once():
+    """fairshot_w=<configured> is fairshot's own problem: one solve, the same plan under both names;
+    the other sweep points are solved at their own lambda."""
+    seen = []
+
+    class Recording(LPSolver):
+        def solve(self, problem):
+            seen.append(problem.creator_weight)
+            return super().solve(problem)
+
+    problem = small_problem()
+    plans = {p.policy: p for p in run_policies(problem, Recording(), (0.0, problem.creator_weight, 8.0))}
+    assert seen.count(problem.creator_weight) == 1 and len(seen) == 4   # linear, fairshot, w=0, w=8
+    same = plans[f"fairshot_w={problem.creator_weight:g}"]
+    assert same.x is plans[FAIRSHOT].x and same.creator_weight == problem.creator_weight
+    fresh = LPSolver().solve(problem).x
+    np.testing.assert_allclose(same.x, fresh, atol=1e-9)

@@ -2,14 +2,18 @@
 
 `source.csv.columns` maps each fairshot column to a column of your files. Five are required
 (user_id, item_id and the timestamp in the interactions; creator_id and category in the items);
-the rest are optional: a mapped column your file does not have is treated as absent (flags 0,
-watch time unknown) and named once in the log. Creators and users are derived from what is there:
-a creator is born at their first item, a user at their first interaction; an item with no
-`created_at` is born at its first interaction, or, never shown, at the first logged moment.
+the rest are optional in the mapping: set one to "" and the source has no such column (flags 0,
+watch time unknown). A mapped name the file lacks stops the day naming the mapping key, since a
+renamed export would otherwise read every click as 0. Creators and users are derived from what is
+there: a creator is born at their first item, a user at their first interaction; an item's
+`created_at` may be a date or an ISO time; an item without one is born at its first interaction,
+or, never shown, at the last logged moment (a new item waiting for its first audience).
 
 Ids may be anything: integers are kept, any other text (a director's name, a UUID) becomes
 `xxhash64(text)` with the sign bit cleared -- stable across runs and machines, and computable in
-Spark SQL (`xxhash64('Jane Campion') & 9223372036854775807`) to find an id again.
+Spark SQL (`xxhash64('Jane Campion') & 9223372036854775807`) to find an id again. A column whose
+values are mostly integers is an integer column: a value there that is not one (`12.7`, `abc`,
+`-5`) is rejected under its rule, not hashed into a new user.
 
 The files are read once per process (a catch-up of many days reads them once), as RFC 4180 CSV
 (quoted fields may hold commas, quotes and newlines) in `source.csv.encoding`. Each row keeps its
@@ -42,15 +46,39 @@ OPTIONAL = {"interactions": (*FLAGS, "watch_time_ms"), "items": ("created_at",)}
 # seconds since the epoch, by unit: the magnitudes of timestamps between 2000 and 2100
 UNIT_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6}
 _READ_CACHE: dict[tuple, DataFrame] = {}
+_KINDS: dict[tuple, dict[str, bool]] = {}
 
 
-def stable_id(raw: Column) -> Column:
-    """Integer ids as they are; other text as a non-negative 64-bit hash (null stays null)."""
+INTEGER_ID = r"^[0-9]{1,18}$"
+# A value that reads as a whole number (any sign, any length) is a number, never a name: `-5` is a
+# negative id and `1` followed by 400 zeros an id out of range, each rejected under its own rule.
+NUMBER_LIKE = r"^[+-]?[0-9]+$"
+
+
+def stable_id(raw: Column, *, integer_column: bool = False) -> Column:
+    """Integer ids as they are; other text as a non-negative 64-bit hash (null stays null).
+
+    In an `integer_column` (one whose values are mostly plain integers: `id_kinds`) nothing is
+    hashed: a value there that is not an integer (`12.7`, `abc`) is a bad row, not a new user, and
+    ingest rejects it under `parses as bigint`."""
     text = F.trim(raw)
     hashed = F.xxhash64(text).bitwiseAND(F.lit(0x7FFFFFFFFFFFFFFF)).cast("string")
+    kept = text.rlike(NUMBER_LIKE) | text.contains(ENCODING_ERROR)   # misread text stays, to be rejected
+    if integer_column:
+        kept = F.lit(True)
     return (F.when(text.isNull() | (text == ""), F.lit(None).cast("string"))
-            .when(text.rlike(r"^[0-9]{1,18}$") | text.contains(ENCODING_ERROR), text)   # misread text stays, to be
-            .otherwise(hashed))                                                       # rejected under its rule
+            .when(kept, text)
+            .otherwise(hashed))
+
+
+def id_kinds(frame: DataFrame, columns: dict[str, str]) -> dict[str, bool]:
+    """Per fairshot id column (mapped to a column of `frame`): whether it is an integer column,
+    i.e. more than half of its non-empty values are plain non-negative integers. One pass."""
+    counts = frame.agg(*[
+        F.sum(F.when(F.trim(F.col(name)).rlike(INTEGER_ID), 1).otherwise(0)).alias(f"{key}_int")
+        for key, name in columns.items()], *[
+        F.count(F.when(F.trim(F.col(name)) != "", 1)).alias(f"{key}_all") for key, name in columns.items()]).first()
+    return {key: 2 * (counts[f"{key}_int"] or 0) > (counts[f"{key}_all"] or 0) for key in columns}
 
 
 def read_csv_records(spark: SparkSession, path: str, table: str, encoding: str) -> DataFrame:
@@ -75,6 +103,16 @@ def read_csv_records(spark: SparkSession, path: str, table: str, encoding: str) 
     return records
 
 
+def as_timestamp_text(raw: Column) -> Column:
+    """A time written as the catalogue's 'YYYY-MM-DD HH:MM:SS', from that, an ISO 'T' form (with
+    an optional trailing Z) or a date alone (midnight UTC); any other text stays as it is, so
+    ingest rejects it under `parses as timestamp`."""
+    text = F.regexp_replace(F.trim(raw), "Z$", "")
+    parsed = F.coalesce(F.try_to_timestamp(text, F.lit(STAMP)), F.try_to_timestamp(text, F.lit("yyyy-MM-dd'T'HH:mm:ss")),
+                        F.try_to_timestamp(text, F.lit("yyyy-MM-dd")))
+    return F.coalesce(F.date_format(parsed, STAMP), raw)
+
+
 class MappedCsvSource:
     name = "csv"
 
@@ -96,23 +134,41 @@ class MappedCsvSource:
     def _raw(self, spark: SparkSession, kind: str) -> DataFrame:
         path = self.files[kind]
         frame = read_csv_records(spark, path, f"source csv {os.path.basename(path)}", self.encoding)
+        own = [name for name in frame.columns if name not in ("source_line", "source_file")]
         missing = [f"{key} (mapped to {self.columns[key]!r})" for key in REQUIRED[kind]
-                   if self.columns[key] not in frame.columns]
+                   if self.columns[key] not in own]
         if missing:
             raise DataContractError(
                 f"source csv {os.path.basename(path)}", ", ".join(missing), "required column present",
-                f"the file has {frame.columns}; map yours with --set source.csv.columns.<fairshot column>=<your column>")
-        absent = [key for key in OPTIONAL[kind] if self.columns[key] and self.columns[key] not in frame.columns]
+                f"the file has {own}; map yours with --set source.csv.columns.<fairshot column>=<your column>")
+        # An optional column is optional in the mapping, not in the file: a mapped name the file lacks
+        # is a typo or a renamed export, and reading every click as 0 would hide it.
+        absent = [key for key in OPTIONAL[kind] if self.columns[key] and self.columns[key] not in own]
         if absent:
-            LOG.info("source csv %s: optional columns not in the file, treated as absent: %s",
-                     os.path.basename(path), ", ".join(f"{k} ({self.columns[k]!r})" for k in absent))
+            raise DataContractError(
+                f"source csv {os.path.basename(path)}",
+                ", ".join(f"source.csv.columns.{key} (mapped to {self.columns[key]!r})" for key in absent),
+                "mapped column present",
+                f"the file has {own}; name the right column, or set "
+                + " ".join(f'source.csv.columns.{key}=""' for key in absent) + " to go without")
         return frame
 
     def _column(self, frame: DataFrame, key: str, default: str | None) -> Column:
         name = self.columns[key]
-        if not name or name not in frame.columns:
+        if not name:                         # mapped to "": the source has no such column
             return F.lit(default).cast("string").alias(key)
         return F.col(name).alias(key)
+
+    def _integer_ids(self, spark: SparkSession) -> dict[str, bool]:
+        """Which id columns hold integers (`id_kinds`): users and items from the interactions (the
+        items file's ids must be the same kind to join), creators from the items file."""
+        interactions, items = self._raw(spark, "interactions"), self._raw(spark, "items")
+        key = (spark.sparkContext.applicationId, "id kinds", self.files["interactions"], self.files["items"],
+               self.encoding, tuple(sorted(self.columns.items())))
+        if key not in _KINDS:
+            _KINDS[key] = {**id_kinds(interactions, {k: self.columns[k] for k in ("user_id", "item_id")}),
+                           **id_kinds(items, {"creator_id": self.columns["creator_id"]})}
+        return _KINDS[key]
 
     def _seconds_scale(self, raw: DataFrame) -> float | None:
         """Seconds per unit of the numeric timestamps (None: ISO text). `auto` reads the median
@@ -150,13 +206,14 @@ class MappedCsvSource:
         if key in _READ_CACHE:
             return _READ_CACHE[key]
         raw = self._raw(spark, "interactions")
+        integer = self._integer_ids(spark)
         scale = self._seconds_scale(raw)
         ts = F.col(self.columns["ts"])
         text = ts if scale is None else F.coalesce(
             F.date_format(F.timestamp_seconds(F.trim(ts).try_cast("double") * F.lit(scale)), STAMP), ts)
         events = raw.select(
-            stable_id(F.col(self.columns["user_id"])).alias("user_id"),
-            stable_id(F.col(self.columns["item_id"])).alias("item_id"),
+            stable_id(F.col(self.columns["user_id"]), integer_column=integer["user_id"]).alias("user_id"),
+            stable_id(F.col(self.columns["item_id"]), integer_column=integer["item_id"]).alias("item_id"),
             text.alias("ts"), F.lit("video").alias("surface"),
             *[self._column(raw, flag, "0") for flag in FLAGS],
             self._column(raw, "watch_time_ms", None),
@@ -207,15 +264,20 @@ class MappedCsvSource:
                     .agg(first_seen.alias("registered_at"))
                     .where(F.col("registered_at").isNotNull()))
         raw = self._raw(spark, "items")
-        items = raw.select(stable_id(F.col(self.columns["item_id"])).alias("item_id"),
-                           stable_id(F.col(self.columns["creator_id"])).alias("creator_id"),
-                           self._column(raw, "category", None), self._column(raw, "created_at", None),
+        integer = self._integer_ids(spark)
+        items = raw.select(stable_id(F.col(self.columns["item_id"]), integer_column=integer["item_id"]).alias("item_id"),
+                           stable_id(F.col(self.columns["creator_id"]),
+                                     integer_column=integer["creator_id"]).alias("creator_id"),
+                           self._column(raw, "category", None),
+                           as_timestamp_text(self._column(raw, "created_at", None)).alias("created_at"),
                            "source_file", "source_line")
         seen = events.groupBy("item_id").agg(first_seen.alias("_seen"))
-        start = events.agg(first_seen.alias("_start"))
-        items = (items.join(seen, "item_id", "left").crossJoin(start)
-                 .withColumn("created_at", F.coalesce(F.col("created_at"), F.col("_seen"), F.col("_start")))
-                 .drop("_seen", "_start"))
+        # An item nobody was shown and whose creation the file does not give is a new item still
+        # waiting for its first audience: it is born at the log's last moment, so the last night plans it.
+        end = events.agg(F.date_format(F.max(F.when(plausible, parsed)), STAMP).alias("_end"))
+        items = (items.join(seen, "item_id", "left").crossJoin(end)
+                 .withColumn("created_at", F.coalesce(F.col("created_at"), F.col("_seen"), F.col("_end")))
+                 .drop("_seen", "_end"))
         if name == "creators":
             return items.groupBy("creator_id").agg(F.min("created_at").alias("created_at")).withColumn(
                 "followers", F.lit(None).cast("string"))

@@ -275,10 +275,14 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
                 "day the plan is for, each counting for a policy with its chance x of showing that pair. logged: "
                 "the random exposures themselves, i.e. what serving at random gets. Few matched exposures mean a "
                 "wide interval: read the ± before the difference."))
-        parts.append(_section("Exposure and trade-off", '<div class="grid">' + _image(
-            charts.lorenz(exposure), "Lorenz curves") + _image(
-            charts.quotas_by_creator_size(exposure), "quotas by creator size") + "</div>" + _image(
-            charts.trade_off(policies), "trade-off curve")))
+        if exposure.empty:   # nothing was in play tonight: no item, no exposure to draw
+            parts.append(_section("Exposure and trade-off", "<p>no item is in the plan tonight, so there is no "
+                                  "exposure to chart (the warnings above say why)</p>"))
+        else:
+            parts.append(_section("Exposure and trade-off", '<div class="grid">' + _image(
+                charts.lorenz(exposure), "Lorenz curves") + _image(
+                charts.quotas_by_creator_size(exposure), "quotas by creator size") + "</div>" + _image(
+                charts.trade_off(policies), "trade-off curve")))
     availability = ""
     if not tables["calibration"].empty:
         availability += _image(charts.calibration(tables["calibration"]), "UAC calibration")
