@@ -179,6 +179,17 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "tier": "1: among the item's best-suited users; 2: drawn from its wider audience (exploration)",
         "p_available": "the chance the user is there for this item: p_active, lower for a live stream outside "
                        "their usual hours"}),
+    "silver.ranking_heads": ("The ranking heads that scored ds's candidates: one logistic regression per outcome, "
+                             "trained on ds's exposures with the features of ds-1. P(outcome) = sigmoid(intercept "
+                             "+ sum of coefficient x (feature - mean) / scale). The next night's backtest reads "
+                             "them to predict a day they never saw.", {
+        "head": "click, long_view, like, follow or skip (a head with too few of either label is absent: the "
+                "heuristic scored it)",
+        "feature": "the pair feature (features.ranking.FEATURES); '' is the row of the intercept",
+        "mean": "the feature's mean over the training rows (0 for the intercept)",
+        "scale": "the feature's standard deviation over the training rows (1 for the intercept or a constant feature)",
+        "coefficient": "the weight on the standardised feature; the intercept on the intercept's row",
+        "n_rows": "training rows the head was fitted on (a seeded sample above candidates.heads_max_rows)"}),
     "audit.retrieval_evaluation": ("Each night's recall@N of the retrievers against the synthetic world's truth.", {
         "retriever": "the retriever scored", "items": "'all' or 'new' items", "n": "N in recall@N",
         "recall_at_n": "share of the truly best N users per item that the retriever found"}),

@@ -1,9 +1,11 @@
 """Multi-objective ranking heads: calibrated p_click, p_long_view, p_like, p_follow, p_skip.
 
-Each head is a logistic regression (Spark ML) over pair features known *before* the exposure: the
+Each head is a logistic regression over pair features known *before* the exposure: the
 retrieval-side estimates (item rates lifted by the user's category engagement, as log-odds), the
 user's category affinity, how much the item and the user have been seen, the user's skip rate,
-and whether the item is a live stream. Training pairs are one day's exposures scored with the
+and whether the item is a live stream. It is fitted on the driver from the day's collected
+training rows (`features.logistic`: a dozen coefficients need no cluster) and applied in Spark as
+one column expression per head. Training pairs are one day's exposures scored with the
 features of the day before, so no label leaks into its own features. Logistic regression is
 calibrated by construction on its training distribution; evaluation reports calibration error
 to check that this holds on the next day. It does not always: trained on the logging feed's own
@@ -16,16 +18,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
-from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import LogisticRegression
-from pyspark.ml.feature import StandardScaler, VectorAssembler
-from pyspark.ml.functions import vector_to_array
+import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features.embeddings import dot
+from features.logistic import LogisticModel, fit_logistic
 from features.users import is_skip
 
 HEADS = ("click", "long_view", "like", "follow", "skip")
@@ -77,54 +76,77 @@ def with_ranking_features(scored_pairs: DataFrame, context: Mapping[str, DataFra
                   "_user_skip_rate", "_creator_likes", "_user_factors", "_item_factors"))
 
 
-def fit_heads(training: DataFrame, *, reg_param: float) -> dict[str, PipelineModel]:
-    """One model per head; a head whose labels are all one value is skipped (nothing to learn).
+def _sample(frame: DataFrame, max_rows: int, seed: int) -> DataFrame:
+    """At most about `max_rows` rows, chosen by a seeded hash of the pair: the same rows however
+    Spark partitions them (DataFrame.sample draws per partition)."""
+    n = frame.count()
+    if n <= max_rows:
+        return frame
+    bucket = F.abs(F.xxhash64("user_id", "item_id", F.lit(int(seed)))) % F.lit(1_000_000)
+    return frame.where(bucket < F.lit(int(1_000_000 * max_rows / n)))
 
-    Fitting makes several passes per head, so the training frame is materialised once first
-    (a local checkpoint also cuts the long feature lineage out of every pass)."""
-    # One partition in a fixed row order: Spark merges per-partition sums in task-completion order,
-    # and rows arrive from a shuffle in fetch order, so either makes every fit differ in the last
-    # bits from run to run (and the LP turns that into a different vertex); both fixed, reruns agree.
-    labels = [f"_y_{h}" for h in HEADS]
-    training = (training.select(*FEATURES, *[head_label(h).alias(f"_y_{h}") for h in HEADS])
-                .coalesce(1).sortWithinPartitions(*FEATURES, *labels).localCheckpoint())
-    positives = training.agg(*[F.sum(f"_y_{h}").alias(h) for h in HEADS], F.count(F.lit(1)).alias("_n")).first()
 
-    def fit(head: str) -> PipelineModel | None:
-        positive, rows = positives[head] or 0, positives["_n"]
-        if min(positive, rows - positive) < MIN_CLASS_ROWS:
-            if rows:
+def fit_heads(training: DataFrame, *, reg_param: float, max_rows: int = 500_000,
+              seed: int = 0) -> dict[str, LogisticModel]:
+    """One logistic model per head, fitted on the driver (`features.logistic`); a head with fewer
+    than MIN_CLASS_ROWS of either label is skipped (nothing to learn: the heuristic scores it).
+    Above `max_rows` training rows, a seeded sample of about that many: a dozen coefficients are
+    as well determined by half a million rows as by ten million."""
+    labels = [head_label(h).alias(f"_y_{h}") for h in HEADS]
+    rows = _sample(training, max_rows, seed).select(*FEATURES, *labels).toPandas()
+    x = rows[list(FEATURES)].to_numpy(float)
+    models = {}
+    for head in HEADS:
+        y = rows[f"_y_{head}"].to_numpy(float)
+        positive = int(y.sum())
+        if min(positive, len(y) - positive) < MIN_CLASS_ROWS:
+            if len(y):
                 LOG.warning("ranking head %s: %d of %d training rows positive, too few to learn from; "
-                            "the heuristic scores this objective", head, positive, rows)
-            return None
-        labelled = training.withColumn("label", F.col(f"_y_{head}"))
-        stages = [VectorAssembler(inputCols=list(FEATURES), outputCol="_raw_features"),
-                  StandardScaler(inputCol="_raw_features", outputCol="_features", withMean=True, withStd=True),
-                  LogisticRegression(featuresCol="_features", labelCol="label", regParam=reg_param, maxIter=100,
-                                     probabilityCol="_probability", rawPredictionCol="_raw",
-                                     predictionCol="_predicted")]
-        try:
-            return Pipeline(stages=stages).fit(labelled)
-        except Exception as error:  # noqa: BLE001 - Spark ML raises JVM errors as generic ones
-            LOG.warning("ranking head %s could not be fitted (%s); the heuristic scores this objective", head,
-                        str(error).strip().splitlines()[0][:200])
-            return None
-
-    # The heads are independent and each fit is a chain of small Spark jobs (one per iteration),
-    # so they are fitted side by side: the scheduler overlaps one head's job with another's.
-    # Each fit still reads one partition in one order, so its result does not depend on the others.
-    with ThreadPoolExecutor(max_workers=len(HEADS), thread_name_prefix="ranking-head") as pool:
-        fitted = dict(zip(HEADS, pool.map(fit, HEADS)))
-    return {head: model for head, model in fitted.items() if model is not None}
+                            "the heuristic scores this objective", head, positive, len(y))
+            continue
+        models[head] = fit_logistic(x, y, features=FEATURES, reg_param=reg_param)
+    return models
 
 
-def with_head_predictions(pairs: DataFrame, models: dict[str, PipelineModel], prefix: str = "p_") -> DataFrame:
-    """Replace each p_<head> by its model's probability (heads without a model keep the heuristic)."""
-    out = pairs
-    for head, model in models.items():
-        out = (model.transform(out).withColumn(f"{prefix}{head}", vector_to_array("_probability")[1])
-               .drop("_raw_features", "_features", "_raw", "_probability", "_predicted"))
-    return out
+def _probability(model: LogisticModel) -> Column:
+    margin = F.lit(float(model.intercept))
+    for name, mean, scale, weight in zip(model.features, model.mean, model.scale, model.coefficients):
+        if weight != 0.0:
+            margin = margin + F.lit(float(weight / scale)) * (F.col(name) - F.lit(float(mean)))
+    return F.lit(1.0) / (F.lit(1.0) + F.exp(-margin))
+
+
+def with_head_predictions(pairs: DataFrame, models: Mapping[str, LogisticModel], prefix: str = "p_") -> DataFrame:
+    """Replace each p_<head> by its model's probability (heads without a model keep the heuristic):
+    one projection, a column expression per head."""
+    return pairs.withColumns({f"{prefix}{head}": _probability(model) for head, model in models.items()})
+
+
+def heads_table(models: Mapping[str, LogisticModel]) -> pd.DataFrame:
+    """The heads as rows (one per head and feature; `feature` "" holds the intercept), for
+    `silver.ranking_heads`: the next night's backtest reads them, an analyst sees what they weigh."""
+    rows = []
+    for head, model in sorted(models.items()):
+        rows.append({"head": head, "feature": "", "mean": 0.0, "scale": 1.0, "coefficient": model.intercept,
+                     "n_rows": model.n_rows})
+        rows += [{"head": head, "feature": name, "mean": float(mean), "scale": float(scale),
+                  "coefficient": float(weight), "n_rows": model.n_rows}
+                 for name, mean, scale, weight in zip(model.features, model.mean, model.scale, model.coefficients)]
+    return pd.DataFrame(rows, columns=["head", "feature", "mean", "scale", "coefficient", "n_rows"])
+
+
+def heads_from_table(table: pd.DataFrame) -> dict[str, LogisticModel]:
+    """`heads_table` read back (features in FEATURES order; a head missing any feature is left out)."""
+    models = {}
+    for head, rows in table.groupby("head"):
+        by_feature = rows.set_index("feature")
+        if "" not in by_feature.index or not set(FEATURES) <= set(by_feature.index):
+            continue
+        weights = by_feature.loc[list(FEATURES)]
+        models[str(head)] = LogisticModel(FEATURES, weights["mean"].to_numpy(float), weights["scale"].to_numpy(float),
+                                          weights["coefficient"].to_numpy(float),
+                                          float(by_feature.loc["", "coefficient"]), int(rows["n_rows"].iloc[0]))
+    return models
 
 
 def fit_calibration(scored: DataFrame, column: str, head: str) -> tuple[float, float] | None:
@@ -133,16 +155,13 @@ def fit_calibration(scored: DataFrame, column: str, head: str) -> tuple[float, f
     Two parameters, so one day of held-out rows is enough (KuaiRand's ~800 random exposures a day);
     a monotone map keeps the head's ranking and moves only its level and spread. None when either
     label has too few rows to fit."""
-    rows = scored.select(_logit(column).alias("_logit"), head_label(head).alias("label"))
-    counts = rows.agg(F.sum("label").alias("positive"), F.count(F.lit(1)).alias("n")).first()
-    positive, n = counts["positive"] or 0, counts["n"]
-    if min(positive, n - positive) < MIN_CLASS_ROWS:
+    rows = scored.select(_logit(column).alias("_logit"), head_label(head).alias("label")).toPandas()
+    y = rows["label"].to_numpy(float)
+    positive = int(y.sum())
+    if min(positive, len(y) - positive) < MIN_CLASS_ROWS:
         return None
-    # one partition in a fixed order, as for the heads: the fit is the same on every rerun
-    rows = rows.coalesce(1).sortWithinPartitions("_logit", "label")
-    features = VectorAssembler(inputCols=["_logit"], outputCol="_x").transform(rows)
-    model = LogisticRegression(featuresCol="_x", labelCol="label", regParam=0.0, standardization=False,
-                               maxIter=100).fit(features)
+    model = fit_logistic(rows[["_logit"]].to_numpy(float), y, features=("_logit",), reg_param=0.0,
+                         standardize=False)
     return float(model.coefficients[0]), float(model.intercept)
 
 

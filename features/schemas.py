@@ -122,6 +122,10 @@ RANKING_EVALUATION = _schema(
     ("log_loss", DoubleType()), ("calibration_error", DoubleType()), ("platt_slope", DoubleType()),
     ("platt_intercept", DoubleType()),
 )
+RANKING_HEADS = _schema(
+    ("head", StringType()), ("feature", StringType()), ("mean", DoubleType()), ("scale", DoubleType()),
+    ("coefficient", DoubleType()), ("n_rows", LongType()),
+)
 RANKING_CALIBRATION = _schema(
     ("predicted_for", StringType()), ("head", StringType()), ("scorer", StringType()), ("bin", IntegerType()),
     ("n_rows", LongType()), ("mean_predicted", DoubleType()), ("observed_rate", DoubleType()),

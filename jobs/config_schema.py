@@ -148,6 +148,7 @@ class CandidatesSection(_Section):
     optimism_z: NonNegative
     ranker: Literal["heads", "heuristic"]
     ranking_reg_param: NonNegative
+    heads_max_rows: PositiveInt
     calibrate_heads: bool
     backtests: bool
     backtest_items: NonNegativeInt

@@ -69,6 +69,7 @@ _SPECS = [
     TableSpec("user_factors", "silver", schemas.USER_FACTORS),
     TableSpec("item_factors", "silver", schemas.ITEM_FACTORS),
     TableSpec("candidates", "silver", schemas.CANDIDATES),
+    TableSpec("ranking_heads", "silver", schemas.RANKING_HEADS),
     TableSpec("retrieval_evaluation", "audit", schemas.RETRIEVAL_EVALUATION),
     TableSpec("ranking_evaluation", "audit", schemas.RANKING_EVALUATION),
     TableSpec("ranking_calibration", "audit", schemas.RANKING_CALIBRATION),

@@ -1,8 +1,10 @@
 """Train, apply and evaluate the ranking heads inside the candidates step.
 
-Heads learn from the latest logged day's exposures, scored with the features of the day before.
-Each run also measures them honestly: heads trained one day earlier predict ds's exposures
-(features of ds-1), beside the heuristic scores they replace. On KuaiRand only the random-exposure
+Heads learn from the latest logged day's exposures, scored with the features of the day before,
+and are written to `silver.ranking_heads`. Each run also measures them honestly: the heads trained
+one day earlier (last night's, read back from that table, or trained again where last night did
+not run under this config) predict ds's exposures (features of ds-1), beside the heuristic scores
+they replace. On KuaiRand only the random-exposure
 rows (`is_rand = 1`) are scored: the platform's recommender did not pick them, so they are the
 unbiased test the dataset was made for. New items (as of the day before) are reported separately.
 
@@ -31,6 +33,7 @@ from features.ranking import (
     fit_calibration,
     fit_heads,
     head_label,
+    heads_from_table,
     with_calibration,
     with_head_predictions,
     with_ranking_features,
@@ -44,8 +47,9 @@ from jobs.steps.features.factors import SILVER_FACTORS, fit_factors
 from jobs.warehouse import io
 
 if TYPE_CHECKING:
-    from pyspark.ml import PipelineModel
     from pyspark.sql import DataFrame, SparkSession
+
+    from features.logistic import LogisticModel
 
 LOG = logging.getLogger(__name__)
 
@@ -170,11 +174,24 @@ def labelled_exposures(contexts: FeatureContexts, day: str, *, random_only: bool
     return featured.join(newness, "item_id").join(outcomes, ["user_id", "item_id"])
 
 
-def train_heads(contexts: FeatureContexts, day: str) -> dict[str, PipelineModel]:
+def train_heads(contexts: FeatureContexts, day: str) -> dict[str, LogisticModel]:
     training = labelled_exposures(contexts, day)
     if training is None:
         return {}
-    return fit_heads(training, reg_param=contexts.config["candidates"]["ranking_reg_param"])
+    config = contexts.config
+    return fit_heads(training, reg_param=config["candidates"]["ranking_reg_param"],
+                     max_rows=config["candidates"]["heads_max_rows"], seed=int(config["seed"]))
+
+
+def heads_of(contexts: FeatureContexts, day: str) -> dict[str, LogisticModel]:
+    """The heads trained on `day`'s exposures: read from `silver.ranking_heads` where this config's
+    candidates step wrote them for `day` (a normal night's yesterday), else trained again. Either
+    way the same rows and the same fit (`features.logistic` orders its rows), so a night's backtest
+    does not depend on whether last night ran."""
+    config, spark = contexts.config, contexts.spark
+    if io.partition_writer(config, "silver.ranking_heads", day) == job_id(config, day):
+        return heads_from_table(io.read_table(spark, config, "silver.ranking_heads", ds=day).toPandas())
+    return train_heads(contexts, day)
 
 
 @dataclass
@@ -201,7 +218,7 @@ def evaluate_heads(contexts: FeatureContexts, ds: str) -> HeadBacktest:
     config, spark = contexts.config, contexts.spark
     random_only = config["source"]["kind"] == "kuairand"
     bins = config["evaluation"]["calibration_bins"]
-    models = train_heads(contexts, shift(ds, -1))
+    models = heads_of(contexts, shift(ds, -1))
     test = labelled_exposures(contexts, ds, random_only=random_only)
     if not models or test is None:
         return HeadBacktest()
@@ -245,13 +262,13 @@ def evaluate_heads(contexts: FeatureContexts, ds: str) -> HeadBacktest:
     return HeadBacktest(result, pd.DataFrame(points), maps)
 
 
-def apply_heads(candidates: DataFrame, models: dict[str, PipelineModel], context: dict[str, DataFrame], *,
+def apply_heads(candidates: DataFrame, models: dict[str, LogisticModel], context: dict[str, DataFrame], *,
                 optimism_z: float, value_weights: dict[str, float],
                 calibration: dict[str, tuple[float, float]] | None = None) -> DataFrame:
     """Replace the heuristic probabilities by the heads' (through their Platt maps, if given), then
     re-apply optimism to new items' p_like (the same posterior-quantile factor the heuristic uses)
     and recompute the user value."""
-    featured = with_ranking_features(candidates, context).localCheckpoint()  # read once per head
+    featured = with_ranking_features(candidates, context)   # one projection scores every head
     predicted = with_calibration(with_head_predictions(featured, models),
                                  {h: m for h, m in (calibration or {}).items() if h in models})
     boost = context["item_features"].select("item_id", F.try_divide(optimistic_like_rate(optimism_z), F.col("like_rate"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from features.ranking import heads_table
 from features.retrieval import (
     available_users,
     eligible_items,
@@ -73,6 +74,10 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     rid = job_id(config, ds)
     output.versions["silver.candidates"] = io.write_partition(spark, config, "silver.candidates", candidates,
                                                               ds=ds, run_id=rid)
+    if c["ranker"] == "heads":   # written even when empty: tomorrow's backtest reads it instead of training again
+        output.versions["silver.ranking_heads"] = io.write_partition(
+            spark, config, "silver.ranking_heads",
+            io.frame_from_pandas(spark, "silver.ranking_heads", heads_table(models)), ds=ds, run_id=rid)
     if backtest is not None and not backtest.evaluation.empty:
         for key, frame in (("audit.ranking_evaluation", backtest.evaluation),
                            ("audit.ranking_calibration", backtest.reliability)):
