@@ -17,6 +17,10 @@ COLUMNS: dict[str, str] = {
     "item_id": "the item (video or live stream)",
     "creator_id": "the creator who posted the item",
     "category": "the item's content category",
+    "user_key": "the user's id as the source gave it, as text (a CSV's name or UUID; an integer id as itself): "
+                "what the feed and an analyst look a user up by",
+    "item_key": "the item's id as the source gave it, as text (see user_key)",
+    "creator_key": "the creator's id as the source gave it, as text (see user_key)",
     "item_type": "'video' or 'live'",
     "created_at": "when the item (or creator) was created, UTC",
     "live_start": "a live stream's start, UTC (empty for videos)",
@@ -133,6 +137,14 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "duration_s": "the video's length in seconds"}),
     "bronze.creators": ("The creators known on ds.", {}),
     "bronze.users": ("The users known on ds.", {"registered_at": "when the user registered, UTC"}),
+    "bronze.id_map": ("The source's text ids known on ds (a CSV whose ids are names or UUIDs; sources with "
+                      "integer ids have none): each one and the integer it became, xxhash64(text) with the sign "
+                      "bit cleared. Ingest refuses two source ids that map to one integer.", {
+        "kind": "'user', 'item' or 'creator'",
+        "source_id": "the id as the source wrote it (trimmed)",
+        "internal_id": "the integer every other table uses for it",
+        "first_seen": "when the source first shows it: a user's first interaction, an item's creation, a "
+                      "creator's first item, UTC"}),
     "silver.user_features": ("Each user's activity over the trailing windows ending ds (1, 7 and 28 days).", {
         "active_days_1": "days with any exposure in the last 1 day", "active_days_7": "... in the last 7 days",
         "active_days_28": "... in the last 28 days", "exposures_1": "exposures in the last 1 day",

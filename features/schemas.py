@@ -90,17 +90,23 @@ ALLOCATIONS = _schema(
     ("run_id", StringType()), ("user_id", LongType()), ("item_id", LongType()), ("creator_id", LongType()),
     ("x", DoubleType()), ("selected", BooleanType()), ("user_rank", IntegerType()),
     ("expected_exposure", DoubleType()), ("expected_likes", DoubleType()),
+    ("user_key", StringType()), ("item_key", StringType()), ("creator_key", StringType()),
 )
 ITEM_QUOTAS = _schema(
     ("run_id", StringType()), ("item_id", LongType()), ("creator_id", LongType()), ("is_new", BooleanType()),
     ("plan_stage", StringType()), ("quota", DoubleType()), ("floor", DoubleType()), ("cap", DoubleType()), ("floor_shortfall", DoubleType()),
     ("shadow_price", DoubleType()), ("expected_likes", DoubleType()), ("n_candidates", LongType()),
+    ("item_key", StringType()), ("creator_key", StringType()),
 )
 CREATOR_OUTCOMES = _schema(
     ("run_id", StringType()), ("creator_id", LongType()), ("is_new_creator", BooleanType()),
     ("trailing_likes", DoubleType()), ("expected_new_likes", DoubleType()),
     ("happiness_gain", DoubleType()), ("marginal_value", DoubleType()),
+    ("creator_key", StringType()),
 )
+# The source's own ids where they were text (a CSV's names, UUIDs): what each internal id stands for.
+ID_MAP = _schema(("kind", StringType()), ("source_id", StringType()), ("internal_id", LongType()),
+                 ("first_seen", TimestampType()))
 ALLOCATION_RUNS = _schema(
     ("run_id", StringType()), ("status", StringType()), ("solver", StringType()),
     ("objective", DoubleType()), ("bound", DoubleType()), ("gap", DoubleType()),

@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "a user their slots or a creator their likes: the solver's prices, pair by pair")
     explain.add_argument("--ds", type=_ds, required=True)
     whom = explain.add_mutually_exclusive_group(required=True)
-    whom.add_argument("--item", type=int, help="an item_id")
-    whom.add_argument("--user", type=int, help="a user_id")
-    whom.add_argument("--creator", type=int, help="a creator_id")
+    whom.add_argument("--item", help="an item: fairshot's item_id, or the source's own id (a CSV's text)")
+    whom.add_argument("--user", help="a user: user_id, or the source's own id")
+    whom.add_argument("--creator", help="a creator: creator_id, or the source's own id (a name)")
     explain.add_argument("--limit", type=int, default=20, help="candidate pairs shown (best scores first)")
     tables = sub.add_parser("tables", parents=[common], help="list the tables with their versions and row counts")
     tables.add_argument("--describe", nargs="*", metavar="TABLE",

@@ -5,7 +5,8 @@ CREATE OR REPLACE TEMP VIEW published_runs AS
 SELECT * FROM gold_allocation_runs WHERE status = 'published';
 
 CREATE OR REPLACE TEMP VIEW feed_plan AS
-SELECT a.ds, a.run_id, a.user_id, a.item_id, a.creator_id, a.x, a.selected, a.user_rank
+SELECT a.ds, a.run_id, a.user_id, a.item_id, a.creator_id, a.x, a.selected, a.user_rank,
+       a.user_key, a.item_key, a.creator_key
 FROM gold_allocations a
 JOIN published_runs r ON a.ds = r.ds AND a.run_id = r.run_id;
 
@@ -25,7 +26,8 @@ SELECT e.* FROM audit_allocation_explanations e JOIN published_runs r ON e.ds = 
 
 -- Per item: its quota against its cap and floor, which one binds and the prices of both.
 CREATE OR REPLACE TEMP VIEW item_explanations AS
-SELECT q.ds, q.run_id, q.item_id, q.creator_id, q.is_new, q.plan_stage, q.n_candidates, q.quota, q.cap, q.floor,
+SELECT q.ds, q.run_id, q.item_id, q.creator_id, q.item_key, q.creator_key, q.is_new, q.plan_stage, q.n_candidates,
+       q.quota, q.cap, q.floor,
        q.floor_shortfall,
        CASE WHEN q.quota >= q.cap - 1e-6 * GREATEST(1.0, q.cap) THEN 'cap'
             WHEN q.floor > 0 AND q.quota <= q.floor + 1e-6 * GREATEST(1.0, q.floor) THEN 'floor'

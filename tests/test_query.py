@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.analysis.query import run_query_file
+from jobs.config import load_config
 from jobs.cli import main
 from jobs.errors import QueryError
 from jobs.warehouse.catalog import bind_parameters, run_sql_file, statements
@@ -40,7 +41,8 @@ def test_query_cli_writes_each_format_and_names_a_missing_parameter(published_wo
     where = ["--env", "test", "--warehouse", published_world["storage"]["warehouse"]]
     assert main([*where, "query", "sql/feed_plan.sql", "--ds", DS, "--limit", "3"]) == 0
     shown = capsys.readouterr().out
-    assert shown.splitlines()[0].split() == ["user_id", "item_id", "creator_id", "x", "user_rank"]
+    assert shown.splitlines()[0].split() == ["user_key", "item_key", "creator_key", "user_id", "item_id",
+                                             "creator_id", "x", "user_rank"]
     assert "first 3 shown" in shown
     expected = run_query_file(published_world, "sql/feed_plan.sql", {"ds": DS}).to_pandas()
 
@@ -70,7 +72,33 @@ def test_a_warehouse_without_tables_gives_no_rows_not_an_error(tmp_path, capsys)
     """No Spark here: a table that does not exist yet is an empty one, typed by its schema."""
     assert main(["--env", "test", "--warehouse", str(tmp_path / "empty"), "query", "sql/feed_plan.sql",
                  "--ds", DS]) == 0
-    assert capsys.readouterr().out.splitlines() == ["user_id  item_id  creator_id  x  user_rank", "(0 rows)"]
+    assert capsys.readouterr().out.splitlines() == [
+        "user_key  item_key  creator_key  user_id  item_id  creator_id  x  user_rank", "(0 rows)"]
+
+
+def test_a_plan_published_before_the_source_keys_were_kept_reads_them_as_empty(tmp_path):
+    """A gold table written before a column was added (here: the *_key columns) is still queried:
+    the new column reads as null, as Spark reads it, instead of every view failing."""
+    from deltalake import write_deltalake
+
+    from jobs.warehouse.feed_reader import read_published_plan
+
+    warehouse = tmp_path / "old"
+    run = f"{DS}-old"
+    write_deltalake(str(warehouse / "gold" / "allocation_runs"),
+                    pd.DataFrame({"run_id": [run], "status": ["published"], "gold_versions": ["{}"], "ds": [DS]}), partition_by=["ds"])
+    write_deltalake(str(warehouse / "gold" / "allocations"), pd.DataFrame({
+        "run_id": [run, run], "user_id": [1, 2], "item_id": [10, 10], "creator_id": [5, 5], "x": [1.0, 0.5],
+        "selected": [True, True], "user_rank": [1, 1], "expected_exposure": [0.9, 0.4],
+        "expected_likes": [0.1, 0.05], "ds": [DS, DS]}), partition_by=["ds", "run_id"])
+    for name, row in (("item_quotas", {"item_id": 10, "creator_id": 5, "quota": 1.4}),
+                      ("creator_outcomes", {"creator_id": 5, "expected_new_likes": 0.15})):
+        write_deltalake(str(warehouse / "gold" / name), pd.DataFrame([{"run_id": run, **row, "ds": DS}]),
+                        partition_by=["ds", "run_id"])
+    config = load_config("test", [f"storage.warehouse={warehouse}"])
+    feed = run_query_file(config, "sql/feed_plan.sql", {"ds": DS}).to_pandas()
+    assert feed["user_id"].tolist() == [1, 2] and feed["user_key"].isna().all()
+    assert read_published_plan(str(warehouse), DS).feed_plan()["user_key"].isna().all()
 
 
 def test_a_bad_format_is_named_before_anything_runs(tmp_path, capsys):

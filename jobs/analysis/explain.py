@@ -27,6 +27,42 @@ def _rows(connection: duckdb.DuckDBPyConnection, sql: str, **params: object) -> 
     return connection.execute(sql, params).df()
 
 
+def source_keys(connection: duckdb.DuckDBPyConnection, ds: str, kind: str) -> dict[int, str]:
+    """The source's own ids of one kind on ds (`bronze.id_map`): empty where the source's ids are integers."""
+    rows = _rows(connection, "SELECT internal_id, source_id FROM bronze_id_map WHERE ds = $ds AND kind = $kind",
+                 ds=ds, kind=kind)
+    return dict(zip(rows["internal_id"].astype("int64"), rows["source_id"]))
+
+
+def resolve_id(connection: duckdb.DuckDBPyConnection, ds: str, kind: str, value: object) -> int:
+    """An id as the analyst has it: the internal integer, or the source's own text (a CSV's name)."""
+    text = str(value).strip()
+    if text.isdigit() and len(text) <= 18:
+        return int(text)
+    found = _rows(connection, "SELECT internal_id FROM bronze_id_map WHERE ds = $ds AND kind = $kind AND "
+                  "source_id = $id", ds=ds, kind=kind, id=text)
+    if found.empty:
+        raise QueryError(f"bronze.id_map: no {kind} with the source id {text!r} on ds={ds} (ids are the source's "
+                         "own as the files wrote them, or fairshot's integers)")
+    return int(found["internal_id"].iloc[0])
+
+
+def _named(number: int, keys: dict[int, str]) -> str:
+    """'<source id> (id <n>)' where the source named it otherwise, else the number."""
+    key = keys.get(int(number))
+    return f"{key} (id {number})" if key is not None and key != str(number) else str(number)
+
+
+def _with_keys(pairs: pd.DataFrame, users: dict[int, str], items: dict[int, str]) -> pd.DataFrame:
+    """The pairs with the source's own ids in front, where it has text ids."""
+    out = pairs
+    if items:
+        out = out.assign(item_key=out["item_id"].map(lambda i: items.get(int(i), str(i))))
+    if users:
+        out = out.assign(user_key=out["user_id"].map(lambda u: users.get(int(u), str(u))))
+    return out
+
+
 def _number(value: object) -> str:
     return "-" if value is None or value != value else f"{float(value):.4g}"  # noqa: PLR0124 - NaN check
 
@@ -36,7 +72,9 @@ def _pairs_table(pairs: pd.DataFrame, limit: int, drop: str) -> str:
         return "  no pair explanations were kept for this run (planned before fairshot kept them?)"
     shown = pairs.sort_values(["score", "user_id", "item_id"], ascending=[False, True, True]).head(limit)
     shown = shown.assign(reason=shown["reason"].map(SHORT).fillna(shown["reason"]))
-    text = shown[[c for c in PAIR_COLUMNS if c != drop]].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    keys = [c for c in ("user_key", "item_key") if c in shown and c.replace("key", "id") != drop]
+    text = shown[keys + [c for c in PAIR_COLUMNS if c != drop]].to_string(index=False,
+                                                                        float_format=lambda v: f"{v:.4g}")
     more = f"\n  ({len(pairs)} candidate pairs, the {limit} best scores shown; --limit for more)" \
         if len(pairs) > limit else ""
     return "\n".join("  " + line for line in text.splitlines()) + more
@@ -71,15 +109,17 @@ def explain_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int, limi
              "floor": f"its floor binds: each exposure up to the floor earns a bonus of {_number(q.floor_price)}"
                       + (f" (still {_number(q.floor_shortfall)} short of it)" if q.floor_shortfall > 1e-9 else ""),
              "neither": "neither binds: its quota is what its pairs won against other items for users' slots"}[q.binds]
-    pairs = _rows(connection, "SELECT * FROM published_explanations WHERE ds = $ds AND item_id = $item",
-                  ds=ds, item=item)
+    pairs = _with_keys(_rows(connection, "SELECT * FROM published_explanations WHERE ds = $ds AND item_id = $item",
+                             ds=ds, item=item), source_keys(connection, ds, "user"), {})
+    creators = source_keys(connection, ds, "creator")
     return "\n".join([
-        f"item {item} on {ds} (creator {q.creator_id}, {'new' if q.is_new else 'not new'}), "
+        f"item {_named(item, source_keys(connection, ds, 'item'))} on {ds} "
+        f"(creator {_named(q.creator_id, creators)}, {'new' if q.is_new else 'not new'}), "
         f"published run {run.run_id} ({run.solver})",
         f"  {stage}" if stage else f"  plan stage: {q.plan_stage}",
         f"  quota {_number(q.quota)} expected exposures; cap {_number(q.cap)}, floor {_number(q.floor)}",
         f"  {binds}",
-        f"  creator {q.creator_id}: {_number(q.creator_trailing_likes)} trailing likes, "
+        f"  creator {_named(q.creator_id, creators)}: {_number(q.creator_trailing_likes)} trailing likes, "
         f"+{_number(q.creator_expected_new_likes)} expected from this plan; one more like is worth "
         f"{_number(q.creator_marginal_value)} (the solver's price of a like: {_number(q.like_price)})",
         f"  {q.n_candidates} candidate users: " + (_verdicts(pairs) if not pairs.empty else "none"),
@@ -127,11 +167,11 @@ def explain_user(connection: duckdb.DuckDBPyConnection, ds: str, user: int, limi
         raise QueryError(f"audit.allocation_explanations: user_id {user} has no candidate pair in the published "
                          f"plan of ds={ds} (not expected to be active, or no item suits them)")
     u = found.iloc[0]
-    pairs = _rows(connection, "SELECT * FROM published_explanations WHERE ds = $ds AND user_id = $user",
-                  ds=ds, user=user)
+    pairs = _with_keys(_rows(connection, "SELECT * FROM published_explanations WHERE ds = $ds AND user_id = $user",
+                             ds=ds, user=user), {}, source_keys(connection, ds, "item"))
     full = u.slots_planned >= u.slot_capacity - 1e-6
     return "\n".join([
-        f"user {user} on {ds}, published run {run.run_id} ({run.solver})",
+        f"user {_named(user, source_keys(connection, ds, 'user'))} on {ds}, published run {run.run_id} ({run.solver})",
         f"  chance of being active {_number(u.p_active)}; {_number(u.slot_capacity)} creator-side slots, "
         f"{_number(u.slots_planned)} planned ({int(u.n_selected)} selected after rounding)",
         (f"  the slots are full: the last went for a score of {_number(u.slot_price)}, so a pair must beat that"
@@ -150,14 +190,15 @@ def explain_creator(connection: duckdb.DuckDBPyConnection, ds: str, creator: int
         raise QueryError(f"gold.creator_outcomes: creator_id {creator} has no eligible item in the published plan "
                          f"of ds={ds}")
     c = outcome.iloc[0]
-    items = _rows(connection, "SELECT item_id, is_new, n_candidates, quota, cap, floor, binds, cap_price, "
+    items = _rows(connection, "SELECT item_key, item_id, is_new, n_candidates, quota, cap, floor, binds, cap_price, "
                   "floor_price, n_served, n_part_served, n_outbid, n_not_worth FROM item_explanations "
                   "WHERE ds = $ds AND creator_id = $creator ORDER BY quota DESC, item_id", ds=ds, creator=creator)
     price = _rows(connection, "SELECT MAX(like_price) AS p FROM published_explanations WHERE ds = $ds "
                   "AND creator_id = $creator", ds=ds, creator=creator)["p"].iloc[0]
     table = items.head(limit).to_string(index=False, float_format=lambda v: f"{v:.4g}")
     return "\n".join([
-        f"creator {creator} on {ds} ({'new' if c.is_new_creator else 'established'}), "
+        f"creator {_named(creator, source_keys(connection, ds, 'creator'))} on {ds} "
+        f"({'new' if c.is_new_creator else 'established'}), "
         f"published run {run.run_id} ({run.solver})",
         f"  {_number(c.trailing_likes)} likes in the trailing window; this plan expects "
         f"+{_number(c.expected_new_likes)} (happiness +{_number(c.happiness_gain)})",
@@ -168,9 +209,10 @@ def explain_creator(connection: duckdb.DuckDBPyConnection, ds: str, creator: int
     ])
 
 
-def explain(config: Config, ds: str, *, item: int | None = None, user: int | None = None,
-            creator: int | None = None, limit: int = 20) -> str:
-    """The text `fairshot explain` prints for exactly one of item, user or creator."""
+def explain(config: Config, ds: str, *, item: int | str | None = None, user: int | str | None = None,
+            creator: int | str | None = None, limit: int = 20) -> str:
+    """The text `fairshot explain` prints for exactly one of item, user or creator, each given as
+    fairshot's integer or as the source's own id (a CSV's text)."""
     chosen = [(name, value) for name, value in (("item", item), ("user", user), ("creator", creator))
               if value is not None]
     if len(chosen) != 1:
@@ -178,4 +220,4 @@ def explain(config: Config, ds: str, *, item: int | None = None, user: int | Non
     connection = connect(config)
     name, value = chosen[0]
     explainer = {"item": explain_item, "user": explain_user, "creator": explain_creator}[name]
-    return explainer(connection, ds, int(value), limit)
+    return explainer(connection, ds, resolve_id(connection, ds, name, value), limit)

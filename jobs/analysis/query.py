@@ -35,9 +35,18 @@ def connect(config: Config) -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
     for key in REGISTRY:
         uri = io.table_uri(config, key)
-        data = (DeltaTable(uri).to_pyarrow_dataset() if DeltaTable.is_deltatable(uri)
-                else to_arrow_schema(table(key).schema, timezone="UTC").empty_table())
-        connection.register(view_name(key), data)
+        expected = to_arrow_schema(table(key).schema, timezone="UTC")
+        data = DeltaTable(uri).to_pyarrow_dataset() if DeltaTable.is_deltatable(uri) else expected.empty_table()
+        missing = [f for f in expected if f.name not in data.schema.names]
+        if not missing:
+            connection.register(view_name(key), data)
+            continue
+        # a table written before a column was added: the column reads as empty, typed by the schema
+        name = view_name(key)
+        connection.register(f"_stored_{name}", data)
+        connection.register(f"_added_{name}", expected.empty_table().select([f.name for f in missing]))
+        connection.execute(f"CREATE VIEW {name} AS SELECT s.*, a.* FROM _stored_{name} s "
+                           f"LEFT JOIN _added_{name} a ON FALSE")
     for statement in statements((SQL_DIR / "views.sql").read_text()):
         connection.execute(statement)
     return connection

@@ -11,7 +11,9 @@ or, never shown, at the last logged moment (a new item waiting for its first aud
 
 Ids may be anything: integers are kept, any other text (a director's name, a UUID) becomes
 `xxhash64(text)` with the sign bit cleared -- stable across runs and machines, and computable in
-Spark SQL (`xxhash64('Jane Campion') & 9223372036854775807`) to find an id again. A column whose
+Spark SQL (`xxhash64('Jane Campion') & 9223372036854775807`) to find an id again. `raw_id_map`
+hands ingest every text id beside its integer (`bronze.id_map`), so the plan goes back out in
+the source's own ids and a collision is refused instead of merging two users. A column whose
 values are mostly integers is an integer column: a value there that is not one (`12.7`, `abc`,
 `-5`) is rejected under its rule, not hashed into a new user.
 
@@ -69,6 +71,13 @@ def stable_id(raw: Column, *, integer_column: bool = False) -> Column:
     return (F.when(text.isNull() | (text == ""), F.lit(None).cast("string"))
             .when(kept, text)
             .otherwise(hashed))
+
+
+def is_internal_id(column: Column) -> Column:
+    """An id that made it to a usable integer: a hash has up to 19 digits (below 2^63), so a digit
+    count cannot tell; the cast can."""
+    as_long = F.trim(column).try_cast("bigint")
+    return as_long.isNotNull() & (as_long >= 0) & F.trim(column).rlike(r"^[0-9]+$")
 
 
 def id_kinds(frame: DataFrame, columns: dict[str, str]) -> dict[str, bool]:
@@ -251,6 +260,46 @@ class MappedCsvSource:
         return sorted(r.day for r in self._events(spark).where(plausible).select(day.alias("day")).distinct().collect()
                       if r.day is not None)
 
+    def raw_id_map(self, spark: SparkSession) -> DataFrame | None:
+        """Every text id of the files (kind, source_id, internal_id, first_seen, as strings), for
+        `bronze.id_map`; None when every id column holds integers. Only ids that mapped cleanly:
+        a misread one is rejected at ingest, not remembered."""
+        integer = self._integer_ids(spark)
+        if all(integer.values()):
+            return None
+        events = self._events(spark)
+        raw = self._raw(spark, "interactions")
+        parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
+        plausible = (parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp")) & (
+            parsed < F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
+        first = F.date_format(F.min(F.when(plausible, parsed)), STAMP).alias("first_seen")
+        # the source's text beside the id it became, row for row (the events keep the file's row number)
+        texts = raw.select("source_line", *[F.trim(F.col(self.columns[k])).alias(f"_{k}") for k in ("user_id", "item_id")])
+        with_text = events.join(texts, "source_line")
+        parts = []
+        for kind in ("user", "item"):
+            if not integer[f"{kind}_id"]:
+                parts.append(with_text.groupBy(F.col(f"_{kind}_id").alias("source_id"),
+                                               F.col(f"{kind}_id").alias("internal_id")).agg(first)
+                             .select(F.lit(kind).alias("kind"), "source_id", "internal_id", "first_seen"))
+        catalogue = self.raw_catalogue(spark, "items").join(
+            self._raw(spark, "items").select(
+                "source_line", F.trim(F.col(self.columns["item_id"])).alias("_item"),
+                F.trim(F.col(self.columns["creator_id"])).alias("_creator")), "source_line")
+        if not integer["item_id"]:
+            parts.append(catalogue.select(F.lit("item").alias("kind"), F.col("_item").alias("source_id"),
+                                          F.col("item_id").alias("internal_id"), F.col("created_at").alias("first_seen")))
+        if not integer["creator_id"]:
+            parts.append(catalogue.groupBy(F.col("_creator").alias("source_id"), F.col("creator_id").alias("internal_id"))
+                         .agg(F.min("created_at").alias("first_seen"))
+                         .select(F.lit("creator").alias("kind"), "source_id", "internal_id", "first_seen"))
+        union = parts[0]
+        for part in parts[1:]:
+            union = union.unionByName(part)
+        clean = is_internal_id(F.col("internal_id")) & F.col("source_id").isNotNull() & (F.col("source_id") != "")
+        return (union.where(clean).groupBy("kind", "source_id", "internal_id")
+                .agg(F.min("first_seen").alias("first_seen")).where(F.col("first_seen").isNotNull()))
+
     def raw_catalogue(self, spark: SparkSession, name: str) -> DataFrame:
         events = self._events(spark)
         parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
@@ -260,7 +309,7 @@ class MappedCsvSource:
         if name == "users":
             # users are derived from the interactions: only from ids that mapped cleanly (a misread
             # row is rejected at ingest; it must not invent a user, nor stop the day)
-            return (events.where(F.col("user_id").rlike(r"^[0-9]{1,18}$")).groupBy("user_id")
+            return (events.where(is_internal_id(F.col("user_id"))).groupBy("user_id")
                     .agg(first_seen.alias("registered_at"))
                     .where(F.col("registered_at").isNotNull()))
         raw = self._raw(spark, "items")

@@ -64,11 +64,33 @@ def read_catalogue(spark: SparkSession, source: Source, name: str) -> DataFrame:
 
 def snapshots(spark: SparkSession, catalogue: DataFrame, name: str, days: list[str], timezone: str) -> DataFrame:
     """The catalogue as known at the end of each day: its rows created before the day ended, with `ds`."""
-    created = CATALOGUES[name][2]
+    created = CATALOGUES[name][2] if name in CATALOGUES else "first_seen"
     if len(days) == 1:  # the nightly case: a literal bound, as a day alone always had
         return catalogue.where(F.col(created) < day_end(days[0], timezone)).withColumn(DAY, F.lit(days[0]))
     frame = spark.createDataFrame([(day,) for day in days], f"{DAY} string")
     return catalogue.crossJoin(F.broadcast(frame)).where(F.col(created) < day_end(F.col(DAY), timezone))
+
+
+def read_id_map(spark: SparkSession, source: Source) -> DataFrame | None:
+    """The source's text ids and the integers they became (`bronze.id_map`), checked: every row
+    typed, and no integer standing for two source ids (a hash collision, or a name beside a number
+    that equals its hash), which would silently merge two users, items or creators."""
+    raw = source.raw_id_map(spark) if hasattr(source, "raw_id_map") else None
+    if raw is None:
+        return None
+    table = "bronze.id_map"
+    ids = raise_on_violations(parse_against_schema(raw, table, schemas.ID_MAP, required=tuple(
+        f.name for f in schemas.ID_MAP.fields if f.name != DAY)), table)
+    clash = (ids.groupBy("kind", "internal_id").agg(F.countDistinct("source_id").alias("n"),
+                                                    F.sort_array(F.collect_set("source_id")).alias("ids"))
+             .where(F.col("n") > 1))
+    first = clash.orderBy("kind", "internal_id").first()
+    if first is not None:
+        names = " and ".join(repr(name) for name in first["ids"])
+        raise DataContractError(table, f"{first['kind']}_id", "one source id per internal id",
+                                f"{clash.count()} clash(es); e.g. {first['kind']} ids {names} both map to "
+                                f"{first['internal_id']}: rename one in the source")
+    return ids
 
 
 def _one_creator_per_item(items: DataFrame, table: str) -> DataFrame:
@@ -99,6 +121,7 @@ def run_days(config: Config, days: list[str], spark: SparkSession | None = None)
     source = make_source(config)
     tz = source.day_timezone
     catalogues = {name: read_catalogue(spark, source, name).cache() for name in CATALOGUES}
+    id_map = read_id_map(spark, source)
 
     raw = raw_events_of_days(source, spark, days)
     parsed = parse_events(raw, catalogues["items"], F.col(DAY), day_timezone=tz).cache()
@@ -125,6 +148,8 @@ def run_days(config: Config, days: list[str], spark: SparkSession | None = None)
     kept_days = [day for day in days if day not in broken]
     for name, catalogue in catalogues.items():
         write(f"bronze.{name}", snapshots(spark, catalogue, name, kept_days, tz), kept_days)
+    if id_map is not None:
+        write("bronze.id_map", snapshots(spark, id_map, "id_map", kept_days, tz), kept_days)
     # An exact repeat of a logged row is a delivery artefact (a re-sent batch), not a second event.
     # Its day is left out of the comparison: two rows alike in every column fall on one day anyway,
     # and leaving it out keeps the hash partitioning, and so each day's files, as a day alone writes them.

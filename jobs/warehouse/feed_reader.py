@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 DATA_TABLES = ("allocations", "item_quotas", "creator_outcomes")
-FEED_COLUMNS = ["ds", "run_id", "user_id", "item_id", "creator_id", "x", "selected", "user_rank"]
+FEED_COLUMNS = ["ds", "run_id", "user_id", "item_id", "creator_id", "x", "selected", "user_rank",
+                "user_key", "item_key", "creator_key"]
 
 
 class ContractError(RuntimeError):
@@ -38,8 +39,9 @@ class PublishedPlan:
     creator_outcomes: pd.DataFrame
 
     def feed_plan(self) -> pd.DataFrame:
-        """The same rows and columns as the `feed_plan` SQL view."""
-        return self.allocations[FEED_COLUMNS]
+        """The same rows and columns as the `feed_plan` SQL view (a plan published before the source's
+        keys were kept has them empty)."""
+        return self.allocations.reindex(columns=FEED_COLUMNS)
 
 
 def _uri(warehouse: str, name: str) -> str:

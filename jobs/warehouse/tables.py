@@ -60,6 +60,7 @@ _SPECS = [
     TableSpec("items", "bronze", schemas.ITEMS),
     TableSpec("creators", "bronze", schemas.CREATORS),
     TableSpec("users", "bronze", schemas.USERS),
+    TableSpec("id_map", "bronze", schemas.ID_MAP),
     TableSpec("user_features", "silver", schemas.USER_FEATURES),
     TableSpec("user_category_affinity", "silver", schemas.USER_CATEGORY_AFFINITY),
     TableSpec("user_availability", "silver", schemas.USER_AVAILABILITY),

@@ -15,6 +15,7 @@ import pandas as pd
 from allocation import Duals, metrics
 from jobs.config import Config
 from jobs.dates import shift
+from jobs.steps.allocate.source_keys import source_ids, with_source_keys
 from jobs.steps.common import StepOutput, code_version
 from jobs.warehouse import io
 
@@ -64,8 +65,10 @@ def write_staged(config: Config, ds: str, spark: SparkSession, plan: StagedPlan)
         write("audit.solver_duals", plan.duals)
     write("audit.allocation_explanations", plan.explanations)
     write("audit.solver_trace", plan.trace)
+    ids = source_ids(config, spark, ds)
     for name, frame in plan.tables.items():
-        write(f"staging.{name}", frame)
+        wanted = tuple(io.table(f"staging.{name}").schema.fieldNames())
+        write(f"staging.{name}", with_source_keys(frame, ids, wanted, spark))
     write("staging.allocation_runs", pd.DataFrame([plan.record]))
     output.figures.update({k: v for k, v in plan.record.items()
                            if k in ("solver", "objective", "n_pairs", "n_items", "solve_seconds", "exposure_gini",
