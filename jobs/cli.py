@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="an arm beside control (repeatable; default: treatment): treatment (fairshot under "
                                "the config), a variant NAME:KEY=VALUE[,KEY=VALUE] (fairshot under those overrides), "
                                "or a baseline in the same slots without a nightly job: boost, explore")
+    simulate.add_argument("--sweep", nargs="*", metavar="ASSUMPTION",
+                          help="run it once per corner of simulation.sweep (each world assumption low, then high; "
+                               "all of them, or the ones named) and say corner by corner whether each arm's lead holds")
     return parser
 
 
@@ -284,7 +287,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
         mark_complete_through(root, args.ds)
         print(f"{os.path.join(root, WATERMARK_FILE)}: logs complete through {args.ds}")
     elif command == "simulate":
-        _simulate(config, args.days, args.seeds, args.arms)
+        if args.sweep is not None:
+            _sweep(config, args.days, args.seeds, args.arms, args.sweep)
+        else:
+            _simulate(config, args.days, args.seeds, args.arms)
     return 0
 
 
@@ -331,6 +337,23 @@ def _simulate(config: Config, days: int | None, seeds: int | None, arms: list[st
             print(f"  {r.arm:12} {r.metric:32} control {r.control:10.3f}  arm {r.value:10.3f} ({r.change:+.1%}){ahead}")
     print(f"tables: audit.simulation_daily, audit.simulation_summary (run_id = {output.sim_id})\n"
           f"report: {output.report_path}")
+
+
+def _sweep(config: Config, days: int | None, seeds: int | None, arms: list[str] | None,
+           assumptions: list[str]) -> None:
+    from jobs.simulation import sweep
+    from jobs.warehouse.spark import get_spark
+
+    sweep.corners(config, assumptions)   # a misnamed assumption stops before any simulation runs
+    output = sweep.run(config, get_spark(config), days=days, n_seeds=seeds, arms=arms, assumptions=assumptions)
+    print("\nacross the world's assumptions (median of seeds; lead: more creators with a like than control, "
+          f"value kept >= {sweep.LEAD_VALUE_KEPT:.0%}):")
+    for r in output.table.itertuples():
+        ahead = "" if r.ahead_of_baselines is None else (
+            "  ahead of the baselines" if r.ahead_of_baselines else "  BEHIND a baseline")
+        print(f"  {r.corner:36} {r.arm:10} creators with a like {r.creators_with_like_change:+7.1%}  value kept "
+              f"{r.value_kept:6.1%}  lead {'holds' if r.lead_holds else 'DOES NOT HOLD'}{ahead}")
+    print(f"report: {output.report_path}")
 
 
 if __name__ == "__main__":

@@ -206,6 +206,21 @@ class SimulationSection(_Section):
     feed_popularity_weight: NonNegative
     feed_freshness_days: Positive
     feed_engagement_prior: Positive
+    sweep: dict[str, list[float]]
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweeps_world_assumptions(cls, sweep: dict[str, list[float]]) -> dict[str, list[float]]:
+        numeric = {"creators_joining_per_day", "posting_lift_at_10_likes", "quit_probability", "user_value_elasticity",
+                   "feed_temperature", "feed_interest_weight", "feed_popularity_weight", "feed_freshness_days",
+                   "feed_engagement_prior"}
+        unknown = sorted(set(sweep) - numeric)
+        if unknown:
+            raise ValueError(f"{unknown} are not assumptions of the world; sweep any of {sorted(numeric)}")
+        uneven = sorted(key for key, values in sweep.items() if len(values) != 2)
+        if uneven:
+            raise ValueError(f"{uneven}: each assumption takes two values, [low, high]")
+        return sweep
 
     @field_validator("nightly_steps")
     @classmethod

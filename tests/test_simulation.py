@@ -394,3 +394,50 @@ def test_the_report_reads_every_arm_against_control_and_says_where_the_treatment
     # a baseline better than the treatment is said so
     worse = summary.assign(value=np.where(summary["arm"] == "boost", summary["value"] * 2, summary["value"]))
     assert not arm_rows(worse).set_index(["arm", "metric"]).loc[("boost", "creators_with_like"), "treatment_leads"]
+
+
+def test_a_sweep_runs_each_corner_of_the_worlds_assumptions_and_judges_each_arm(spark, tmp_path):
+    """Two corners (starved creators quit with chance 0 or 0.9): each is its own simulation with
+    that assumption applied (fewer creators still post in the high corner's control), every arm gets a
+    verdict that follows from its figures, and the page names every corner."""
+    from jobs.errors import ConfigError
+    from jobs.simulation import sweep
+    from jobs.warehouse import io
+
+    config = make_config(str(tmp_path / "warehouse"), "sample.n_days=3", "simulation.days=3",
+                         "simulation.quit_after_days=1", "simulation.sweep.quit_probability=[0.0, 0.9]")
+    assert [c[0] for c in sweep.corners(config, ["quit_probability"])] == ["quit_probability=0",
+                                                                           "quit_probability=0.9"]
+    assert len(sweep.corners(config)) == 2 * len(config["simulation"]["sweep"])
+    with pytest.raises(ConfigError, match="simulation.sweep"):
+        sweep.corners(config, ["n_users"])
+    output = sweep.run(config, spark, arms=["boost", "explore"], assumptions=["quit_probability"])
+    table = output.table
+    assert len(table) == 4 and set(table["arm"]) == {"boost", "explore"} and table["sim_id"].nunique() == 2
+    assert table["ahead_of_baselines"].isna().all()            # no treatment ran: nothing to be ahead of
+    expected = (table["creators_with_like_change"] > 0) & (table["value_kept"] >= sweep.LEAD_VALUE_KEPT)
+    assert (table["lead_holds"] == expected).all()
+    posting = {}
+    for r in table.drop_duplicates("corner").itertuples():
+        summary = io.read_table(spark, config, "audit.simulation_summary").where(f"run_id = '{r.sim_id}'").toPandas()
+        posting[r.value] = float(summary[(summary["metric"] == "active_creators") & (summary["arm"] == "boost")]
+                                 ["control"].median())
+    assert posting[0.9] < posting[0.0]         # the same world, but starved creators quit
+    page = open(output.report_path).read()
+    assert all(corner in page for corner in table["corner"])
+
+
+def test_a_sweep_corner_says_whether_the_treatment_leads_control_and_every_baseline():
+    from jobs.simulation.sweep import corner_rows
+
+    rows = []
+    for arm, likes, value in (("treatment", 150.0, 10.0), ("boost", 120.0, 9.0), ("explore", 90.0, 10.5)):
+        for metric, control, mine in (("creators_with_like", 100.0, likes), ("user_value_per_active_user", 10.0, value)):
+            rows.append({"seed": 1, "metric": metric, "arm": arm, "control": control, "value": mine,
+                         "ratio": mine / control})
+    verdicts = {r["arm"]: r for r in corner_rows(pd.DataFrame(rows))}
+    assert verdicts["treatment"]["lead_holds"] and verdicts["treatment"]["creators_with_like_change"] == 0.5
+    assert not verdicts["boost"]["lead_holds"]                  # +20% likes, but 90% of control's value
+    assert not verdicts["explore"]["lead_holds"]                # value kept, fewer creators with a like
+    assert verdicts["treatment"]["ahead_of_baselines"] is False  # explore gives users more value
+    assert verdicts["boost"]["ahead_of_baselines"] is None
