@@ -16,3 +16,20 @@ def test_a_wide_gap_and_a_degenerate_plan_are_both_named():
     message = plan_message({**SOLVED, "gap": 0.172, "iterations": 5000, "n_creators": 1}, gap_tolerance=1e-3)
     assert message.startswith("degenerate plan: only 1 creators")
     assert "plan short of its bound: certified gap 17.20% after 5000 iterations (target 0.001)" in message
+
+
+def test_a_thin_plan_is_named_with_its_likeliest_reason():
+    import numpy as np
+
+    from jobs.steps.allocate.staged_plan import thin_warning
+
+    few = np.r_[np.full(3, 5.0), np.zeros(97)]                      # 3 of 100 items reached
+    assert "the retriever found users for only 10 of them" in thin_warning(few, expected_slots=1e6,
+                                                                          items_with_candidates=10)
+    slots = thin_warning(few, expected_slots=40.0, items_with_candidates=100)
+    assert slots.startswith("thin plan: 3 of 100 items") and "40 expected) are fewer than the items" in slots
+    assert "caps and the pairs' values" in thin_warning(few, expected_slots=1e6, items_with_candidates=None)
+    assert thin_warning(np.r_[np.full(25, 1.0), np.zeros(75)], expected_slots=40.0, items_with_candidates=100) == ""
+    assert thin_warning(np.zeros(9), expected_slots=0.0, items_with_candidates=0) == ""   # too few items to judge
+    message = plan_message(SOLVED, gap_tolerance=1e-3, thin=slots)
+    assert message == slots

@@ -40,6 +40,10 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     assert io.read_table(spark, config, "bronze.events_rejected", ds=DS).count() == 0
     runs = io.read_table(spark, config, "gold.allocation_runs", ds=DS).toPandas()
     assert runs["status"].tolist() == ["published"] and runs["n_pairs"].iloc[0] > 0
+    # a plan that reaches few of its items says so in its ledger row (KuaiRand: 7,583 items, 500 users)
+    quotas = io.read_published(spark, config, "gold.item_quotas", DS).toPandas()
+    thin = len(quotas) >= 10 and (quotas["quota"] >= 1.0).sum() < 0.2 * len(quotas)
+    assert ("thin plan" in (runs["message"].iloc[0] or "")) == thin, (runs["message"].iloc[0], len(quotas))
     evaluation = io.read_table(spark, config, "audit.availability_evaluation", ds=DS).toPandas()
     assert set(evaluation["estimator"]) == {"uac_model", "smoothed_frequency"}
     ranking = io.read_table(spark, config, "audit.ranking_evaluation", ds=DS).toPandas()

@@ -33,6 +33,7 @@ from jobs.steps.allocate.staged_plan import (
     StagedPlan,
     duals_frame,
     plan_message,
+    thin_warning,
     previous_duals,
     rounding_seed,
     run_record,
@@ -202,7 +203,11 @@ def staged_plan(config: Config, problem: SparkProblem, solved: SparkDualResult, 
         "n_users": problem.n_users, "n_items": len(items), "n_creators": len(creators)}
     record = run_record(config, rid, solved_fields, items, creators, sums.quota, sums.creator_liked,
                         sums.max_violation)
-    record["message"] = plan_message(solved_fields, gap_tolerance=config["allocation"]["dual_gap_tolerance"])
+    # the users' slots are summed on the executors and not kept: that reason is left out here
+    thin = thin_warning(sums.quota, expected_slots=math.inf,
+                        items_with_candidates=int((items["n_candidates"].to_numpy() > 0).sum()))
+    record["message"] = plan_message(solved_fields, gap_tolerance=config["allocation"]["dual_gap_tolerance"],
+                                     thin=thin)
     if record["message"]:
         LOG.warning("allocate: %s", record["message"])
     with_run = details.withColumn("run_id", F.lit(rid))

@@ -138,9 +138,32 @@ def short_of_bound_warning(solved: dict[str, object], *, gap_tolerance: float) -
             "(see audit.solver_trace; for the dual solver, allocation.dual_max_iterations)")
 
 
-def plan_message(solved: dict[str, object], *, gap_tolerance: float) -> str:
-    """The ledger row's message for a plan that is valid but worth a second look."""
-    return "; ".join(text for text in (degenerate_warning(solved),
+THIN_SHARE = 0.2   # a plan whose quotas reach fewer of its items than this share is thin
+
+
+def thin_warning(item_exposure: np.ndarray, *, expected_slots: float, items_with_candidates: int | None) -> str:
+    """A plan can be valid and still reach few of the items it was meant to give a shot (KuaiRand:
+    147 of 7,583). Say so, with the likeliest reason: the retriever found users for few items, or
+    the users' slots are fewer than the items, or (neither) caps and values concentrate exposure.
+    `items_with_candidates`: None where it is not known."""
+    n = int(item_exposure.size)
+    reached = int((np.asarray(item_exposure) >= 1.0).sum())
+    if n < 10 or reached >= THIN_SHARE * n:
+        return ""
+    if items_with_candidates is not None and items_with_candidates < THIN_SHARE * n:
+        why = f"the retriever found users for only {items_with_candidates} of them (candidates.users_per_item, the window)"
+    elif expected_slots < n:
+        why = (f"the users' creator-side slots ({expected_slots:.0f} expected) are fewer than the items: few users "
+               "against many items (features.slot_share, or a shorter plan: features.max_plan_age_days)")
+    else:
+        why = "caps and the pairs' values concentrate exposure (allocation.item_cap, allocation.new_item_floor)"
+    return f"thin plan: {reached} of {n} items in the plan get at least one expected exposure; {why}"
+
+
+def plan_message(solved: dict[str, object], *, gap_tolerance: float, thin: str = "") -> str:
+    """The ledger row's message for a plan that is valid but worth a second look (`thin`: the
+    plan's `thin_warning`)."""
+    return "; ".join(text for text in (degenerate_warning(solved), thin,
                                        short_of_bound_warning(solved, gap_tolerance=gap_tolerance)) if text)
 
 

@@ -32,6 +32,7 @@ from jobs.steps.allocate.staged_plan import (
     StagedPlan,
     duals_frame,
     plan_message,
+    thin_warning,
     previous_duals,
     rounding_seed,
     run_record,
@@ -149,7 +150,10 @@ def solve_in_driver(config: Config, ds: str, spark: SparkSession) -> StagedPlan:
     liked = metrics.chance_of_at_least_one(pair_likes, problem.item_creator[problem.pair_item], problem.n_creators)
     solved = solved_fields(result, problem)
     record = run_record(config, rid, solved, frames.items, frames.creators, result.item_exposure, liked, max_violation)
-    record["message"] = plan_message(solved, gap_tolerance=config["allocation"]["dual_gap_tolerance"])
+    thin = thin_warning(result.item_exposure,
+                        expected_slots=float((problem.user_capacity * problem.user_availability).sum()),
+                        items_with_candidates=int(np.unique(problem.pair_item).size))
+    record["message"] = plan_message(solved, gap_tolerance=config["allocation"]["dual_gap_tolerance"], thin=thin)
     if record["message"]:
         LOG.warning("allocate ds=%s: %s", ds, record["message"])
     return StagedPlan(rid, record, result_frames(frames, result, selected, rid),
