@@ -350,7 +350,7 @@ def _sweep(config: Config, days: int | None, seeds: int | None, arms: list[str] 
           f"value kept >= {sweep.LEAD_VALUE_KEPT:.0%}):")
     for r in output.table.itertuples():
         ahead = "" if r.ahead_of_baselines is None else (
-            "  ahead of the baselines" if r.ahead_of_baselines else "  BEHIND a baseline")
+            "  ahead of the baselines" if r.ahead_of_baselines else f"  BEHIND {r.behind_on}")
         print(f"  {r.corner:36} {r.arm:10} creators with a like {r.creators_with_like_change:+7.1%}  value kept "
               f"{r.value_kept:6.1%}  lead {'holds' if r.lead_holds else 'DOES NOT HOLD'}{ahead}")
     print(f"report: {output.report_path}")

@@ -440,4 +440,5 @@ def test_a_sweep_corner_says_whether_the_treatment_leads_control_and_every_basel
     assert not verdicts["boost"]["lead_holds"]                  # +20% likes, but 90% of control's value
     assert not verdicts["explore"]["lead_holds"]                # value kept, fewer creators with a like
     assert verdicts["treatment"]["ahead_of_baselines"] is False  # explore gives users more value
-    assert verdicts["boost"]["ahead_of_baselines"] is None
+    assert verdicts["treatment"]["behind_on"] == "explore on user_value_per_active_user"
+    assert verdicts["boost"]["ahead_of_baselines"] is None and verdicts["boost"]["behind_on"] == ""

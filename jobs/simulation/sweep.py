@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 LEAD_VALUE_KEPT = 0.98     # "without hurting users": the arm keeps at least this share of control's value
 COLUMNS = ["corner", "assumption", "value", "arm", "creators_with_like_change", "value_kept", "lead_holds",
-           "ahead_of_baselines", "sim_id", "report"]
+           "ahead_of_baselines", "behind_on", "sim_id", "report"]
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,15 @@ def corner_rows(summary: pd.DataFrame) -> list[dict[str, object]]:
         likes = float(by_metric.loc["creators_with_like", "change"])
         kept = float(by_metric.loc["user_value_per_active_user", "value"]
                      / by_metric.loc["user_value_per_active_user", "control"])
-        ahead = None
+        ahead, behind = None, ""
         if arm == TREATMENT:
             baselines = arms[arms["arm"].isin(BASELINES)]
             ahead = bool(baselines["treatment_leads"].astype(bool).all()) if not baselines.empty else None
+            lost = baselines[~baselines["treatment_leads"].astype(bool)]
+            behind = ", ".join(f"{r.arm} on {r.metric}" for r in lost.itertuples())
         rows.append({"arm": arm, "creators_with_like_change": likes, "value_kept": kept,
-                     "lead_holds": bool(likes > 0 and kept >= LEAD_VALUE_KEPT), "ahead_of_baselines": ahead})
+                     "lead_holds": bool(likes > 0 and kept >= LEAD_VALUE_KEPT), "ahead_of_baselines": ahead,
+                     "behind_on": behind})
     return rows
 
 
@@ -97,7 +100,8 @@ def render(table: pd.DataFrame) -> str:
     for r in table.itertuples():
         lines.append(f"<tr><td>{html.escape(r.corner)}</td><td>{html.escape(r.arm)}</td>"
                      f"<td>{r.creators_with_like_change:+.1%}</td><td>{r.value_kept:.1%}</td>"
-                     f"<td>{verdict(r.lead_holds)}</td><td>{verdict(r.ahead_of_baselines)}</td>"
+                     f"<td>{verdict(r.lead_holds)}</td><td>{verdict(r.ahead_of_baselines)}"
+                     f"{' (behind ' + html.escape(r.behind_on) + ')' if r.behind_on else ''}</td>"
                      f'<td><a href="{html.escape(posixpath.basename(r.report))}">{html.escape(r.sim_id)}</a></td></tr>')
     lines.append("</table>")
     held = table[table["arm"] == TREATMENT]["lead_holds"]
