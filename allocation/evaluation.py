@@ -31,12 +31,22 @@ class Scoring:
     pair_skip: np.ndarray
 
     @classmethod
-    def from_model(cls, problem: AllocationProblem, long_view: np.ndarray, skip: np.ndarray) -> Scoring:
-        """The model's own view: availability a_u, and the estimated value and outcome rates."""
+    def from_model(cls, problem: AllocationProblem, long_view: np.ndarray, skip: np.ndarray,
+                   like_mean: np.ndarray | None = None, like_weight: float = 0.0) -> Scoring:
+        """The model's own view: availability a_u, and the estimated value and outcome rates.
+
+        `like_mean`: the like estimates without new items' optimism. The optimiser bets with the
+        optimistic ones (`problem.pair_like`); a policy is scored with the means, or the estimate
+        grades its own bet (on KuaiRand that put likes at about ten times what was observed). The
+        value moves with them by `like_weight` (allocation.value_weights.like)."""
         active = problem.user_availability
         user_a = active[problem.pair_user]
         seen = np.divide(problem.pair_availability, user_a, out=np.ones(problem.n_pairs), where=user_a > 0)
-        return cls("model estimates", active, np.clip(seen, 0.0, 1.0), problem.pair_value, problem.pair_like,
+        like, value = problem.pair_like, problem.pair_value
+        if like_mean is not None:
+            like = np.asarray(like_mean, float)
+            value = value + like_weight * (like - problem.pair_like)
+        return cls("model estimates", active, np.clip(seen, 0.0, 1.0), value, like,
                    np.asarray(long_view, float), np.asarray(skip, float))
 
 

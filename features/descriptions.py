@@ -36,6 +36,8 @@ COLUMNS: dict[str, str] = {
     "p_click": "estimated chance the user clicks the item if shown (ranking head or heuristic)",
     "p_long_view": "estimated chance of a long view if shown",
     "p_like": "estimated chance of a like if shown (new items: optimistic, at a posterior quantile)",
+    "p_like_mean": "the like estimate without new items' optimism (the head's or heuristic's calibrated mean): "
+                   "what scores a policy in evaluate, while p_like is what the optimiser bets with",
     "p_follow": "estimated chance the user follows the creator if shown",
     "p_skip": "estimated chance the user skips the item if shown",
     "user_value": "the pair's value to the user if shown: allocation.value_weights applied to the p_* estimates "

@@ -254,6 +254,7 @@ def score_candidates(retrieved: DataFrame, items: DataFrame, affinity: DataFrame
              .join(availability.select("user_id", "p_active"), "user_id")
              .join(user_features.select("user_id", "hourly_profile", "exposures_28"), "user_id", "left")
              .crossJoin(F.broadcast(overall))
+             .withColumn("_like_mean_rate", F.col("like_rate"))
              .withColumn("like_rate", optimistic_like_rate(optimism_z)))
     positive_lift = _lift("positive_rate", "_global_positive")
     scored = pairs.select(
@@ -262,6 +263,7 @@ def score_candidates(retrieved: DataFrame, items: DataFrame, affinity: DataFrame
         *[F.least(F.lit(1.0), F.col(f"{name}_rate") * positive_lift).alias(f"p_{name}")
           for name in ("click", "long_view", "like", "follow")],
         F.least(F.lit(1.0), F.col("item_skip_rate") * _lift("skip_rate", "_global_skip")).alias("p_skip"),
+        F.least(F.lit(1.0), F.col("_like_mean_rate") * positive_lift).alias("p_like_mean"),
     )
     value = sum(F.lit(float(value_weights[name])) * F.col(f"p_{name}")
                 for name in ("click", "long_view", "like", "follow", "skip"))

@@ -83,7 +83,7 @@ ITEM_FACTORS = _schema(("item_id", LongType()), ("factors", ArrayType(FloatType(
 CANDIDATES = _schema(
     ("user_id", LongType()), ("item_id", LongType()), ("creator_id", LongType()), ("source", StringType()),
     ("retrieval_score", DoubleType()), ("tier", IntegerType()), ("p_available", DoubleType()),
-    ("p_click", DoubleType()), ("p_long_view", DoubleType()), ("p_like", DoubleType()),
+    ("p_click", DoubleType()), ("p_long_view", DoubleType()), ("p_like", DoubleType()), ("p_like_mean", DoubleType()),
     ("p_follow", DoubleType()), ("p_skip", DoubleType()), ("user_value", DoubleType()),
 )
 ALLOCATIONS = _schema(

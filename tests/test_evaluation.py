@@ -201,3 +201,20 @@ def test_the_sweep_point_at_the_configured_weight_is_fairshot_solved_once():
     assert same.x is plans[FAIRSHOT].x and same.creator_weight == problem.creator_weight
     fresh = LPSolver().solve(problem).x
     np.testing.assert_allclose(same.x, fresh, atol=1e-9)
+
+
+def test_a_policy_is_scored_with_the_like_means_not_the_optimism_it_was_planned_with():
+    """from_model with like means: likes are the means, and the value moves by the like weight
+    times the difference; everything else is the model's."""
+    problem = small_problem()
+    mean = problem.pair_like * 0.5
+    optimistic = Scoring.from_model(problem, np.zeros(problem.n_pairs), np.zeros(problem.n_pairs))
+    calibrated = Scoring.from_model(problem, np.zeros(problem.n_pairs), np.zeros(problem.n_pairs),
+                                    like_mean=mean, like_weight=2.0)
+    np.testing.assert_allclose(calibrated.pair_like, mean)
+    np.testing.assert_allclose(calibrated.pair_value, problem.pair_value - 2.0 * (problem.pair_like - mean))
+    np.testing.assert_allclose(calibrated.pair_seen_if_active, optimistic.pair_seen_if_active)
+    x = LPSolver().solve(problem).x
+    figures = {name: score_plan(problem, x, scoring, is_new_item=np.ones(3, bool), is_new_creator=np.ones(2, bool),
+                                reach_threshold=1.0) for name, scoring in (("o", optimistic), ("c", calibrated))}
+    assert figures["c"]["expected_likes"] == pytest.approx(figures["o"]["expected_likes"] * 0.5)

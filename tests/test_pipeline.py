@@ -144,8 +144,15 @@ def test_ranking_heads_score_the_candidates_and_beat_chance(spark, world):
     assert {"click", "long_view", "like", "skip"} <= set(heads.index)
     assert (heads["auc"] > 0.55).all()
     candidates = io.read_table(spark, world, "silver.candidates", ds=ds).toPandas()
-    assert candidates[["p_click", "p_long_view", "p_like", "p_follow", "p_skip"]].apply(
+    assert candidates[["p_click", "p_long_view", "p_like", "p_follow", "p_skip", "p_like_mean"]].apply(
         lambda column: column.between(0, 1).all()).all()
+    # the optimiser bets on new items (p_like at a posterior quantile); their mean stays beside it,
+    # to score policies with, and an old item's two are one
+    items = io.read_table(spark, world, "silver.item_features", ds=ds).select("item_id", "is_new").toPandas()
+    scored = candidates.merge(items, on="item_id")
+    new, old = scored[scored["is_new"]], scored[~scored["is_new"]]
+    assert (new["p_like_mean"] < new["p_like"]).mean() > 0.9 and (new["p_like_mean"] <= new["p_like"] + 1e-12).all()
+    assert np.allclose(old["p_like_mean"], old["p_like"])
 
 
 def test_each_night_fits_platt_maps_and_writes_the_heads_reliability(spark, world):

@@ -57,6 +57,15 @@ def _true_value(config: Config, probabilities: dict[str, np.ndarray]) -> np.ndar
     return sum(weights[name] * probabilities[name] for name in OUTCOMES)
 
 
+def model_scoring(config: Config, frames: ProblemFrames) -> Scoring:
+    """The model's own estimates, with likes at their calibrated means, not the optimism new items
+    are planned with (`p_like_mean`; candidates written before it was kept score with p_like)."""
+    pairs = frames.pairs
+    mean = pairs["p_like_mean"].to_numpy(float) if "p_like_mean" in pairs else None
+    return Scoring.from_model(frames.problem, pairs["p_long_view"].to_numpy(float), pairs["p_skip"].to_numpy(float),
+                              like_mean=mean, like_weight=float(config["allocation"]["value_weights"]["like"]))
+
+
 def _synthetic_truth(config: Config, frames: ProblemFrames, day: str) -> Scoring | None:
     from jobs.sources.synthetic import landing_root, true_pair_probabilities
 
@@ -68,9 +77,9 @@ def _synthetic_truth(config: Config, frames: ProblemFrames, day: str) -> Scoring
     activity = activity[activity["ds"] == day].set_index("user_id")["active"]
     if activity.empty:
         return None
-    problem, pairs = frames.problem, frames.pairs
+    pairs = frames.pairs
     truth = true_pair_probabilities(root, pairs["user_id"].to_numpy(), pairs["item_id"].to_numpy())
-    model = Scoring.from_model(problem, pairs["p_long_view"].to_numpy(float), pairs["p_skip"].to_numpy(float))
+    model = model_scoring(config, frames)
     active = frames.users["user_id"].map(activity).fillna(False).to_numpy(float)
     return Scoring("synthetic truth", active, model.pair_seen_if_active, _true_value(config, truth),
                    truth["like"], truth["long_view"], truth["skip"])
@@ -90,8 +99,7 @@ def _next_day_logs(config: Config, frames: ProblemFrames, day: str, spark: Spark
         return None
     came = {r.user_id for r in io.read_table(spark, config, "bronze.events", ds=day)
             .select("user_id").distinct().collect()}
-    pairs = frames.pairs
-    model = Scoring.from_model(frames.problem, pairs["p_long_view"].to_numpy(float), pairs["p_skip"].to_numpy(float))
+    model = model_scoring(config, frames)
     active = frames.users["user_id"].isin(came).to_numpy(float)
     return Scoring("next-day logs", active, model.pair_seen_if_active, model.pair_value, model.pair_like,
                    model.pair_long_view, model.pair_skip)
@@ -102,10 +110,8 @@ def scoring_for(config: Config, frames: ProblemFrames, ds: str, spark: SparkSess
     found = (_synthetic_truth(config, frames, day) if config["source"]["kind"] == "synthetic"
              else _next_day_logs(config, frames, day, spark))
     if found is None:
-        pairs = frames.pairs
         LOG.warning("evaluate ds=%s: no truth about %s yet; scoring against the model's own estimates", ds, day)
-        found = Scoring.from_model(frames.problem, pairs["p_long_view"].to_numpy(float),
-                                   pairs["p_skip"].to_numpy(float))
+        found = model_scoring(config, frames)
     return found
 
 

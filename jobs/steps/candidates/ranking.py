@@ -273,7 +273,7 @@ def apply_heads(candidates: DataFrame, models: dict[str, LogisticModel], context
                                  {h: m for h, m in (calibration or {}).items() if h in models})
     boost = context["item_features"].select("item_id", F.try_divide(optimistic_like_rate(optimism_z), F.col("like_rate"))
                                  .alias("_boost"))
-    out = (predicted.join(boost, "item_id", "left")
+    out = (predicted.join(boost, "item_id", "left").withColumn("p_like_mean", F.col("p_like"))
            .withColumn("p_like", F.least(F.lit(1.0), F.col("p_like") * F.coalesce("_boost", F.lit(1.0)))))
     value = sum(F.lit(float(value_weights[h])) * F.col(f"p_{h}") for h in HEADS)
     return out.withColumn("user_value", value)
