@@ -172,8 +172,9 @@ class MappedCsvSource:
         """Which id columns hold integers (`id_kinds`): users and items from the interactions (the
         items file's ids must be the same kind to join), creators from the items file."""
         interactions, items = self._raw(spark, "interactions"), self._raw(spark, "items")
-        key = (spark.sparkContext.applicationId, "id kinds", self.files["interactions"], self.files["items"],
-               self.encoding, tuple(sorted(self.columns.items())))
+        stats = tuple((os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in self.files.values())
+        key = (spark.sparkContext.applicationId, "id kinds", tuple(self.files.values()), stats, self.encoding,
+               tuple(sorted(self.columns.items())))
         if key not in _KINDS:
             _KINDS[key] = {**id_kinds(interactions, {k: self.columns[k] for k in ("user_id", "item_id")}),
                            **id_kinds(items, {"creator_id": self.columns["creator_id"]})}
