@@ -203,6 +203,9 @@ def test_a_small_csv_world_with_text_ids_publishes_a_valid_plan_in_its_own_ids(s
     assert text.startswith(f"user {someone} (id ") and "video-" in text
     item = plan.sort_values("item_id")["item_key"].iloc[0]
     assert explain(csv, ds, item=item).startswith(f"item {item} (id ")
+    creator = plan.sort_values("creator_id").iloc[0]       # fairshot's own id, as the gold table shows it
+    assert explain(csv, ds, creator=str(creator["creator_id"])).startswith(
+        f"creator {creator['creator_key']} (id {creator['creator_id']})")
 
 
 def test_two_source_ids_that_map_to_one_integer_stop_ingest_naming_both(spark, tmp_path):

@@ -37,8 +37,8 @@ def source_keys(connection: duckdb.DuckDBPyConnection, ds: str, kind: str) -> di
 def resolve_id(connection: duckdb.DuckDBPyConnection, ds: str, kind: str, value: object) -> int:
     """An id as the analyst has it: the internal integer, or the source's own text (a CSV's name)."""
     text = str(value).strip()
-    if text.isdigit() and len(text) <= 18:
-        return int(text)
+    if text.isdigit() and int(text) < 2**63:   # a number is itself: the source's numbers are never hashed,
+        return int(text)                        # and fairshot's own ids (a hash has 19 digits) are numbers
     found = _rows(connection, "SELECT internal_id FROM bronze_id_map WHERE ds = $ds AND kind = $kind AND "
                   "source_id = $id", ds=ds, kind=kind, id=text)
     if found.empty:
