@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -155,13 +156,18 @@ def fit_calibration(scored: DataFrame, column: str, head: str) -> tuple[float, f
     Two parameters, so one day of held-out rows is enough (KuaiRand's ~800 random exposures a day);
     a monotone map keeps the head's ranking and moves only its level and spread. None when either
     label has too few rows to fit."""
-    rows = scored.select(_logit(column).alias("_logit"), head_label(head).alias("label")).toPandas()
-    y = rows["label"].to_numpy(float)
+    rows = scored.select(F.col(column).alias("p"), head_label(head).alias("label")).toPandas()
+    return platt_map(rows["p"].to_numpy(float), rows["label"].to_numpy(float))
+
+
+def platt_map(p: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """`fit_calibration` on rows already collected: predictions p, outcomes y (0/1)."""
     positive = int(y.sum())
     if min(positive, len(y) - positive) < MIN_CLASS_ROWS:
         return None
-    model = fit_logistic(rows[["_logit"]].to_numpy(float), y, features=("_logit",), reg_param=0.0,
-                         standardize=False)
+    clipped = np.clip(p, 1e-4, 1 - 1e-4)     # as `_logit`
+    logit = np.log(clipped / (1 - clipped))[:, None]
+    model = fit_logistic(logit, y, features=("_logit",), reg_param=0.0, standardize=False)
     return float(model.coefficients[0]), float(model.intercept)
 
 

@@ -122,6 +122,23 @@ def as_timestamp_text(raw: Column) -> Column:
     return F.coalesce(F.date_format(parsed, STAMP), raw)
 
 
+def _parsed() -> Column:
+    """The events' `ts` (text 'YYYY-MM-DD HH:MM:SS', UTC) as a timestamp; null when it is not one."""
+    return F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
+
+
+def _plausible() -> Column:
+    """The events' time parses and lies in the plausible years (false, not null, otherwise)."""
+    parsed = _parsed()
+    return F.coalesce((parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp"))
+                      & (parsed < F.lit(PLAUSIBLE_UNTIL).cast("timestamp")), F.lit(False))
+
+
+def _first_plausible() -> Column:
+    """The earliest plausible event time of a group, as catalogue text."""
+    return F.date_format(F.min(F.when(_plausible(), _parsed())), STAMP)
+
+
 class MappedCsvSource:
     name = "csv"
 
@@ -231,35 +248,26 @@ class MappedCsvSource:
         _READ_CACHE[key] = events
         return events
 
+    def _local_day(self) -> Column:
+        """The events' `ts` as a day of the source's calendar."""
+        return F.date_format(F.from_utc_timestamp(_parsed(), self.day_timezone), "yyyy-MM-dd")
+
     # -- the Source protocol -------------------------------------------------------------------
     def raw_events(self, spark: SparkSession, ds: str) -> DataFrame:
         """ds's rows, plus every row that belongs to no plausible day (unparsable or implausible
         time), so that ingest files each of those under its rule instead of losing it."""
-        events = self._events(spark)
-        parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
-        local_day = F.date_format(F.from_utc_timestamp(parsed, self.day_timezone), "yyyy-MM-dd")
-        implausible = (parsed < F.lit(PLAUSIBLE_FROM).cast("timestamp")) | (
-            parsed >= F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
-        return events.where((local_day == ds) | parsed.isNull() | implausible)
+        return self._events(spark).where((self._local_day() == ds) | ~_plausible())
 
     def raw_events_days(self, spark: SparkSession, days: list[str]) -> DataFrame:
         """The file read once for many days, each row with the day it falls on (`ds`). A row that
         falls on no plausible day comes once, with the first of them, so a catch-up files it under
         its rule once instead of on every day."""
-        parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
-        local_day = F.date_format(F.from_utc_timestamp(parsed, self.day_timezone), "yyyy-MM-dd")
-        unplaced = parsed.isNull() | (parsed < F.lit(PLAUSIBLE_FROM).cast("timestamp")) | (
-            parsed >= F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
-        return (self._events(spark).withColumn("ds", F.when(unplaced, F.lit(min(days))).otherwise(local_day))
-                .where(F.col("ds").isin(*days)))
+        placed = F.when(_plausible(), self._local_day()).otherwise(F.lit(min(days)))
+        return self._events(spark).withColumn("ds", placed).where(F.col("ds").isin(*days))
 
     def available_days(self, spark: SparkSession) -> list[str]:
-        parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
-        plausible = (parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp")) & (
-            parsed < F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
-        day = F.date_format(F.from_utc_timestamp(parsed, self.day_timezone), "yyyy-MM-dd")
-        return sorted(r.day for r in self._events(spark).where(plausible).select(day.alias("day")).distinct().collect()
-                      if r.day is not None)
+        days = self._events(spark).where(_plausible()).select(self._local_day().alias("day")).distinct().collect()
+        return sorted(r.day for r in days if r.day is not None)
 
     def raw_id_map(self, spark: SparkSession) -> DataFrame | None:
         """Every text id of the files (kind, source_id, internal_id, first_seen, as strings), for
@@ -270,10 +278,7 @@ class MappedCsvSource:
             return None
         events = self._events(spark)
         raw = self._raw(spark, "interactions")
-        parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
-        plausible = (parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp")) & (
-            parsed < F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
-        first = F.date_format(F.min(F.when(plausible, parsed)), STAMP).alias("first_seen")
+        first = _first_plausible().alias("first_seen")
         # the source's text beside the id it became, row for row (the events keep the file's row number)
         texts = raw.select("source_line", *[F.trim(F.col(self.columns[k])).alias(f"_{k}") for k in ("user_id", "item_id")])
         with_text = events.join(texts, "source_line")
@@ -303,10 +308,7 @@ class MappedCsvSource:
 
     def raw_catalogue(self, spark: SparkSession, name: str) -> DataFrame:
         events = self._events(spark)
-        parsed = F.try_to_timestamp(F.col("ts"), F.lit(STAMP))
-        plausible = (parsed >= F.lit(PLAUSIBLE_FROM).cast("timestamp")) & (
-            parsed < F.lit(PLAUSIBLE_UNTIL).cast("timestamp"))
-        first_seen = F.date_format(F.min(F.when(plausible, parsed)), STAMP)
+        first_seen = _first_plausible()
         if name == "users":
             # users are derived from the interactions: only from ids that mapped cleanly (a misread
             # row is rejected at ingest; it must not invent a user, nor stop the day)
@@ -324,7 +326,7 @@ class MappedCsvSource:
         seen = events.groupBy("item_id").agg(first_seen.alias("_seen"))
         # An item nobody was shown and whose creation the file does not give is a new item still
         # waiting for its first audience: it is born at the log's last moment, so the last night plans it.
-        end = events.agg(F.date_format(F.max(F.when(plausible, parsed)), STAMP).alias("_end"))
+        end = events.agg(F.date_format(F.max(F.when(_plausible(), _parsed())), STAMP).alias("_end"))
         items = (items.join(seen, "item_id", "left").crossJoin(end)
                  .withColumn("created_at", F.coalesce(F.col("created_at"), F.col("_seen"), F.col("_end")))
                  .drop("_seen", "_end"))

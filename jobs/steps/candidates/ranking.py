@@ -30,10 +30,10 @@ from features.embeddings import with_cold_start_factors
 from features.items import PlanWindow, build_creator_features, build_item_features
 from features.ranking import (
     HEADS,
-    fit_calibration,
     fit_heads,
     head_label,
     heads_from_table,
+    platt_map,
     with_calibration,
     with_head_predictions,
     with_ranking_features,
@@ -222,8 +222,7 @@ def evaluate_heads(contexts: FeatureContexts, ds: str) -> HeadBacktest:
     test = labelled_exposures(contexts, ds, random_only=random_only)
     if not models or test is None:
         return HeadBacktest()
-    test = with_head_predictions(test, models, prefix="model_").localCheckpoint()
-    maps = {head: fitted for head in models if (fitted := fit_calibration(test, f"model_{head}", head)) is not None}
+    test = with_head_predictions(test, models, prefix="model_")
     # yesterday's map scored out of sample only where maps are in use: what a night writes must not
     # depend on which earlier nights happened to run the backtest
     before = ({h: m for h, m in yesterdays_maps(config, spark, ds).items() if h in models}
@@ -232,6 +231,9 @@ def evaluate_heads(contexts: FeatureContexts, ds: str) -> HeadBacktest:
         "item_was_new", *[f"p_{h}" for h in HEADS], *[head_label(h).alias(f"y_{h}") for h in HEADS],
         *[f"model_{h}" for h in models], *[F.col(f"model_{h}").alias(f"cal_{h}") for h in before]),
         before, prefix="cal_").toPandas()
+    # tonight's maps, from the rows just collected (one Spark job, not one per head)
+    maps = {head: fitted for head in models
+            if (fitted := platt_map(frame[f"model_{head}"].to_numpy(float), frame[f"y_{head}"].to_numpy(float)))}
     rows, points = [], []
     for head in HEADS:
         for scorer, column in (("heads", f"model_{head}"), ("heads_calibrated", f"cal_{head}"),
