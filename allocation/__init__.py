@@ -5,9 +5,9 @@ from allocation.happiness import HappinessCurve
 from allocation.lp import LPSolver
 from allocation.problem import AllocationProblem, AllocationResult, Duals, Status, TracePoint
 from allocation.rounding import systematic_rounding
-from allocation.solvers import Solver, choose_solver, make_solver
+from allocation.solvers import Solver, SolverChoice, choose_solver, make_solver
 
 __all__ = [
-    "AllocationError", "AllocationProblem", "DualSolver", "Duals", "choose_solver", "AllocationResult", "HappinessCurve", "InvalidProblemError",
+    "AllocationError", "AllocationProblem", "DualSolver", "Duals", "choose_solver", "SolverChoice", "AllocationResult", "HappinessCurve", "InvalidProblemError",
     "LPSolver", "Solver", "SolverFailedError", "Status", "TracePoint", "make_solver", "systematic_rounding",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from allocation.dual import DualSolver
@@ -27,12 +28,25 @@ def make_solver(name: str, **params: Any) -> Solver:
     return _REGISTRY[name](**params)
 
 
-def choose_solver(requested: str, n_pairs: int, dual_above_pairs: int) -> str:
-    """`auto` picks the exact LP below `dual_above_pairs` pairs (where it is fast and exact) and the
-    dual solver above it; any other name is taken as is."""
+@dataclass(frozen=True)
+class SolverChoice:
+    """A solver's name and why it was chosen, in words the run ledger keeps (`solver_reason`):
+    an analyst asking why last night ran the dual solver reads the answer beside the plan."""
+
+    name: str
+    reason: str
+
+
+def choose_solver(requested: str, n_pairs: int, dual_above_pairs: int) -> SolverChoice:
+    """`auto` keeps the exact LP up to `dual_above_pairs` pairs and the dual solver above it; the
+    default threshold is the largest night at which the LP was measured faster on every shape
+    (docs/solvers.md), so the dual solver runs only where no measurement says the LP wins. Any
+    other name is taken as is."""
     if requested != "auto":
-        return requested
-    return "dual" if n_pairs > dual_above_pairs else "exact"
+        return SolverChoice(requested, f"allocation.solver={requested}")
+    if n_pairs > dual_above_pairs:
+        return SolverChoice("dual", f"auto: {n_pairs:,} pairs, above allocation.dual_above_pairs={dual_above_pairs:,}")
+    return SolverChoice("exact", f"auto: {n_pairs:,} pairs, at most allocation.dual_above_pairs={dual_above_pairs:,}")
 
 
 def solver_names() -> tuple[str, ...]:

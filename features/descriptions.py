@@ -116,7 +116,9 @@ _RUNS = {
                "audit_failed run",
     "report_path": "the HTML report written for the run", "published_at": "when it was published, UTC",
     "superseded_at": "when a later publish replaced it, UTC",
-    "gold_versions": "the gold tables' Delta versions at publish (JSON)"}
+    "gold_versions": "the gold tables' Delta versions at publish (JSON)",
+    "solver_reason": "why that solver ran: the setting that chose it and, under allocation.solver=auto, the "
+                     "night's pairs against allocation.dual_above_pairs (empty for runs before the column existed)"}
 
 # key -> (what the table holds, its columns' meanings where they differ from or add to COLUMNS)
 TABLES: dict[str, tuple[str, dict[str, str]]] = {

@@ -117,6 +117,7 @@ ALLOCATION_RUNS = _schema(
     ("new_creators_with_like_share", DoubleType()), ("config_hash", StringType()),
     ("code_version", StringType()), ("message", StringType()), ("report_path", StringType()),
     ("published_at", StringType()), ("superseded_at", StringType()), ("gold_versions", StringType()),
+    ("solver_reason", StringType()),
 )
 RETRIEVAL_EVALUATION = _schema(
     ("predicted_for", StringType()), ("retriever", StringType()), ("items", StringType()), ("n", LongType()),

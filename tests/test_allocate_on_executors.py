@@ -70,6 +70,7 @@ def test_the_plan_is_certified_feasible_and_near_the_exact_optimum(spark, copied
     ledger = io.read_table(spark, world, "gold.allocation_runs", ds=DS).toPandas()
     exact = ledger[ledger["status"] == "published"].iloc[0]      # the driver's exact LP
     assert record["solver"] == SOLVER and record["gap"] <= config["allocation"]["dual_gap_tolerance"]
+    assert record["solver_reason"] == "spark.allocate_on_executors=always"
     assert record["bound"] >= exact["objective"] - 1e-6
     assert exact["objective"] - record["objective"] <= 2 * config["allocation"]["dual_gap_tolerance"] * max(
         1.0, abs(exact["objective"]))

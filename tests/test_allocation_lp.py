@@ -159,3 +159,14 @@ def test_all_users_unavailable_gives_nothing():
     result = LPSolver().solve(idle)
     assert result.objective == pytest.approx(0.0, abs=1e-9)
     assert np.allclose(result.item_exposure, 0.0)
+
+
+def test_auto_keeps_the_lp_up_to_the_threshold_and_says_why():
+    from allocation import choose_solver
+
+    at, above = choose_solver("auto", 1_000, 1_000), choose_solver("auto", 1_001, 1_000)
+    assert (at.name, above.name) == ("exact", "dual")
+    assert "1,000 pairs, at most allocation.dual_above_pairs=1,000" in at.reason
+    assert "1,001 pairs, above" in above.reason
+    forced = choose_solver("dual", 10, 1_000)
+    assert forced.name == "dual" and forced.reason == "allocation.solver=dual"

@@ -92,6 +92,7 @@ def test_explain_prints_the_published_numbers_for_an_item_a_user_and_a_creator(p
     assert main(["explain", "--ds", ds, "--item", str(item), *where]) == 0
     text = capsys.readouterr().out
     assert f"item {item} on {ds}" in text
+    assert "(exact:CLP; auto: " in text                  # the solver and why it ran, from the ledger
     assert ("neither binds" if row.binds == "neither" else f"its {row.binds} binds") in text
     assert f"{int(row.n_candidates)} candidate users" in text and "the prices reproduce all" in text
     assert f"plan stage: {row.plan_stage}" in text and row.plan_stage.startswith("stage ")

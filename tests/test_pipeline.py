@@ -133,6 +133,11 @@ def test_report_is_self_contained_and_listed_in_the_ledger(spark, world, publish
     assert '<input type="search" data-filter="items"' in page and '<input type="search" data-filter="creators"' in page
     checks = io.read_table(spark, world, "audit.quality_results", ds=ds).count()
     assert f"{checks} of {checks} checks passed" in page
+    # why this solver, in the ledger and on the page: the tiny night is far below the dual's threshold
+    reason = runs["solver_reason"].iloc[0]
+    assert reason == f"auto: {runs['n_pairs'].iloc[0]:,} pairs, at most allocation.dual_above_pairs=" \
+                     f"{world['allocation']['dual_above_pairs']:,}" and runs["solver"].iloc[0].startswith("exact")
+    assert f"Why this solver: {reason}." in page
     for policy in ("user_side", "creator_linear", "fairshot"):
         assert f"<td>{policy}</td>" in page
 

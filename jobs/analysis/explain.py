@@ -91,10 +91,18 @@ def _verdicts(pairs: pd.DataFrame) -> str:
 
 
 def _published_run(connection: duckdb.DuckDBPyConnection, ds: str) -> pd.Series:
-    runs = _rows(connection, "SELECT run_id, solver, objective FROM published_runs WHERE ds = $ds", ds=ds)
+    runs = _rows(connection, "SELECT run_id, solver, solver_reason, objective FROM published_runs WHERE ds = $ds",
+                 ds=ds)
     if runs.empty:
         raise QueryError(f"gold.allocation_runs: no published plan for ds={ds} (see `fairshot tables`)")
     return runs.iloc[0]
+
+
+def _run_words(run: pd.Series) -> str:
+    """The published run and its solver, with why that solver ran where the ledger says (runs
+    before `solver_reason` existed read NULL)."""
+    why = run.get("solver_reason")
+    return f"published run {run.run_id} ({run.solver}" + (f"; {why})" if isinstance(why, str) and why else ")")
 
 
 def explain_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int, limit: int) -> str:
@@ -115,7 +123,7 @@ def explain_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int, limi
     return "\n".join([
         f"item {_named(item, source_keys(connection, ds, 'item'))} on {ds} "
         f"(creator {_named(q.creator_id, creators)}, {'new' if q.is_new else 'not new'}), "
-        f"published run {run.run_id} ({run.solver})",
+        f"{_run_words(run)}",
         f"  {stage}" if stage else f"  plan stage: {q.plan_stage}",
         f"  quota {_number(q.quota)} expected exposures; cap {_number(q.cap)}, floor {_number(q.floor)}",
         f"  {binds}",
@@ -171,7 +179,7 @@ def explain_user(connection: duckdb.DuckDBPyConnection, ds: str, user: int, limi
                              ds=ds, user=user), {}, source_keys(connection, ds, "item"))
     full = u.slots_planned >= u.slot_capacity - 1e-6
     return "\n".join([
-        f"user {_named(user, source_keys(connection, ds, 'user'))} on {ds}, published run {run.run_id} ({run.solver})",
+        f"user {_named(user, source_keys(connection, ds, 'user'))} on {ds}, {_run_words(run)}",
         f"  chance of being active {_number(u.p_active)}; {_number(u.slot_capacity)} creator-side slots, "
         f"{_number(u.slots_planned)} planned ({int(u.n_selected)} selected after rounding)",
         (f"  the slots are full: the last went for a score of {_number(u.slot_price)}, so a pair must beat that"
@@ -199,7 +207,7 @@ def explain_creator(connection: duckdb.DuckDBPyConnection, ds: str, creator: int
     return "\n".join([
         f"creator {_named(creator, source_keys(connection, ds, 'creator'))} on {ds} "
         f"({'new' if c.is_new_creator else 'established'}), "
-        f"published run {run.run_id} ({run.solver})",
+        f"{_run_words(run)}",
         f"  {_number(c.trailing_likes)} likes in the trailing window; this plan expects "
         f"+{_number(c.expected_new_likes)} (happiness +{_number(c.happiness_gain)})",
         f"  one more like is worth {_number(c.marginal_value)} to the plan (the solver's price of a like: "

@@ -203,6 +203,10 @@ def staged_plan(config: Config, problem: SparkProblem, solved: SparkDualResult, 
         "n_users": problem.n_users, "n_items": len(items), "n_creators": len(creators)}
     record = run_record(config, rid, solved_fields, items, creators, sums.quota, sums.creator_liked,
                         sums.max_violation)
+    record["solver_reason"] = ("spark.allocate_on_executors=always"
+                               if config["spark"]["allocate_on_executors"] == "always" else
+                               f"auto on a cluster: {problem.n_pairs:,} pairs, above allocation.dual_above_pairs="
+                               f"{config['allocation']['dual_above_pairs']:,}")
     # the users' slots are summed on the executors and not kept: that reason is left out here
     thin = thin_warning(sums.quota, expected_slots=math.inf,
                         items_with_candidates=int((items["n_candidates"].to_numpy() > 0).sum()))

@@ -101,7 +101,7 @@ def run_record(config: Config, rid: str, solved: dict[str, object], items: pd.Da
         "creators_with_like_share": float(creator_liked.mean()) if creator_liked.size else 0.0,
         "new_creators_with_like_share": float(creator_liked[new_creators].mean()) if new_creators.any() else 0.0,
         "config_hash": config.hash, "code_version": code_version(), "message": "", "report_path": "",
-        "published_at": "", "superseded_at": "", "gold_versions": "",
+        "published_at": "", "superseded_at": "", "gold_versions": "", "solver_reason": "",
     }
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from allocation import Duals, choose_solver, invariants, make_solver, metrics, systematic_rounding
+from allocation import Duals, SolverChoice, choose_solver, invariants, make_solver, metrics, systematic_rounding
 from allocation.explain import explain_pairs, tolerances
 from features.retrieval import eligible_items
 from features.sampling import keep_user_sample
@@ -78,11 +78,19 @@ def load_problem(config: Config, ds: str, spark: SparkSession, user_share: float
     return assemble_problem(config, candidates, availability, eligible, creators, user_share=user_share)
 
 
-def solver_from_config(config: Config, n_pairs: int) -> Solver:
+def solver_choice(config: Config, n_pairs: int) -> SolverChoice:
     a = config["allocation"]
-    name = choose_solver(a["solver"], n_pairs, a["dual_above_pairs"])
+    return choose_solver(a["solver"], n_pairs, a["dual_above_pairs"])
+
+
+def solver_from_config(config: Config, n_pairs: int) -> Solver:
+    return solver_named(config, solver_choice(config, n_pairs).name)
+
+
+def solver_named(config: Config, name: str) -> Solver:
     if name == "dual":
         return executors.dual_settings(config)
+    a = config["allocation"]
     return make_solver(name, backend=a["lp_backend"], time_limit_seconds=a["time_limit_seconds"])
 
 
@@ -130,7 +138,8 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
 def solve_in_driver(config: Config, ds: str, spark: SparkSession) -> StagedPlan:
     frames = load_problem(config, ds, spark)
     warm_start = previous_duals(config, ds, spark, frames)
-    solver = solver_from_config(config, frames.problem.n_pairs)
+    choice = solver_choice(config, frames.problem.n_pairs)
+    solver = solver_named(config, choice.name)
     rid = plan_run_id(config, ds, inputs_fingerprint(frames, warm_start if solver.uses_warm_start else None))
     result = solver.solve(frames.problem, warm_start)
     problem = frames.problem
@@ -150,6 +159,7 @@ def solve_in_driver(config: Config, ds: str, spark: SparkSession) -> StagedPlan:
     liked = metrics.chance_of_at_least_one(pair_likes, problem.item_creator[problem.pair_item], problem.n_creators)
     solved = solved_fields(result, problem)
     record = run_record(config, rid, solved, frames.items, frames.creators, result.item_exposure, liked, max_violation)
+    record["solver_reason"] = choice.reason
     thin = thin_warning(result.item_exposure,
                         expected_slots=float((problem.user_capacity * problem.user_availability).sum()),
                         items_with_candidates=int(np.unique(problem.pair_item).size))

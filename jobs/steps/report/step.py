@@ -299,6 +299,9 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
     solver_body = _table(tables["run"], {"solver": "solver", "objective": "objective", "bound": "bound",
                                          "gap": "gap", "iterations": "iterations", "solve_seconds": "seconds",
                                          "n_pairs": "pairs", "max_violation": "max violation"})
+    why = tables["run"].iloc[0].get("solver_reason")
+    if isinstance(why, str) and why:
+        solver_body += f"<p>Why this solver: {html.escape(why)}.</p>"
     if len(trace) > 1:
         solver_body += _image(charts.convergence(trace), "solver convergence")
     parts.append(_section("Solver", solver_body, "" if len(trace) > 1 else
