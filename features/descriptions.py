@@ -117,6 +117,10 @@ _RUNS = {
     "report_path": "the HTML report written for the run", "published_at": "when it was published, UTC",
     "superseded_at": "when a later publish replaced it, UTC",
     "gold_versions": "the gold tables' Delta versions at publish (JSON)",
+    "new_item_coverage": "share of new items with at least one expected exposure as planned (x times the "
+                         "model's p_available); audit.policy_evaluation gives the same figure under ds+1's truth",
+    "creators_with_like_share": "expected share of creators with at least one like as planned (the model's "
+                                "availability and like estimates); audit.policy_evaluation: under ds+1's truth",
     "solver_reason": "why that solver ran: the setting that chose it and, under allocation.solver=auto, the "
                      "night's pairs against allocation.dual_above_pairs (empty for runs before the column existed)"}
 
@@ -260,21 +264,26 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "cap_price": "the price of the item's cap", "floor_price": "the price of the item's floor (its bonus per "
         "exposure up to the floor)", "like_price": "the price of one like for the item's creator"}),
     "audit.policy_evaluation": ("Each night's comparison of policies (a control feed: the world's feed on the "
-                                "synthetic world, the logged feed on real logs; each user's top-k of the "
+                                "synthetic world, the logged feed in the plan's slots and the whole logged feed "
+                                "on real logs; each user's top-k of the "
                                 "candidates, the linear optimiser, fairshot at several creator weights) scored "
                                 "against ds+1.", {
-        "policy": "the policy scored: world_feed or logged (the controls), user_side, creator_linear, fairshot, "
-        "fairshot_w=<w>", "truth": "what it is scored against: 'synthetic truth', 'next-day logs' (who came; "
+        "policy": "the policy scored: world_feed, logged_slots or logged (the controls: logged_slots is the "
+        "logging feed's first k_u exposures on ds+1 of each planned user who came, k_u the user's slots in the "
+        "plan, scored by the plans' estimator; logged is all it showed them, observed), user_side, "
+        "creator_linear, fairshot, fairshot_w=<w>", "truth": "what it is scored against: 'synthetic truth', 'next-day logs' (who came; "
         "outcomes estimated) or 'observed: logged on ds+1'",
         "user_value": "expected user value of the policy's plan", "user_value_kept": "user_value / the "
-        "control's (world_feed where there is one, else user_side; empty for logged, whose totals span the "
-        "whole feed)", "expected_long_views": "expected long views", "expected_skips": "expected skips",
+        "control's in the same slots (world_feed or logged_slots where there is one and its value is above "
+        "zero, else user_side; empty for logged, whose totals span the whole feed)", "expected_long_views": "expected long views", "expected_skips": "expected skips",
         "reach_threshold": "E: the exposures an item needs to count as reached",
         "expo_reach": "new items with at least E expected exposures", "n_new_items": "new items that day",
         "user_share": "the share of the night's users the policies were re-solved for: 1, or below 1 on a night "
         "of more than evaluation.max_pairs pairs, whose figures are a seeded sample's, scaled to the night "
         "(totals / share; an item reached at share x E; a creator's chance of no like to the power 1 / share)",
         "uac_hit_rate": "share of the plan's exposure that went to users who did come on ds+1",
+        "new_item_coverage": "share of new items with at least one expected exposure under `truth` (the ledger's "
+                             "figure of the same name is the plan's own estimate)",
         "solve_seconds": "seconds the policy's solve took", "expected_exposure": "total expected exposures",
         "expected_likes": "total expected likes",
         "replay_matched": "observed, real logs with random exposures (KuaiRand's is_rand = 1) on ds+1: the policy's "

@@ -29,6 +29,22 @@ def test_a_control_that_beats_fairshot_on_happiness_is_named():
     assert len(beaten_at_the_weight) == 1 and "beats it is w = 5" in beaten_at_the_weight[0]
 
 
+def test_a_control_that_does_better_for_creators_is_named_with_each_figure():
+    """On real logs the logging feed in the plan's slots is the control, and it can be the fairer one."""
+    night = tables({"logged_slots": 0.5, "logged": 0.4, "user_side": 0.8, "fairshot": 0.9})
+    figures = {"logged_slots": (0.40, 0.10, 0.80), "logged": (0.90, 0.90, 0.10),
+               "user_side": (0.10, 0.05, 0.99), "fairshot": (0.30, 0.20, 0.85)}
+    for column, k in (("creators_with_like_share", 0), ("new_item_coverage", 1), ("exposure_gini", 2)):
+        night["policies"][column] = [figures[name][k] for name in night["policies"]["policy"]]
+    found = [text for text in warnings(night) if "does better for creators" in text]
+    assert len(found) == 1 and found[0].startswith("The control, logged feed in the plan's slots (control),")
+    assert "creators with ≥1 like 40.0% against fairshot's 30.0%" in found[0]
+    assert "exposure Gini 0.800 against fairshot's 0.850" in found[0] and "coverage" not in found[0]
+    night["policies"].loc[night["policies"]["policy"] == "logged_slots", "creators_with_like_share"] = 0.2
+    night["policies"].loc[night["policies"]["policy"] == "logged_slots", "exposure_gini"] = 0.9
+    assert not [text for text in warnings(night) if "does better for creators" in text]
+
+
 def test_a_costly_plan_a_degenerate_backtest_and_a_failed_run_are_named():
     found = warnings(tables({"user_side": 0.8, "fairshot": 0.9}, kept=0.95, auc=0.5, status="audit_failed",
                             message="plan covers no item"))

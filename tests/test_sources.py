@@ -53,7 +53,7 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     # evaluate scored the policies against who came the next (Shanghai) day, ingesting it first
     assert io.read_table(spark, config, "bronze.events", ds="2022-04-30").count() == len(distinct("2022-04-30"))
     policies = io.read_table(spark, config, "audit.policy_evaluation", ds=DS).toPandas().set_index("policy")
-    assert set(policies.index) == {"logged", "user_side", "creator_linear", "fairshot", "fairshot_w=4"}
+    assert set(policies.index) == {"logged_slots", "logged", "user_side", "creator_linear", "fairshot", "fairshot_w=4"}
     assert (policies.drop(index="logged")["truth"] == "next-day logs").all()
     came = set(logs.loc[shanghai_day.dt.strftime("%Y-%m-%d") == "2022-04-30", "user_id"])
     plan = io.read_published(spark, config, "gold.allocations", DS).toPandas()
@@ -76,9 +76,30 @@ def test_kuairand_sample_publishes_a_real_day(spark, tmp_path):
     if hits["x"].sum() > 0:
         assert fairshot["replay_long_view_rate"] == pytest.approx((hits["x"] * hits["long_view"]).sum() / hits["x"].sum())
         assert fairshot["replay_like_ci"] >= 0
-    # user value kept is against the top-k here; a share of a value below zero means nothing
-    top_k = policies.loc["user_side"]
-    assert top_k["user_value_kept"] == 1.0 if top_k["user_value"] > 0 else np.isnan(top_k["user_value_kept"])
+    # like for like: the feed's first k_u exposures on ds+1 of each planned user who came, among the
+    # items the night knew (k_u the user's slots in the plan), scored by the plans' estimator
+    candidates = io.read_table(spark, config, "silver.candidates", ds=DS)
+    planned = io.read_table(spark, config, "silver.user_availability", ds=DS).join(
+        candidates.select("user_id").distinct(), "user_id").toPandas().set_index("user_id")["slot_capacity"]
+    known = set(io.read_table(spark, config, "silver.item_features", ds=DS).toPandas()["item_id"])
+    next_day = io.read_table(spark, config, "bronze.events", ds="2022-04-30").toPandas()
+    next_day = next_day[next_day["user_id"].isin(planned.index) & next_day["item_id"].isin(known)]
+    next_day = next_day.sort_values(["user_id", "ts", "item_id"])
+    in_slots = next_day[next_day.groupby("user_id").cumcount() < next_day["user_id"].map(planned)]
+    slots = policies.loc["logged_slots"]
+    assert 0 < slots["expected_exposure"] == len(in_slots) < len(next_day)
+    # user value kept is against it where its value is above zero, else against the top-k
+    baseline = policies.loc["logged_slots" if slots["user_value"] > 0 else "user_side"]
+    assert baseline["user_value_kept"] == 1.0 if baseline["user_value"] > 0 else np.isnan(baseline["user_value_kept"])
+    # one estimator: a pair the night had as a candidate is scored as the night scored it
+    from jobs.steps.candidates.ranking import FeatureContexts, score_as_planned
+
+    some = candidates.select("user_id", "item_id").orderBy("user_id", "item_id").limit(300)
+    again = score_as_planned(FeatureContexts(config, spark), DS, some).toPandas().merge(
+        candidates.toPandas(), on=["user_id", "item_id"], suffixes=("", "_night"))
+    assert len(again) == 300
+    for column in ("p_click", "p_long_view", "p_like", "p_like_mean", "p_follow", "p_skip", "user_value"):
+        np.testing.assert_allclose(again[column], again[f"{column}_night"], rtol=1e-9, atol=1e-12, err_msg=column)
 
 
 def test_mapped_csv_source_ingests_foreign_column_names(spark, tmp_path):

@@ -6,9 +6,10 @@ weights) and sets them against a control that is a feed, not a strawman:
 - synthetic world: the world's own user-side feed (`jobs.world.control`), ranking every item on
   the shelf, old and new, in the same users' creator-side slots on ds+1 (`world_feed`); user value
   kept is measured against it;
-- real logs: what the logging feed showed the plan's users on ds+1, with its observed outcomes
-  (`logged`); its totals count the whole feed, not the creator-side slots, so its shares (coverage,
-  creators with a like, Gini) are the comparable figures, and user value kept stays against the top-k.
+- real logs: the logging feed's first k_u exposures on ds+1 of each planned user who came, k_u the
+  user's slots in the plan, scored by the estimator that scores the plans (`logged_slots`: like for
+  like, and the baseline of user value kept); beside it everything the feed showed those users,
+  with its observed outcomes (`logged`: its totals count the whole feed, so only its shares compare).
 Every plan is scored against the best truth there is about the day it is for (`allocation.evaluation`):
 - synthetic world: its true outcome probabilities and who really came (its kept truth);
 - real logs: who came on ds+1 according to the next day's events (ingested here if the source has
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,8 +48,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LOG = logging.getLogger(__name__)
-WORLD_FEED, LOGGED = "world_feed", "logged"
-MAIN_POLICIES = (WORLD_FEED, LOGGED, USER_SIDE, CREATOR_LINEAR, FAIRSHOT)
+WORLD_FEED, LOGGED_SLOTS, LOGGED = "world_feed", "logged_slots", "logged"
+MAIN_POLICIES = (WORLD_FEED, LOGGED_SLOTS, LOGGED, USER_SIDE, CREATOR_LINEAR, FAIRSHOT)
 OUTCOMES = ("click", "long_view", "like", "follow", "skip")
 REPLAY_COLUMNS = ("replay_matched", "replay_like_rate", "replay_like_ci", "replay_long_view_rate", "replay_long_view_ci")
 
@@ -168,6 +170,42 @@ def logged_control(config: Config, frames: ProblemFrames, scoring: Scoring, ds: 
                   time.perf_counter() - started, truth="observed: logged on ds+1")
 
 
+def logged_in_plan_slots(config: Config, frames: ProblemFrames, scoring: Scoring, ds: str,
+                         spark: SparkSession) -> Scored | None:
+    """Like for like on real logs: the logging feed's first k_u exposures on ds+1 of each planned
+    user who came (k_u the user's creator-side slots in the plan), among the items ds knew, scored
+    by the estimator that scores the plans (`score_as_planned`: ds's features and heads, likes at
+    their calibrated means). The same users, the same number of slots, the same estimator: what
+    the feed would have done with the slots fairshot plans."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from jobs.steps.candidates.ranking import FeatureContexts, score_as_planned
+
+    if scoring.truth != "next-day logs":
+        return None
+    started = time.perf_counter()
+    slots = spark.createDataFrame(frames.users[["user_id", "slot_capacity"]])
+    known = io.read_table(spark, config, "silver.item_features", ds=ds).select("item_id")
+    first = (io.read_table(spark, config, "bronze.events", ds=shift(ds, 1)).join(slots, "user_id").join(known, "item_id")
+             .withColumn("_slot", F.row_number().over(Window.partitionBy("user_id").orderBy("ts", "item_id")))
+             .where(F.col("_slot") <= F.col("slot_capacity"))
+             .groupBy("user_id", "item_id").agg(F.count(F.lit(1)).alias("exposures")))
+    scored = score_as_planned(FeatureContexts(config, spark), ds, first.select("user_id", "item_id"))
+    if scored is None:
+        return None
+    rows = (first.join(scored.select("user_id", "item_id", "user_value", "p_like", "p_like_mean", "p_long_view",
+                                     "p_skip"), ["user_id", "item_id"])
+            .orderBy("user_id", "item_id").toPandas())
+    if rows.empty:
+        return None
+    like_weight = float(config["allocation"]["value_weights"]["like"])
+    value = rows["user_value"].to_numpy(float) + like_weight * (rows["p_like_mean"] - rows["p_like"]).to_numpy(float)
+    item = pd.Index(frames.items["item_id"]).get_indexer(rows["item_id"])
+    return Scored(LOGGED_SLOTS, item, rows["exposures"].to_numpy(float), value, rows["p_like_mean"].to_numpy(float),
+                  rows["p_long_view"].to_numpy(float), rows["p_skip"].to_numpy(float), time.perf_counter() - started)
+
+
 def random_exposures(config: Config, frames: ProblemFrames, ds: str, spark: SparkSession) -> pd.DataFrame | None:
     """ds+1's random exposures (`is_rand` = 1: the logging feed did not choose them) of the problem's
     users, each with its pair's position in the problem (-1: not a candidate pair) and its observed
@@ -192,10 +230,11 @@ def replay_figures(exposures: pd.DataFrame | None, x: np.ndarray | None) -> dict
 
 
 def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, rid: str,
-                      predicted_for: str, control: Scored | None = None,
+                      predicted_for: str, controls: Sequence[Scored] = (),
                       replayed: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per policy, per-item exposure of the main policies) for one problem and truth; the
-    control, if there is one, comes first and is the baseline of user value kept (else the top-k).
+    controls come first, and the one in the plans' slots is the baseline of user value kept
+    (`baseline_policy`; else the top-k).
     `replayed`: the day's random exposures (`random_exposures`), on which every policy is also
     scored by replay, observed rather than estimated."""
     e = config["evaluation"]
@@ -219,7 +258,7 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
             run_id=rid, policy=policy, exposure=item_exposure / share,
             creator_trailing_likes=frames.creators["trailing_likes"].to_numpy(float)[problem.item_creator])
 
-    if control is not None:
+    for control in controls:
         figures = score_exposures(problem, control.item, control.exposure, value=control.value, like=control.like,
                                   long_view=control.long_view, skip=control.skip, is_new_item=is_new,
                                   is_new_creator=is_new_creator, reach_threshold=e["reach_threshold"],
@@ -252,15 +291,19 @@ def evaluate_policies(config: Config, frames: ProblemFrames, scoring: Scoring, r
 
 
 def control_policy(table: pd.DataFrame) -> str:
-    """The row set beside fairshot's headline figures: a feed where there is one, else the top-k."""
+    """The row set beside fairshot's headline figures: a feed in the plans' own slots where there is
+    one (the world's, or the logged feed's first k_u), else the whole logged feed, else the top-k."""
     present = set(table["policy"])
-    return next(name for name in (WORLD_FEED, LOGGED, USER_SIDE) if name in present)
+    return next((name for name in (WORLD_FEED, LOGGED_SLOTS, LOGGED) if name in present), USER_SIDE)
 
 
 def baseline_policy(table: pd.DataFrame) -> str:
-    """What user value kept is measured against: the world's feed in the same slots where there is
-    one, else each user's top-k of the candidates (the logged feed's totals cover every slot)."""
-    return WORLD_FEED if (table["policy"] == WORLD_FEED).any() else USER_SIDE
+    """What user value kept is measured against: a feed in the same slots, scored by the same
+    truth, where there is one and its value is above zero (a share of a negative value says
+    nothing: on KuaiRand the logged feed's skips outweigh its long views), else each user's top-k
+    of the candidates. The whole logged feed's totals cover every slot, so it is never the baseline."""
+    value = table.set_index("policy")["user_value"] if "user_value" in table else pd.Series(dtype=float)
+    return next((name for name in (WORLD_FEED, LOGGED_SLOTS) if value.get(name, 0.0) > 0), USER_SIDE)
 
 
 def calibration_frame(frames: ProblemFrames, scoring: Scoring, rid: str, predicted_for: str,
@@ -281,9 +324,11 @@ def run(config: Config, ds: str, spark: SparkSession | None = None) -> StepOutpu
     frames = load_problem(config, ds, spark, user_share=evaluation_share(config, count_pairs(config, ds, spark)))
     scoring = scoring_for(config, frames, ds, spark)
     predicted_for = shift(ds, 1)
-    control = world_feed_control(config, frames, scoring, ds) or logged_control(config, frames, scoring, ds, spark)
+    controls = [control for control in (world_feed_control(config, frames, scoring, ds),
+                                        logged_in_plan_slots(config, frames, scoring, ds, spark),
+                                        logged_control(config, frames, scoring, ds, spark)) if control is not None]
     replayed = random_exposures(config, frames, ds, spark) if scoring.truth == "next-day logs" else None
-    table, exposures = evaluate_policies(config, frames, scoring, rid, predicted_for, control, replayed)
+    table, exposures = evaluate_policies(config, frames, scoring, rid, predicted_for, controls, replayed)
     calibration = calibration_frame(frames, scoring, rid, predicted_for, config["evaluation"]["calibration_bins"])
     output = StepOutput("evaluate", ds)
     for key, frame in (("audit.policy_evaluation", table), ("audit.policy_item_exposure", exposures),

@@ -162,16 +162,39 @@ def labelled_exposures(contexts: FeatureContexts, day: str, *, random_only: bool
         return None
     if random_only:
         events = events.where(F.col("is_rand") == 1)
-    pairs = events.select("user_id", "item_id").distinct().select(
-        "user_id", "item_id", F.lit(0.0).alias("retrieval_score"), F.lit("logged").alias("source"),
-        F.lit(0).alias("tier"))
-    everyone = before["user_features"].select("user_id", F.lit(1.0).alias("p_active"))
-    heuristic = score_candidates(pairs, before["item_features"], before["affinity"], everyone,
-                                 before["user_features"], value_weights=config["allocation"]["value_weights"])
+    heuristic = _heuristic_scores(config, events.select("user_id", "item_id").distinct(), before)
     featured = with_ranking_features(heuristic, before)
     newness = before["item_features"].select("item_id", F.col("is_new").alias("item_was_new"))
     outcomes = events.select("user_id", "item_id", "is_click", "is_long_view", "is_like", "is_follow")
     return featured.join(newness, "item_id").join(outcomes, ["user_id", "item_id"])
+
+
+def _heuristic_scores(config: Config, pairs: DataFrame, context: dict[str, DataFrame],
+                      optimism_z: float = 0.0) -> DataFrame:
+    """Shown (user, item) pairs scored by the heuristic model on `context`'s features, as if each
+    user came (the pairs were shown, so p_active is 1)."""
+    rows = pairs.select("user_id", "item_id", F.lit(0.0).alias("retrieval_score"), F.lit("logged").alias("source"),
+                        F.lit(0).alias("tier"))
+    everyone = context["user_features"].select("user_id", F.lit(1.0).alias("p_active"))
+    return score_candidates(rows, context["item_features"], context["affinity"], everyone, context["user_features"],
+                            value_weights=config["allocation"]["value_weights"], optimism_z=optimism_z)
+
+
+def score_as_planned(contexts: FeatureContexts, ds: str, pairs: DataFrame) -> DataFrame | None:
+    """Any (user_id, item_id) pairs scored as ds's candidates were: the heuristic on ds's features,
+    then ds's heads through the Platt maps the night used, with the same optimism. `evaluate` grades
+    what the logging feed chose with it, so that the feed and the plans are scored by one estimator
+    (a pair that was a candidate gets the candidate's probabilities). None without ds's features."""
+    config = contexts.config
+    context, c = contexts.get(ds), config["candidates"]
+    if context is None:
+        return None
+    models = heads_of(contexts, ds) if c["ranker"] == "heads" else {}
+    if not models:      # the candidates step's own two branches: optimism in the heuristic, or on the heads
+        return _heuristic_scores(config, pairs, context, optimism_z=c["optimism_z"])
+    maps = maps_fitted_on(config, contexts.spark, ds) if c["calibrate_heads"] else {}
+    return apply_heads(_heuristic_scores(config, pairs, context), models, context, optimism_z=c["optimism_z"],
+                       value_weights=config["allocation"]["value_weights"], calibration=maps)
 
 
 def train_heads(contexts: FeatureContexts, day: str) -> dict[str, LogisticModel]:
@@ -204,9 +227,10 @@ class HeadBacktest:
     maps: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def yesterdays_maps(config: Config, spark: SparkSession, ds: str) -> dict[str, tuple[float, float]]:
-    """The Platt maps the backtest of ds-1 fitted, from `audit.ranking_evaluation`."""
-    rows = (io.read_table(spark, config, "audit.ranking_evaluation", ds=shift(ds, -1))
+def maps_fitted_on(config: Config, spark: SparkSession, day: str) -> dict[str, tuple[float, float]]:
+    """The Platt maps the night of `day` fitted in its backtest (and scored its candidates through,
+    under `candidates.calibrate_heads`), from `audit.ranking_evaluation`."""
+    rows = (io.read_table(spark, config, "audit.ranking_evaluation", ds=day)
             .where((F.col("scorer") == "heads") & (F.col("items") == "all") & F.col("platt_slope").isNotNull())
             .select("head", "platt_slope", "platt_intercept").collect())
     return {r["head"]: (float(r["platt_slope"]), float(r["platt_intercept"])) for r in rows}
@@ -225,7 +249,7 @@ def evaluate_heads(contexts: FeatureContexts, ds: str) -> HeadBacktest:
     test = with_head_predictions(test, models, prefix="model_")
     # yesterday's map scored out of sample only where maps are in use: what a night writes must not
     # depend on which earlier nights happened to run the backtest
-    before = ({h: m for h, m in yesterdays_maps(config, spark, ds).items() if h in models}
+    before = ({h: m for h, m in maps_fitted_on(config, spark, shift(ds, -1)).items() if h in models}
               if config["candidates"]["calibrate_heads"] else {})
     frame = with_calibration(test.select(
         "item_was_new", *[f"p_{h}" for h in HEADS], *[head_label(h).alias(f"y_{h}") for h in HEADS],

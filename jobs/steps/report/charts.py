@@ -20,9 +20,10 @@ import pandas as pd  # noqa: E402
 
 from allocation.metrics import lorenz_curve  # noqa: E402
 
-COLOURS = {"world_feed": "#555555", "logged": "#a6761d", "user_side": "#d95f02", "creator_linear": "#7570b3",
-           "fairshot": "#1b9e77"}
-LABELS = {"world_feed": "the world's feed (control)", "logged": "logged feed on ds+1 (observed)",
+COLOURS = {"world_feed": "#555555", "logged_slots": "#e6ab02", "logged": "#a6761d", "user_side": "#d95f02",
+           "creator_linear": "#7570b3", "fairshot": "#1b9e77"}
+LABELS = {"world_feed": "the world's feed (control)", "logged_slots": "logged feed in the plan's slots (control)",
+          "logged": "logged feed on ds+1 (observed)",
           "user_side": "user-side top-k of the candidates", "creator_linear": "creator-side, linear (no floors)",
           "fairshot": "fairshot"}
 SIZE_BUCKETS = ((0, 1, "0"), (1, 10, "1-9"), (10, 100, "10-99"), (100, 1000, "100-999"), (1000, np.inf, "1000+"))

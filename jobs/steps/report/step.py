@@ -123,6 +123,24 @@ document.querySelectorAll('input[data-filter]').forEach(function (box) {
 """
 
 
+CREATOR_FIGURES = {"creators_with_like_share": ("creators with ≥1 like", 1), "new_item_coverage": ("new-item coverage", 1),
+                   "new_creators_with_like_share": ("new creators with ≥1 like", 1), "exposure_gini": ("exposure Gini", -1)}
+
+
+def control_leads(policies: pd.DataFrame, fair: pd.Series) -> list[str]:
+    """The creator figures on which the control (named) does better than fairshot: on real logs the
+    logging feed can be the fairer one, and the page must say so rather than bury it in a table."""
+    name = control_policy(policies)
+    if not (policies["policy"] == name).any():
+        return []
+    control = policies[policies["policy"] == name].iloc[0]
+    worse = [f"{label} {_format(column, control[column])} against fairshot's {_format(column, fair[column])}"
+             for column, (label, sign) in CREATOR_FIGURES.items()
+             if column in control and sign * (control[column] - fair[column]) > 1e-9]
+    return [f"The control, {charts.LABELS.get(name, name)}, does better for creators than fairshot on "
+            + "; ".join(worse) + "."] if worse else []
+
+
 def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
     """What an analyst must not miss tonight, in words: shown above everything else."""
     run, policies, backtest = tables["run"].iloc[0], tables["policies"], tables["backtest"]
@@ -148,6 +166,7 @@ def warnings(tables: dict[str, pd.DataFrame]) -> list[str]:
             found.append(f"The control, {control}, gives creators more happiness ({base.happiness_gain:.3f}) than "
                          f"fairshot at the configured creator weight ({fair.happiness_gain:.3f}); the lowest weight "
                          f"of the sweep below that beats it is w = {better:g}.")
+        found += control_leads(ok, fair)
         if fair.user_value_kept < 0.98:
             found.append(f"fairshot keeps {fair.user_value_kept:.1%} of the control's user value, below the 98% "
                          "it should cost users at most.")
@@ -260,9 +279,12 @@ def render(config: Config, ds: str, tables: dict[str, pd.DataFrame]) -> str:
             f"<b>{html.escape(str(fair.truth))}</b>{html.escape(sample_words(_share(fair)))}. ExpoReach-E counts new items with at least "
             f"E = {fair.reach_threshold:g} expected exposures ({int(fair.n_new_items)} new items). "
             "world_feed (synthetic world) is the control: the world's own user-side feed, ranking every item on "
-            "the shelf, in the same users' creator-side slots, scored against the same truth. logged (real logs) "
-            "is what the logging feed showed the plan's users on the next day, with its observed outcomes; its "
-            "totals span the whole feed, so compare its shares, not its totals. user_side serves each user their "
+            "the shelf, in the same users' creator-side slots, scored against the same truth. logged_slots (real "
+            "logs) is the control there: the logging feed's first k_u exposures on the next day of each planned "
+            "user who came (k_u the user's slots in the plan), among the items the night knew, scored by the same "
+            "estimator as the plans, so it compares like with like. logged is everything the logging feed showed "
+            "those users, with its observed outcomes; its totals span the whole feed, so compare its shares, not "
+            "its totals. user_side serves each user their "
             "top-k of the candidates by user value; creator-side linear is the optimiser without the happiness "
             "term or floors; fairshot_w=λ re-solves fairshot at creator weight λ."))
         if "replay_matched" in policies and policies["replay_matched"].notna().any():
