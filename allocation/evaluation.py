@@ -45,9 +45,15 @@ class Scoring:
         like, value = problem.pair_like, problem.pair_value
         if like_mean is not None:
             like = np.asarray(like_mean, float)
-            value = value + like_weight * (like - problem.pair_like)
+            value = value_at_like_mean(value, problem.pair_like, like, like_weight)
         return cls("model estimates", active, np.clip(seen, 0.0, 1.0), value, like,
                    np.asarray(long_view, float), np.asarray(skip, float))
+
+
+def value_at_like_mean(value: np.ndarray, like: np.ndarray, like_mean: np.ndarray, like_weight: float) -> np.ndarray:
+    """A pair's user value with its like estimate moved from the optimistic p_like it was planned
+    with to the calibrated mean it is scored with (`like_weight`: allocation.value_weights.like)."""
+    return np.asarray(value, float) + like_weight * (np.asarray(like_mean, float) - np.asarray(like, float))
 
 
 def score_plan(problem: AllocationProblem, x: np.ndarray, scoring: Scoring, *, is_new_item: np.ndarray,

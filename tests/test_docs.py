@@ -2,8 +2,9 @@
 parses with the CLI's own parser and every config key it sets exists; every link between them
 reaches a file and a heading that exist; the README stays a page a newcomer reads in ten minutes.
 
-The commands are parsed, not run: running them all needs warehouses, buckets and clusters the
-suite builds elsewhere (the DAG, spark-submit, cluster, bucket, CSV and KuaiRand tests run the
+Every command is parsed; the analyst's reads (`query`, `tables`) also run on the tiny world as
+written. The rest are parsed, not run: running them all needs warehouses, buckets and clusters
+the suite builds elsewhere (the DAG, spark-submit, cluster, bucket, CSV and KuaiRand tests run the
 README's own commands on the tiny world). A parse catches what rots first: a renamed command or
 flag, a config key that moved."""
 from __future__ import annotations
@@ -107,3 +108,32 @@ def test_the_readme_is_short_and_names_the_two_commands():
 def test_the_command_finder_sees_continuations_variables_and_comments():
     text = "```bash\nFOO=1 .venv/bin/fairshot run --ds 2026-04-14 \\\n  --set a.b=1   # note\nls\n```\n"
     assert fairshot_invocations(text) == [["run", "--ds", "2026-04-14", "--set", "a.b=1"]]
+
+
+# What an analyst copies from the pages and runs as written: reads of a published warehouse.
+READ_ONLY = ("query", "tables")
+
+
+def test_every_read_only_command_a_page_shows_runs_on_the_tiny_world(published_world, tmp_path, monkeypatch):
+    """Every `fairshot query` and `fairshot tables` command the pages show runs on the tiny world
+    (whose last day is the pages' 2026-04-14) as written, with only the world's `--env` and
+    `--warehouse` added, from a folder whose `sql/` is the repository's. A command that reads a SQL
+    file the repository does not hold is the reader's own question (`my_question.sql`): left out."""
+    from jobs.cli import main
+
+    (tmp_path / "sql").symlink_to(ROOT / "sql")
+    monkeypatch.chdir(tmp_path)
+    where = ["--env", "test", "--warehouse", published_world["storage"]["warehouse"]]
+    ran = []
+    for page in PAGES:
+        for words in fairshot_invocations(page.read_text()):
+            if not words or words[0] not in READ_ONLY:
+                continue
+            if words[0] == "query" and not (ROOT / words[1]).exists():
+                continue
+            assert main([*words, *where]) == 0, f"{page.name}: `fairshot {' '.join(words)}` failed on the tiny world"
+            ran.append(" ".join(words))
+    assert any(command.startswith("query sql/feed_plan.sql") for command in ran) and "tables" in ran, ran
+    written = tmp_path / "plan.csv"            # analysts.md's --output plan.csv: the plan, in CSV
+    header, *rows = written.read_text().splitlines()
+    assert {"user_id", "item_id", "x"} <= set(header.split(",")) and rows

@@ -32,7 +32,15 @@ import numpy as np
 import pandas as pd
 
 from allocation import metrics
-from allocation.evaluation import Scoring, item_exposure_under, replay, score_exposures, score_plan, user_value_kept
+from allocation.evaluation import (
+    Scoring,
+    item_exposure_under,
+    replay,
+    score_exposures,
+    score_plan,
+    user_value_kept,
+    value_at_like_mean,
+)
 from allocation.happiness import creator_lambda
 from allocation.policies import CREATOR_LINEAR, FAIRSHOT, USER_SIDE, run_policies
 from jobs.config import Config
@@ -199,8 +207,8 @@ def logged_in_plan_slots(config: Config, frames: ProblemFrames, scoring: Scoring
             .orderBy("user_id", "item_id").toPandas())
     if rows.empty:
         return None
-    like_weight = float(config["allocation"]["value_weights"]["like"])
-    value = rows["user_value"].to_numpy(float) + like_weight * (rows["p_like_mean"] - rows["p_like"]).to_numpy(float)
+    value = value_at_like_mean(rows["user_value"].to_numpy(float), rows["p_like"].to_numpy(float),
+                               rows["p_like_mean"].to_numpy(float), float(config["allocation"]["value_weights"]["like"]))
     item = pd.Index(frames.items["item_id"]).get_indexer(rows["item_id"])
     return Scored(LOGGED_SLOTS, item, rows["exposures"].to_numpy(float), value, rows["p_like_mean"].to_numpy(float),
                   rows["p_long_view"].to_numpy(float), rows["p_skip"].to_numpy(float), time.perf_counter() - started)
