@@ -11,7 +11,7 @@ calibrated by construction on its training distribution; evaluation reports cali
 to check that this holds on the next day. It does not always: trained on the logging feed's own
 choices, the heads learn that feed's like rate, not the rate of an item shown to someone the feed
 would not have picked (KuaiRand: 1.5% on all rows, 0.4% on its random exposures). So each night's
-backtest also fits a Platt map (`fit_calibration`) on the held-out day, and the next night's
+backtest also fits a Platt map (`platt_map`) on the held-out day, and the next night's
 scores pass through it (`with_calibration`).
 """
 from __future__ import annotations
@@ -150,18 +150,13 @@ def heads_from_table(table: pd.DataFrame) -> dict[str, LogisticModel]:
     return models
 
 
-def fit_calibration(scored: DataFrame, column: str, head: str) -> tuple[float, float] | None:
-    """Platt scaling of one head on held-out rows: P(y = 1 | p) = sigmoid(slope * logit(p) + intercept).
+def platt_map(p: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """Platt scaling of one head on held-out rows (predictions p, outcomes y in 0/1, collected):
+    P(y = 1 | p) = sigmoid(slope * logit(p) + intercept).
 
     Two parameters, so one day of held-out rows is enough (KuaiRand's ~800 random exposures a day);
     a monotone map keeps the head's ranking and moves only its level and spread. None when either
     label has too few rows to fit."""
-    rows = scored.select(F.col(column).alias("p"), head_label(head).alias("label")).toPandas()
-    return platt_map(rows["p"].to_numpy(float), rows["label"].to_numpy(float))
-
-
-def platt_map(p: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
-    """`fit_calibration` on rows already collected: predictions p, outcomes y (0/1)."""
     positive = int(y.sum())
     if min(positive, len(y) - positive) < MIN_CLASS_ROWS:
         return None

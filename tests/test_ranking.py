@@ -115,12 +115,16 @@ def _overconfident_rows(spark, n, seed):
 
 
 def test_a_platt_map_fitted_on_held_out_rows_calibrates_new_ones(spark):
-    from features.ranking import fit_calibration, with_calibration
+    from features.ranking import platt_map, with_calibration
+
+    def fit_calibration(rows):     # the backtest collects its held-out rows, then fits
+        collected = rows.select("model_like", "is_like").toPandas()
+        return platt_map(collected["model_like"].to_numpy(float), collected["is_like"].to_numpy(float))
 
     held_out, _ = _overconfident_rows(spark, 4000, seed=3)
-    slope, intercept = fit_calibration(held_out, "model_like", "like")
+    slope, intercept = fit_calibration(held_out)
     assert slope == pytest.approx(0.6, abs=0.15) and intercept == pytest.approx(-1.5, abs=0.3)
-    assert fit_calibration(held_out, "model_like", "like") == (slope, intercept)   # the same on a rerun
+    assert fit_calibration(held_out) == (slope, intercept)   # the same on a rerun
 
     fresh, truth = _overconfident_rows(spark, 4000, seed=4)
     scored = (with_calibration(fresh.withColumn("p_like", fresh["model_like"]), {"like": (slope, intercept)})
@@ -132,4 +136,4 @@ def test_a_platt_map_fitted_on_held_out_rows_calibrates_new_ones(spark):
     assert metrics.auc(calibrated, y) == pytest.approx(metrics.auc(raw, y))   # monotone: the ranking stays
     # too few positives to fit two parameters: no map rather than a wild one
     three_likes = held_out.where("is_like = 0").union(held_out.where("is_like = 1").orderBy("item_id").limit(3))
-    assert fit_calibration(three_likes, "model_like", "like") is None
+    assert fit_calibration(three_likes) is None
