@@ -107,6 +107,27 @@ def test_spark_mode_honours_the_optional_constraints(spark, tmp_path):
     assert limited.max_violation(plan_as_array(solved, limited)) <= 1e-9
 
 
+def test_spark_mode_lifts_an_item_to_its_floor_with_a_pair_of_negative_value(spark, tmp_path):
+    """The repair's floor rounds on the executors: the instance whose optimum shows pairs worth
+    less than nothing of their own to lift items to their floors (the local mode's test found it)
+    certifies on Spark too, and its plan leaves no floor short that a pair with room could lift.
+    Warm-started from the local mode's duals, as above."""
+    from tests.test_dual_solver import assert_no_floor_left_short, random_problem
+
+    floored = random_problem(9352, n_users=15, n_items=11, density=0.8997760664249238, constrained=True)
+    local = DualSolver(gap_tolerance=TOLERANCE, max_iterations=5_000).solve(floored)
+    solved = solve_on_spark(spark, pairs_frame(spark, floored), Sides.of(floored),
+                            DualSolver(gap_tolerance=TOLERANCE, max_iterations=5_000), str(tmp_path), n_blocks=2,
+                            warm_start=local.duals)
+    exact = LPSolver(backend="GLOP").solve(floored)
+    x = plan_as_array(solved, floored)
+    assert floored.max_violation(x) <= 1e-9
+    assert_no_floor_left_short(floored, x)
+    assert solved.outcome.status.value == "converged"
+    assert exact.objective - solved.outcome.objective <= TOLERANCE * max(1.0, abs(solved.outcome.bound))
+    np.testing.assert_allclose(floored.item_exposure(x), solved.outcome.exposure, atol=1e-9)   # the plan certified
+
+
 def test_a_block_an_executor_cannot_read_is_an_error_not_an_empty_block(spark, tmp_path):
     """On a cluster an executor that cannot see the blocks' folder must stop the solve: solving
     without those users' pairs would publish a plan for another problem."""

@@ -66,6 +66,21 @@ def assert_no_idle_room(problem: AllocationProblem, x: np.ndarray) -> None:
     assert not np.any(short & (item_room[problem.pair_item] > hair))
 
 
+def assert_no_floor_left_short(problem: AllocationProblem, x: np.ndarray) -> None:
+    """No item is left short of its floor while a pair on it that earns the floor's penalty back
+    (a v + a * penalty > 0) has room at its user, category, item, creator and budget: the exact
+    optimum would show it, however little it is worth for itself (within a hair, as above)."""
+    hair = 1e-6
+    a = problem.pair_availability
+    user_room = problem.user_capacity - np.bincount(problem.pair_user, weights=x, minlength=problem.n_users)
+    short = (a * (problem.pair_value + problem.floor_penalty) > 0) & (x < 1 - hair) & (user_room[problem.pair_user] > hair)
+    if problem.has_category_caps:
+        group, group_cap = problem.pair_groups()
+        short &= (group_cap - np.bincount(group, weights=x, minlength=group_cap.size))[group] > hair
+    floor_room = Sides.of(problem).floor_room(problem.item_exposure(x))
+    assert not np.any(short & (floor_room[problem.pair_item] > hair))
+
+
 def assert_certified(problem: AllocationProblem, dual, exact, tolerance: float = TOLERANCE) -> None:
     """The dual bound is above the true optimum, the repaired primal below it, and within the gap."""
     scale = max(1.0, abs(exact.objective))
@@ -88,6 +103,11 @@ def assert_certified(problem: AllocationProblem, dual, exact, tolerance: float =
          empty_item=True, constrained=True)
 @example(seed=2047, n_users=21, n_items=11, density=0.7463993876687249, unavailable=False, huge_floors=False,
          empty_item=False, constrained=True)
+# Found by benchmarks/dual_accuracy.py: the optimum shows pairs of negative value of their own to
+# lift an item to its floor; the refill gave room only to pairs worth showing for themselves, and
+# the plan stopped 9.6% short at max_iterations (the floor rounds: converged, 0.08%).
+@example(seed=9352, n_users=15, n_items=11, density=0.8997760664249238, unavailable=False, huge_floors=False,
+         empty_item=False, constrained=True)
 def test_dual_matches_exact_on_random_instances(seed, n_users, n_items, density, unavailable, huge_floors,
                                                  empty_item, constrained):
     problem = random_problem(seed, n_users=n_users, n_items=n_items, density=density,
@@ -97,14 +117,11 @@ def test_dual_matches_exact_on_random_instances(seed, n_users, n_items, density,
     dual = DualSolver(gap_tolerance=TOLERANCE, max_iterations=5_000 if constrained else 20_000).solve(problem)
     assert_feasible(problem, dual.x)
     assert_no_idle_room(problem, dual.x)
-    if constrained:
-        # With diversity caps, creator caps and a budget all binding on a few pairs, the repaired
-        # primal can stall near 1e-3 (about 2 in 100 such instances; the bound is tight): the
-        # certificate must hold and the plan be within 1%. The realistic instance below is held to 1e-3.
-        assert_certified(problem, dual, exact, tolerance=10 * TOLERANCE)
-    else:
-        assert dual.status.value == "converged"
-        assert_certified(problem, dual, exact)
+    assert_no_floor_left_short(problem, dual.x)
+    # the optional constraints too: since the repair's floor rounds, 5,000 swept instances
+    # (benchmarks/dual_accuracy.py, five seeds) all converged to the gap
+    assert dual.status.value == "converged"
+    assert_certified(problem, dual, exact)
     # unmet floors are reported as slack, not as infeasibility
     assert np.all(dual.item_floor_slack >= 0)
 

@@ -51,7 +51,9 @@ from allocation.dual.pairs import (
                                    pair_scores,
                                    plan_sums,
                                    plan_totals,
+                                   refill_kinds,
                                    refill_want,
+                                   refill_worth,
 )
 from allocation.dual.projection import (
     fill_rooms,
@@ -66,5 +68,5 @@ from allocation.problem import Duals
 __all__ = [
     "Certificate", "Check", "DualObjective", "DualOutcome", "DualSolver", "Duals", "LocalPairs", "PairArrays",
     "PairSide", "PairSums", "Sides", "UserPricing", "all_fitted", "cap_shrink", "capped_box_bound", "fill_rooms", "iterate", "pair_scores",
-    "plan_sums", "plan_totals", "project_capped_box", "project_nested", "refill_want", "scale_to_capacity", "sum_by", "user_excess",
+    "plan_sums", "plan_totals", "project_capped_box", "project_nested", "refill_kinds", "refill_want", "refill_worth", "scale_to_capacity", "sum_by", "user_excess",
 ]

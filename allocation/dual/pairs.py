@@ -88,14 +88,29 @@ def plan_sums(c: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray, 
     return plan_totals(x, c, a, like, item, creator, n_items, n_creators, value), x, tau
 
 
-def refill_want(x: np.ndarray, base: np.ndarray, a: np.ndarray, item: np.ndarray,
+def refill_want(x: np.ndarray, worth: np.ndarray, a: np.ndarray, item: np.ndarray,
                 item_room: np.ndarray) -> np.ndarray:
     """The most each pair may add to a repaired plan: up to 1, and no more than its item (creator,
-    budget) has room for, on pairs worth showing for themselves (a v > 0). Adding exposure never
-    lowers the objective (happiness rises with likes, a floor's shortfall only shrinks), so the
-    refill can only improve the plan it is added to."""
+    budget) has room for, on pairs worth showing (worth > 0). In the usual rounds a pair's worth is
+    its value a v and the room is every limit's: adding exposure never lowers the objective
+    (happiness rises with likes, a floor's shortfall only shrinks), so the refill can only improve
+    the plan. In the floor round it is a v + a * penalty and the room is the floor's shortfall
+    (`Sides.floor_room`): a pair of negative value still earns the penalty back up to the floor."""
     limit = np.divide(item_room[item], a, out=np.full(a.shape, np.inf), where=a > 0)
-    return np.where(base > 0, np.clip(np.minimum(1.0 - x, limit), 0.0, None), 0.0)
+    return np.where(worth > 0, np.clip(np.minimum(1.0 - x, limit), 0.0, None), 0.0)
+
+
+def refill_worth(base: np.ndarray, a: np.ndarray, penalty: float, floor_round: bool) -> np.ndarray:
+    """What `refill_want` weighs a pair by in a round: its value, plus in a floor round the
+    penalty each unit of exposure it gives an item short of its floor saves."""
+    return base + a * penalty if floor_round else base
+
+
+def refill_kinds(floored: bool) -> tuple[bool, ...]:
+    """The repair's kinds of refill round, each True for a floor round: the usual rounds first,
+    then (where an item has a floor) the floor rounds, which so take only room that no pair worth
+    showing for itself wanted."""
+    return (False, True) if floored else (False,)
 
 
 def plan_totals(x: np.ndarray, weight: np.ndarray, a: np.ndarray, like: np.ndarray, item: np.ndarray,
@@ -185,7 +200,7 @@ class LocalPairs:
                 margin: float) -> Certificate:
         """The bound priced on all pairs (only those near each user's last threshold are sorted; they
         become the working set), and the last plan repaired: scaled down to every cap, then refilled
-        where room is left."""
+        where room is left, and last where an item is short of its floor."""
         w, f = self.working, self.all
         n_items = self.sides.n_items
         x = scale_to_capacity(np.asarray(plan), w.user, self.capacity, w.group, self.group_cap)
@@ -197,21 +212,55 @@ class LocalPairs:
         # the refill looks at all pairs: a user's idle room is often in a category its working set lacks;
         # without category caps the pricing's candidates are each user's best pairs, already sorted
         ranked = pricing.candidates if f.group is None else None
-        for _ in range(max(self.refill_rounds, 1)):
-            exposure = sum_by(f.item, f.a * self.repaired, n_items)
-            want = refill_want(self.repaired, f.base, f.a, f.item, self.sides.item_room(exposure))
-            added = fill_rooms(self.repaired, c, want, f.user, self.capacity, f.group, self.group_cap, ranked)
-            added_exposure = sum_by(f.item, f.a * added, n_items)
-            share = self.sides.addition_shrink(exposure, added_exposure)
-            self.repaired += added * share[f.item]
-            if all_fitted(share, added_exposure):
-                break
+        exposure = sum_by(f.item, f.a * self.repaired, n_items)
+        for floor_round in refill_kinds(bool(self.sides.floored.any())):
+            for _ in range(max(self.refill_rounds, 1)):
+                exposure, fitted = self._refill(c, ranked, floor_round, exposure)
+                if fitted:
+                    break
         self._next_working_set(pricing, floor, np.asarray(plan))
         totals = plan_totals(self.repaired, f.base, f.a, f.like, f.item, f.creator,
                              self.sides.n_items, self.sides.n_creators)
         changed = self.working is not w
         return Certificate(pricing.bound, totals.value, totals.exposure, totals.likes,
                            user_excess(self.repaired, f.user, self.capacity, f.group, self.group_cap), changed)
+
+    def _refill(self, c: np.ndarray, ranked: np.ndarray | None, floor_round: bool,
+                exposure: np.ndarray) -> tuple[np.ndarray, bool]:
+        """One refill round of the repaired plan, whose items have this exposure: the exposure
+        after it, and whether every item kept all that was added (then another round of the same
+        kind would add nothing)."""
+        f = self.all
+        room = self.sides.floor_room(exposure) if floor_round else self.sides.item_room(exposure)
+        if not room.any():
+            return exposure, True
+        if floor_round:        # only the pairs of items short of their floor: a few percent of a night's
+            at = np.flatnonzero(room[f.item] > 0)
+            added = self._floor_additions(at, c, room)
+        else:
+            at = slice(None)
+            want = refill_want(self.repaired, f.base, f.a, f.item, room)
+            added = fill_rooms(self.repaired, c, want, f.user, self.capacity, f.group, self.group_cap, ranked)
+        item = f.item[at]
+        added_exposure = sum_by(item, f.a[at] * added, self.sides.n_items)
+        share = (self.sides.floor_share if floor_round else self.sides.addition_shrink)(exposure, added_exposure)
+        self.repaired[at] += added * share[item]
+        return exposure + share * added_exposure, all_fitted(share, added_exposure)
+
+    def _floor_additions(self, at: np.ndarray, c: np.ndarray, room: np.ndarray) -> np.ndarray:
+        """What a floor round adds to the pairs `at` (those of the items short of their floor),
+        computed on them alone: each user's and category's room is what all its pairs leave."""
+        f, x = self.all, self.repaired
+        short = f.take(at)
+        want = refill_want(x[at], refill_worth(short.base, short.a, self.sides.floor_penalty, True), short.a,
+                           short.item, room)
+
+        def left_by_the_others(owner: np.ndarray, short_owner: np.ndarray, cap: np.ndarray) -> np.ndarray:
+            return cap - sum_by(owner, x, cap.shape[0]) + sum_by(short_owner, x[at], cap.shape[0])
+
+        capacity = left_by_the_others(f.user, short.user, self.capacity)
+        group_cap = None if f.group is None else left_by_the_others(f.group, short.group, self.group_cap)
+        return fill_rooms(x[at], c[at], want, short.user, capacity, short.group, group_cap)
 
     def _next_working_set(self, pricing: UserPricing, floor: np.ndarray, plan: np.ndarray) -> None:
         """Each user's best ceil(k) + extra pairs. Its last member's score sets where the next

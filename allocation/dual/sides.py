@@ -61,6 +61,18 @@ class Sides:
         room = np.minimum(_room(self.item_cap, exposure), _room(self.creator_cap, creator_exposure)[self.item_creator])
         return np.minimum(room, _room(np.array([self.budget]), np.array([exposure.sum()]))[0])
 
+    def floor_room(self, exposure: np.ndarray) -> np.ndarray:
+        """How much more exposure each item below its floor may take in the repair's floor round:
+        its shortfall, and no more than its room (0 on items at their floor or without one). Up to
+        the shortfall, each unit of exposure earns the floor's penalty back."""
+        return np.minimum(self.item_room(exposure), _room(self.item_floor, exposure))
+
+    def floor_share(self, exposure: np.ndarray, added: np.ndarray) -> np.ndarray:
+        """`addition_shrink` for the floor round, each item's addition also held to its shortfall:
+        past the floor, a pair shown only for the floor's sake loses what it costs."""
+        shortfall = np.maximum(self.item_floor - exposure, 0.0)
+        return np.minimum(self.addition_shrink(exposure, added), cap_shrink(added, shortfall))
+
     def exposure_excess(self, exposure: np.ndarray) -> float:
         """The worst excess of an exposure vector over the item caps, creator caps and budget."""
         creator = sum_by(self.item_creator, exposure, self.n_creators)

@@ -39,7 +39,9 @@ from allocation.dual import (
     pair_scores,
     plan_sums,
     plan_totals,
+    refill_kinds,
     refill_want,
+    refill_worth,
     scale_to_capacity,
     sum_by,
     user_excess,
@@ -125,6 +127,8 @@ class _Prices:
     shrink: np.ndarray | None = None          # per item: the scaled plan brought under every cap
     rooms: tuple[np.ndarray, ...] = ()        # per refill round, per item: the room it fills
     shares: tuple[np.ndarray, ...] = ()       # per finished round, per item: its additions' share of that room
+    floor_rounds: tuple[bool, ...] = ()       # per refill round: whether it is a floor round (refill_kinds)
+    floor_penalty: float = 0.0
 
 
 def _plan(b: dict[str, np.ndarray], prices: _Prices) -> tuple[np.ndarray, np.ndarray, PairSums]:
@@ -155,8 +159,8 @@ def _repaired(b: dict[str, np.ndarray], prices: _Prices) -> tuple[np.ndarray, np
     c, x, _ = _plan(b, prices)
     x = scale_to_capacity(x, b["user"], b["user_capacity"], b["group"], b["group_cap"]) * prices.shrink[b["item"]]
     added = np.zeros_like(x)
-    for round_, room in enumerate(prices.rooms):
-        want = refill_want(x, b["base"], b["a"], b["item"], room)
+    for round_, (room, floor_round) in enumerate(zip(prices.rooms, prices.floor_rounds, strict=True)):
+        want = refill_want(x, refill_worth(b["base"], b["a"], prices.floor_penalty, floor_round), b["a"], b["item"], room)
         added = fill_rooms(x, c, want, b["user"], b["user_capacity"], b["group"], b["group_cap"])
         if round_ < len(prices.shares):     # a finished round: the driver has shared its room
             x, added = x + added * prices.shares[round_][b["item"]], np.zeros_like(x)
@@ -249,28 +253,36 @@ class SparkPairs:
 
     def certify(self, item_price: np.ndarray, nu: np.ndarray, gamma: float, plan: object,
                 margin: float) -> Certificate:
-        """Two passes: the bound with the capacity-scaled plan's exposure, then the plan with the
-        item caps, creator caps and budget applied, and its refill where room is left. The plan is
-        recomputed from the prices, never shipped."""
+        """The bound with the capacity-scaled plan's exposure in one pass, then a pass per refill
+        round: the plan with the item caps, creator caps and budget applied and the rounds so far,
+        and what the round adds where room is left (last, where an item is short of its floor).
+        The plan is recomputed from the prices, never shipped."""
         prices = self._prices(item_price, nu, gamma)
         first = self._run(_bound_block, prices)
         scaled_exposure = sum(o[1] for o in first)
         shrink = self.sides.exposure_shrink(scaled_exposure)
-        exposure, rooms, shares = shrink * scaled_exposure, [], []
-        for _ in range(max(self.refill_rounds, 1)):
-            rooms.append(self.sides.item_room(exposure))
-            out = self._run(_repaired_block, self._prices(item_price, nu, gamma, shrink=shrink, rooms=tuple(rooms),
-                                                          shares=tuple(shares)))
-            value, exposure, likes = (sum(o[k] for o in out) for k in range(3))
-            added_exposure, added_likes, added_value = (sum(o[k] for o in out) for k in (4, 5, 6))
-            share = self.sides.addition_shrink(exposure, added_exposure)
-            shares.append(share)
-            value += float(np.dot(share, added_value))
-            exposure = exposure + share * added_exposure
-            likes = likes + sum_by(self.sides.item_creator, share * added_likes, self.sides.n_creators)
-            if all_fitted(share, added_exposure):
-                break
-        self._last = self._prices(item_price, nu, gamma, shrink=shrink, rooms=tuple(rooms), shares=tuple(shares))
+        exposure, rooms, shares, kinds = shrink * scaled_exposure, [], [], []
+        repair = {"shrink": shrink, "floor_penalty": self.sides.floor_penalty}
+        for floor_round in refill_kinds(bool(self.sides.floored.any())):
+            for _ in range(max(self.refill_rounds, 1)):
+                room = self.sides.floor_room(exposure) if floor_round else self.sides.item_room(exposure)
+                if rooms and not room.any():      # the first round's pass also sums the plan: it always runs
+                    break
+                rooms.append(room)
+                kinds.append(floor_round)
+                out = self._run(_repaired_block, self._prices(item_price, nu, gamma, rooms=tuple(rooms),
+                                                              shares=tuple(shares), floor_rounds=tuple(kinds), **repair))
+                value, exposure, likes = (sum(o[k] for o in out) for k in range(3))
+                added_exposure, added_likes, added_value = (sum(o[k] for o in out) for k in (4, 5, 6))
+                share = (self.sides.floor_share if floor_round else self.sides.addition_shrink)(exposure, added_exposure)
+                shares.append(share)
+                value += float(np.dot(share, added_value))
+                exposure = exposure + share * added_exposure
+                likes = likes + sum_by(self.sides.item_creator, share * added_likes, self.sides.n_creators)
+                if all_fitted(share, added_exposure):
+                    break
+        self._last = self._prices(item_price, nu, gamma, rooms=tuple(rooms), shares=tuple(shares),
+                                  floor_rounds=tuple(kinds), **repair)
         return Certificate(sum(o[0] for o in first), value, exposure, likes, max(o[3] for o in out))
 
     def keep_best(self) -> None:
