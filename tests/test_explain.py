@@ -118,7 +118,15 @@ def test_explain_prints_the_published_numbers_for_an_item_a_user_and_a_creator(p
     assert f"one more like is worth {mine.marginal_value:.4g}" in text
 
     assert main(["explain", "--ds", ds, "--item", "999999999", *where]) == 1
-    assert "item_id 999999999 is not in the published plan" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "item_id 999999999 is not in the published plan" in said and "no such item" in said
+    earlier = PIPELINE_DAYS[0]                            # an item first featured on ds was not there the day before
+    first_on_ds = connection.execute("SELECT min(item_id) FROM silver_item_features WHERE ds = $ds AND item_id NOT IN "
+                                     "(SELECT item_id FROM silver_item_features WHERE ds = $earlier)",
+                                     {"ds": ds, "earlier": earlier}).fetchone()[0]
+    assert first_on_ds is not None                        # the tiny world's creators post every day
+    assert main(["explain", "--ds", earlier, "--item", str(first_on_ds), *where]) == 1
+    assert f"created later, first there on {ds}" in capsys.readouterr().err
     assert main(["explain", "--ds", "2020-01-01", "--item", str(item), *where]) == 1
     assert "no published plan for ds=2020-01-01" in capsys.readouterr().err
 

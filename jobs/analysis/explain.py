@@ -111,7 +111,7 @@ def explain_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int, limi
     stage = _item_stage(connection, ds, item)
     if found.empty:
         raise QueryError(f"gold.item_quotas: item_id {item} is not in the published plan of ds={ds} "
-                         + (f"({stage})" if stage else "(not in silver.item_features that day: not yet created)"))
+                         f"({stage or _unknown_item(connection, ds, item)})")
     q = found.iloc[0]
     binds = {"cap": f"its cap binds: one more exposure would be worth {_number(q.cap_price)} to the plan",
              "floor": f"its floor binds: each exposure up to the floor earns a bonus of {_number(q.floor_price)}"
@@ -143,6 +143,16 @@ def _item_stage(connection: duckdb.DuckDBPyConnection, ds: str, item: int) -> st
                  "stage_remaining, creator_item_rank FROM silver_item_features WHERE ds = $ds AND item_id = $item",
                  ds=ds, item=item)
     return "" if rows.empty else stage_reason(rows.iloc[0])
+
+
+def _unknown_item(connection: duckdb.DuckDBPyConnection, ds: str, item: int) -> str:
+    """Why silver.item_features has no row of the item on ds: it came later, or it is no item of
+    this warehouse (a mistyped id, or another world's)."""
+    later = _rows(connection, "SELECT min(ds) AS first FROM silver_item_features WHERE item_id = $item AND ds > $ds",
+                  ds=ds, item=item)["first"].iloc[0]
+    if isinstance(later, str):
+        return f"not in silver.item_features that day: created later, first there on {later}"
+    return "no such item in silver.item_features on any day: check the id (`fairshot query` lists the plan's)"
 
 
 def stage_reason(row: pd.Series) -> str:
