@@ -111,9 +111,10 @@ _RUNS = {
     "(placement left out: storage, spark, report, source.path)",
     "code_version": "the git commit the code ran from ('-dirty' with uncommitted changes), or the package "
                     "version outside a checkout",
-    "message": "a warning (a degenerate plan: too few users or items; a plan short of its bound: certified gap over "
-               "10x the target), or the failed checks of an "
-               "audit_failed run",
+    "message": "a warning (a degenerate plan: too few users or items; a thin plan: quotas reach under a fifth of "
+               "the items; floors unmet: a tenth or more of the floored items end short of their floor, and whether "
+               "the users' slots could hold the floors at all; a plan short of its bound: certified gap over "
+               "10x the target), or the failed checks of an audit_failed run",
     "report_path": "the HTML report written for the run", "published_at": "when it was published, UTC",
     "superseded_at": "when a later publish replaced it, UTC",
     "gold_versions": "the gold tables' Delta versions at publish (JSON)",

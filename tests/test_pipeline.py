@@ -266,6 +266,29 @@ def test_a_dual_plan_far_from_its_bound_says_so_in_its_ledger_row(spark, world):
     assert "plan short of its bound" in record["message"] and "after 10 iterations" in record["message"]
 
 
+def test_floors_the_slots_cannot_hold_are_named_in_the_ledger_row(spark, world):
+    """Floors raised tenfold: the tiny world's slots cannot give every item in play its
+    floor, and the run record's message says how many items end short, with the plan's own counts
+    and totals (the published night, at its configured floors, is judged by the same rule)."""
+    from jobs.steps.allocate.staged_plan import FLOORS_SHORT_SHARE
+
+    ds = DAYS[-1]
+    for floor, must_warn in ((10 * world["allocation"]["new_item_floor"], True), (None, None)):
+        config = world.with_overrides([f"allocation.new_item_floor={floor}"]) if floor else world
+        staged = allocate.solve_in_driver(config, ds, spark)
+        quotas = staged.tables["item_quotas"]
+        quotas = quotas.toPandas() if hasattr(quotas, "toPandas") else quotas
+        floored = quotas[quotas["floor"] > 0]
+        short = floored[floored["quota"] < floored["floor"] - 1e-6]
+        warns = len(floored) >= 10 and len(short) >= FLOORS_SHORT_SHARE * len(floored)
+        assert warns == ("floors unmet" in staged.record["message"]), (staged.record["message"], len(short))
+        if must_warn:
+            assert warns
+            assert (f"floors unmet: {len(short)} of {len(floored)} floored items end short of their floor "
+                    f"({int((short['quota'] < 1e-9).sum())} with no exposure)") in staged.record["message"]
+            assert f"the floors add up to {quotas['floor'].sum():,.0f} expected exposures" in staged.record["message"]
+
+
 def test_optional_constraints_reach_the_staged_plan_and_the_publish_audit(spark, world):
     """Diversity caps, creator caps and a budget from config: the staged plan honours them, they
     bind (a lower objective than the unconstrained published run), and the publish audit, which

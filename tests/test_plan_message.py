@@ -33,3 +33,26 @@ def test_a_thin_plan_is_named_with_its_likeliest_reason():
     assert thin_warning(np.zeros(9), expected_slots=0.0, items_with_candidates=0) == ""   # too few items to judge
     message = plan_message(SOLVED, gap_tolerance=1e-3, thin=slots)
     assert message == slots
+
+
+def test_floors_left_short_are_named_with_whether_the_slots_could_hold_them():
+    import numpy as np
+
+    from jobs.steps.allocate.staged_plan import floors_short_warning
+
+    floor = np.r_[np.full(20, 5.0), np.zeros(5)]                  # 20 floored items, 5 without a floor
+    met = np.r_[np.full(20, 5.0), np.full(5, 2.0)]
+    assert floors_short_warning(met, floor, expected_slots=200.0) == ""
+    one_short = met.copy()
+    one_short[0] = 4.0                                            # 1 of 20: under a tenth, not worth a line
+    assert floors_short_warning(one_short, floor, expected_slots=200.0) == ""
+    starved = met.copy()
+    starved[:4], starved[4:6] = 0.0, 2.5                          # 6 of 20 short, 4 with nothing
+    words = floors_short_warning(starved, floor, expected_slots=80.0)
+    assert words.startswith("floors unmet: 6 of 20 floored items end short of their floor (4 with no exposure)")
+    assert "the floors add up to 100 expected exposures and the plan places 85" in words
+    assert "more than the users' slots hold (80)" in words
+    assert "allocation.floor_penalty" in floors_short_warning(starved, floor, expected_slots=500.0)
+    assert floors_short_warning(starved, floor, expected_slots=None).endswith("the plan places 85")
+    assert floors_short_warning(starved[:9], floor[:9], expected_slots=80.0) == ""   # too few floored items to judge
+    assert plan_message(SOLVED, gap_tolerance=1e-3, floors=words) == words

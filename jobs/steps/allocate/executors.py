@@ -32,6 +32,7 @@ from jobs.steps.allocate.spark_problem import SparkProblem, load_spark_problem
 from jobs.steps.allocate.staged_plan import (
     StagedPlan,
     duals_frame,
+    floors_short_warning,
     plan_message,
     thin_warning,
     previous_duals,
@@ -210,8 +211,9 @@ def staged_plan(config: Config, problem: SparkProblem, solved: SparkDualResult, 
     # the users' slots are summed on the executors and not kept: that reason is left out here
     thin = thin_warning(sums.quota, expected_slots=math.inf,
                         items_with_candidates=int((items["n_candidates"].to_numpy() > 0).sum()))
+    floors = floors_short_warning(sums.quota, floor, expected_slots=None)
     record["message"] = plan_message(solved_fields, gap_tolerance=config["allocation"]["dual_gap_tolerance"],
-                                     thin=thin)
+                                     thin=thin, floors=floors)
     if record["message"]:
         LOG.warning("allocate: %s", record["message"])
     with_run = details.withColumn("run_id", F.lit(rid))
