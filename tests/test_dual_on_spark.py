@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -107,25 +108,34 @@ def test_spark_mode_honours_the_optional_constraints(spark, tmp_path):
     assert limited.max_violation(plan_as_array(solved, limited)) <= 1e-9
 
 
-def test_spark_mode_lifts_an_item_to_its_floor_with_a_pair_of_negative_value(spark, tmp_path):
-    """The repair's floor rounds on the executors: the instance whose optimum shows pairs worth
-    less than nothing of their own to lift items to their floors (the local mode's test found it)
-    certifies on Spark too, and its plan leaves no floor short that a pair with room could lift.
-    Warm-started from the local mode's duals, as above."""
+def test_the_repair_lifts_floors_with_pairs_of_negative_value_on_spark_as_in_the_driver(spark, tmp_path):
+    """The repair's floor rounds on the executors: at the same prices (none: every pair at its own
+    value, so only pairs worth showing fill the users' room and several floors stay short) the
+    executors' repaired plan is the driver's, and it leaves no floor short that a pair with room
+    could lift, pairs of negative value included. The instance is the one whose optimum needs such
+    pairs (the local mode's random test found it)."""
+    from allocation.dual import LocalPairs
+    from jobs.steps.allocate.dual_on_spark import SparkPairs, write_blocks
     from tests.test_dual_solver import assert_no_floor_left_short, random_problem
 
     floored = random_problem(9352, n_users=15, n_items=11, density=0.8997760664249238, constrained=True)
-    local = DualSolver(gap_tolerance=TOLERANCE, max_iterations=5_000).solve(floored)
-    solved = solve_on_spark(spark, pairs_frame(spark, floored), Sides.of(floored),
-                            DualSolver(gap_tolerance=TOLERANCE, max_iterations=5_000), str(tmp_path), n_blocks=2,
-                            warm_start=local.duals)
-    exact = LPSolver(backend="GLOP").solve(floored)
-    x = plan_as_array(solved, floored)
-    assert floored.max_violation(x) <= 1e-9
-    assert_no_floor_left_short(floored, x)
-    assert solved.outcome.status.value == "converged"
-    assert exact.objective - solved.outcome.objective <= TOLERANCE * max(1.0, abs(solved.outcome.bound))
-    np.testing.assert_allclose(floored.item_exposure(x), solved.outcome.exposure, atol=1e-9)   # the plan certified
+    sides = Sides.of(floored)
+    no_price, no_like_price, gamma = np.zeros(floored.n_items), np.zeros(floored.n_creators), 1.0
+    local = LocalPairs(floored, sides)
+    _, x = local.evaluate(no_price, no_like_price, gamma)
+    in_driver = local.certify(no_price, no_like_price, gamma, x, margin=0.0)
+    root = f"{tmp_path}/blocks"
+    write_blocks(pairs_frame(spark, floored), root, 2)
+    rows = dict(spark.read.parquet(root).groupBy("block").count().collect())
+    on_spark = SparkPairs(spark, root, tuple(int(rows.get(k, 0)) for k in range(2)), sides)
+    certified = on_spark.certify(no_price, no_like_price, gamma, None, margin=0.0)
+    on_spark.keep_best()
+    planned = plan_as_array(SimpleNamespace(plan=on_spark.plan()), floored)
+    np.testing.assert_allclose(certified.exposure, in_driver.exposure, atol=1e-9)
+    np.testing.assert_allclose(planned, local.repaired, atol=1e-9)
+    assert floored.max_violation(planned) <= 1e-9
+    assert_no_floor_left_short(floored, planned)
+    assert np.any((floored.pair_value < 0) & (planned > 0))     # a pair worth less than nothing lifts a floor
 
 
 def test_a_block_an_executor_cannot_read_is_an_error_not_an_empty_block(spark, tmp_path):
