@@ -5,21 +5,28 @@ A creator-side match is wasted on a user who does not return, so every pair's va
 by p_active. Two estimates, on the same per-day activity:
 - the smoothed frequency: active days weighted 0.5^(age / half_life), shrunk towards the
   population's active rate with `prior_days` pseudo-days (the fallback, and the baseline);
-- a logistic regression (Spark ML) trained on the history itself: for every anchor day t of the
-  training window, features of days <= t and the label 'active on t+1'. Yesterday matters more
-  than a fixed half-life admits, weekends differ, and heavy users come back; the model learns how
-  much. Users with too little history keep the smoothed frequency.
+- a logistic regression trained on the history itself: for every anchor day t of the training
+  window, features of days <= t and the label 'active on t+1'. Yesterday matters more than a fixed
+  half-life admits, weekends differ, and heavy users come back; the model learns how much. Users
+  with too little history keep the smoothed frequency.
+
+The regression has nine coefficients, so it is fitted on the driver (`features.logistic`, as the
+ranking heads are) from the training rows collected once, a seeded sample of users above
+`features.availability_max_rows`. Spark ML ran one Spark job per L-BFGS iteration: 50 jobs a
+fit, two fits a night (the prediction and the backtest), about half of the features step's jobs.
 """
 from __future__ import annotations
 
 import logging
 
-from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import LogisticRegression
-from pyspark.ml.feature import StandardScaler, VectorAssembler
-from pyspark.ml.functions import vector_to_array
+import numpy as np
+import pandas as pd
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from features.logistic import LogisticModel, fit_logistic, probability_column
+from features.sampling import keep_user_sample
 
 MODEL_FEATURES = ("share_active_1", "share_active_3", "share_active_7", "share_active_28", "smoothed_rate",
                   "recency", "log_requests", "next_is_weekend", "log_observable_days")
@@ -105,25 +112,20 @@ def with_next_day_label(features: DataFrame, activity: DataFrame) -> DataFrame:
     return features.join(came, ["user_id", "anchor"], "left").na.fill(0.0, ["label"])
 
 
-def fit_availability_model(training: DataFrame, *, reg_param: float, max_iter: int = 50) -> PipelineModel:
-    assembler = VectorAssembler(inputCols=list(MODEL_FEATURES), outputCol="_raw_features")
-    scaler = StandardScaler(inputCol="_raw_features", outputCol="_features", withMean=True, withStd=True)
-    model = LogisticRegression(featuresCol="_features", labelCol="label", regParam=reg_param, maxIter=max_iter,
-                               probabilityCol="_probability", rawPredictionCol="_raw", predictionCol="_predicted")
-    # One partition in a fixed row order keeps the fit bit-reproducible (see features.ranking.fit_heads).
-    rows = training.select(*MODEL_FEATURES, "label").coalesce(1).sortWithinPartitions(*MODEL_FEATURES, "label")
-    return Pipeline(stages=[assembler, scaler, model]).fit(rows)
+def fit_availability_model(rows: pd.DataFrame, *, reg_param: float) -> LogisticModel:
+    """The model on collected training rows (MODEL_FEATURES and label); `fit_logistic` puts them
+    in a canonical order first, so the fit has the same bits however Spark partitioned them."""
+    return fit_logistic(rows[list(MODEL_FEATURES)].to_numpy(float), rows["label"].to_numpy(float),
+                        features=MODEL_FEATURES, reg_param=reg_param)
 
 
-def with_p_active(features: DataFrame, model: PipelineModel | None, *, min_history_days: int) -> DataFrame:
+def with_p_active(features: DataFrame, model: LogisticModel | None, *, min_history_days: int) -> DataFrame:
     """p_active from the model where the user has history enough, else the smoothed frequency."""
     if model is None:
         return features.withColumn("p_active", F.col("smoothed_rate")).withColumn("p_source", F.lit("smoothed"))
-    scored = model.transform(features).withColumn("_p_model", vector_to_array("_probability")[1])
     enough = F.col("observable_days") >= min_history_days
-    return (scored.withColumn("p_active", F.when(enough, F.col("_p_model")).otherwise(F.col("smoothed_rate")))
-            .withColumn("p_source", F.when(enough, F.lit("model")).otherwise(F.lit("smoothed")))
-            .drop("_raw_features", "_features", "_raw", "_probability", "_predicted", "_p_model"))
+    return (features.withColumn("p_active", F.when(enough, probability_column(model)).otherwise(F.col("smoothed_rate")))
+            .withColumn("p_source", F.when(enough, F.lit("model")).otherwise(F.lit("smoothed"))))
 
 
 def build_user_availability(scored: DataFrame, *, slot_share: float, max_slots: int) -> DataFrame:
@@ -143,20 +145,25 @@ def training_anchors(ds: str, training_days: int) -> list[str]:
     return [(day - dt.timedelta(days=k)).isoformat() for k in range(training_days, 0, -1)]
 
 
-def fit_if_possible(training: DataFrame, *, reg_param: float) -> PipelineModel | None:
+def fit_if_possible(training: DataFrame, *, reg_param: float, max_rows: int = 1_000_000,
+                    seed: int = 0) -> LogisticModel | None:
     """A model needs both outcomes in its training set; a brand-new warehouse may not have them.
 
-    The training frame is materialised once (a local checkpoint): the label count, the scaler and
-    the regression each pass over it, and each pass would otherwise recompute its window joins."""
-    training = training.localCheckpoint()
-    counts = {r.label: r["count"] for r in training.groupBy("label").count().collect()}
+    The training rows (users x anchor days) are collected once. Above `max_rows`, a seeded sample
+    of users keeps all of each kept user's anchors: nine coefficients are as well determined by a
+    million rows as by a hundred million, and the driver holds 80 bytes a row."""
+    training = training.select("user_id", *MODEL_FEATURES, "label").localCheckpoint()  # counted, then collected
+    n = training.count()
+    if n > max_rows:
+        training = keep_user_sample(training, seed, max_rows / n)
+    rows = training.drop("user_id").toPandas()
+    if not np.isfinite(rows.to_numpy(float)).all():
+        LOG.warning("availability model: a training feature is missing or infinite; p_active is the smoothed "
+                    "frequency for every user")
+        return None
+    counts = rows["label"].value_counts().to_dict()
     if min(counts.get(0.0, 0), counts.get(1.0, 0)) < MIN_CLASS_ROWS:
         LOG.warning("availability model: %s rows per label, too few to learn from; p_active is the smoothed "
                     "frequency for every user", counts or "no")
         return None
-    try:
-        return fit_availability_model(training, reg_param=reg_param)
-    except Exception as error:  # noqa: BLE001 - Spark ML raises JVM errors as generic ones
-        LOG.warning("availability model could not be fitted (%s); p_active is the smoothed frequency",
-                    str(error).strip().splitlines()[0][:200])
-        return None
+    return fit_availability_model(rows, reg_param=reg_param)

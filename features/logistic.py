@@ -1,4 +1,5 @@
-"""L2-regularised logistic regression on the driver: the ranking heads and their Platt maps.
+"""L2-regularised logistic regression on the driver: the ranking heads, their Platt maps and the
+availability model (features.availability).
 
 Spark ML's logistic regression ran one Spark job per L-BFGS iteration: about 150 jobs a night for
 five heads, 300 with the backtest, for a dozen coefficients each. The training rows of a night are
@@ -13,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from scipy.optimize import minimize
 
 
@@ -70,3 +73,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, features: tuple[str, ...], reg
                       options={"maxiter": max_iter, "gtol": tol, "ftol": tol * 1e-3})
     theta = result.x
     return LogisticModel(tuple(features), mean, scale, theta[:d].copy(), float(theta[d]), int(n))
+
+
+def probability_column(model: LogisticModel) -> Column:
+    """The model applied in Spark: one column expression over its features, so scoring a table
+    needs no collect and no UDF (a feature whose coefficient is 0 is not read)."""
+    margin = F.lit(float(model.intercept))
+    for name, mean, scale, weight in zip(model.features, model.mean, model.scale, model.coefficients):
+        if weight != 0.0:
+            margin = margin + F.lit(float(weight / scale)) * (F.col(name) - F.lit(float(mean)))
+    return F.lit(1.0) / (F.lit(1.0) + F.exp(-margin))

@@ -25,7 +25,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features.embeddings import dot
-from features.logistic import LogisticModel, fit_logistic
+from features.logistic import LogisticModel, fit_logistic, probability_column
 from features.users import is_skip
 
 HEADS = ("click", "long_view", "like", "follow", "skip")
@@ -109,18 +109,10 @@ def fit_heads(training: DataFrame, *, reg_param: float, max_rows: int = 500_000,
     return models
 
 
-def _probability(model: LogisticModel) -> Column:
-    margin = F.lit(float(model.intercept))
-    for name, mean, scale, weight in zip(model.features, model.mean, model.scale, model.coefficients):
-        if weight != 0.0:
-            margin = margin + F.lit(float(weight / scale)) * (F.col(name) - F.lit(float(mean)))
-    return F.lit(1.0) / (F.lit(1.0) + F.exp(-margin))
-
-
 def with_head_predictions(pairs: DataFrame, models: Mapping[str, LogisticModel], prefix: str = "p_") -> DataFrame:
     """Replace each p_<head> by its model's probability (heads without a model keep the heuristic):
     one projection, a column expression per head."""
-    return pairs.withColumns({f"{prefix}{head}": _probability(model) for head, model in models.items()})
+    return pairs.withColumns({f"{prefix}{head}": probability_column(model) for head, model in models.items()})
 
 
 def heads_table(models: Mapping[str, LogisticModel]) -> pd.DataFrame:

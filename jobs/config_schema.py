@@ -112,6 +112,7 @@ class FeaturesSection(_Section):
     availability_training_days: PositiveInt
     availability_min_history_days: PositiveInt
     availability_reg_param: NonNegative
+    availability_max_rows: PositiveInt
     slot_share: Share
     max_slots: PositiveInt
     like_prior_strength: Positive

@@ -7,12 +7,14 @@ import pytest
 
 from allocation import metrics
 from features.availability import (
+    MODEL_FEATURES,
     availability_features,
     fit_if_possible,
     training_anchors,
     with_next_day_label,
     with_p_active,
 )
+from features.sampling import keep_user_sample
 from jobs.sources.synthetic import WorldParams, generate_world
 from tests.conftest import make_config
 
@@ -69,3 +71,48 @@ def test_availability_features_have_the_same_bits_however_the_activity_is_partit
                       .sort_values(["user_id", "anchor"]).reset_index(drop=True))
     assert len(frames[0]) > 1000
     pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+
+
+def _training_frame(spark, n_users: int):
+    config = make_config("unused", f"sample.n_users={n_users}", "sample.n_days=21", "sample.n_creators=20")
+    world = generate_world(WorldParams.from_config(config))
+    truth = world.truth_activity
+    ds = sorted(truth["ds"].unique())[-2]
+    logged = truth[truth["active"] & (truth["ds"] <= ds)][["user_id", "ds", "requests"]]
+    activity = spark.createDataFrame(logged)
+    users = spark.createDataFrame(world.users)
+    settings = dict(lookback_days=28, prior_days=2.0, half_life_days=7.0)
+    return with_next_day_label(availability_features(users, activity, training_anchors(ds, 14), **settings), activity)
+
+
+def test_the_driver_fit_is_spark_mls_logistic_regression(spark):
+    """The availability model moved from Spark ML to the driver (features.logistic): the same
+    objective, so Spark ML's fit on the same rows gives the same coefficients, to its own tolerance."""
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import StandardScaler, VectorAssembler
+
+    training = _training_frame(spark, 600).cache()
+    ours = fit_if_possible(training, reg_param=0.01)
+    assembled = VectorAssembler(inputCols=list(MODEL_FEATURES), outputCol="_raw").transform(training)
+    scaled = StandardScaler(inputCol="_raw", outputCol="_z", withMean=True, withStd=True).fit(assembled).transform(assembled)
+    theirs = LogisticRegression(featuresCol="_z", labelCol="label", regParam=0.01, maxIter=200, tol=1e-10).fit(scaled)
+    assert ours.n_rows == training.count() > 5000
+    np.testing.assert_allclose(ours.coefficients, theirs.coefficients.toArray(), atol=2e-3)
+    assert ours.intercept == pytest.approx(theirs.intercept, abs=2e-3)
+
+
+def test_above_max_rows_the_model_learns_from_a_seeded_sample_of_whole_users(spark):
+    """Above `features.availability_max_rows` a seeded sample of users: every anchor of a kept
+    user, the same rows for the same seed, other rows for another, and about max_rows of them."""
+    training = _training_frame(spark, 600).cache()
+    n = training.count()
+    half = fit_if_possible(training, reg_param=0.01, max_rows=n // 2, seed=1)
+    again = fit_if_possible(training, reg_param=0.01, max_rows=n // 2, seed=1)
+    other = fit_if_possible(training, reg_param=0.01, max_rows=n // 2, seed=2)
+    assert 0.35 * n < half.n_rows < 0.65 * n
+    np.testing.assert_array_equal(half.coefficients, again.coefficients)
+    assert half.n_rows != other.n_rows or not np.array_equal(half.coefficients, other.coefficients)
+    kept = keep_user_sample(training, 1, (n // 2) / n).groupBy("user_id").count().toPandas()
+    per_user = training.groupBy("user_id").count().toPandas().set_index("user_id")["count"]
+    assert (kept.set_index("user_id")["count"] == per_user.loc[kept["user_id"]].to_numpy()).all()
+    assert kept["count"].sum() == half.n_rows

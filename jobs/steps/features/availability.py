@@ -40,7 +40,8 @@ def predict_availability(config: Config, users: DataFrame, activity: DataFrame, 
     f = config["features"]
     anchors = training_anchors(ds, f["availability_training_days"])
     training = with_next_day_label(availability_features(users, activity, anchors, **_settings(config)), activity)
-    model = fit_if_possible(training, reg_param=f["availability_reg_param"])
+    model = fit_if_possible(training, reg_param=f["availability_reg_param"], max_rows=f["availability_max_rows"],
+                            seed=config["seed"])
     today = availability_features(users, activity, [ds], **_settings(config))
     scored = with_p_active(today, model, min_history_days=f["availability_min_history_days"])
     return build_user_availability(scored, slot_share=f["slot_share"], max_slots=f["max_slots"])
@@ -52,7 +53,8 @@ def backtest_availability(config: Config, users: DataFrame, activity: DataFrame,
     yesterday = shift(ds, -1)
     anchors = training_anchors(yesterday, f["availability_training_days"])
     training = with_next_day_label(availability_features(users, activity, anchors, **_settings(config)), activity)
-    model = fit_if_possible(training, reg_param=f["availability_reg_param"])
+    model = fit_if_possible(training, reg_param=f["availability_reg_param"], max_rows=f["availability_max_rows"],
+                            seed=config["seed"])
     features = with_next_day_label(availability_features(users, activity, [yesterday], **_settings(config)), activity)
     scored = with_p_active(features, model, min_history_days=f["availability_min_history_days"])
     frame = scored.select("p_active", "smoothed_rate", "label").toPandas()
