@@ -54,6 +54,9 @@ def test_the_problem_on_spark_is_the_one_the_driver_builds(spark, copied):
             expected.floor_penalty, driver.problem.n_pairs, driver.problem.n_users)
         assert on_spark.sides.budget == pytest.approx(expected.budget, rel=1e-12)
         assert on_spark.creator_weight == pytest.approx(driver.problem.creator_weight, rel=1e-12)
+        # the slots the ledger's thin-plan and floors warnings weigh the plan against
+        slots = float((driver.problem.user_capacity * driver.problem.user_availability).sum())
+        assert on_spark.slots == pytest.approx(slots, rel=1e-12) and slots > 0
         pairs = on_spark.pairs.toPandas().sort_values(["user_id", "item_id"]).reset_index(drop=True)
         problem = driver.problem
         np.testing.assert_array_equal(pairs["item"], problem.pair_item)

@@ -208,10 +208,9 @@ def staged_plan(config: Config, problem: SparkProblem, solved: SparkDualResult, 
                                if config["spark"]["allocate_on_executors"] == "always" else
                                f"auto on a cluster: {problem.n_pairs:,} pairs, above allocation.dual_above_pairs="
                                f"{config['allocation']['dual_above_pairs']:,}")
-    # the users' slots are summed on the executors and not kept: that reason is left out here
-    thin = thin_warning(sums.quota, expected_slots=math.inf,
+    thin = thin_warning(sums.quota, expected_slots=problem.slots,
                         items_with_candidates=int((items["n_candidates"].to_numpy() > 0).sum()))
-    floors = floors_short_warning(sums.quota, floor, expected_slots=None)
+    floors = floors_short_warning(sums.quota, floor, expected_slots=problem.slots)
     record["message"] = plan_message(solved_fields, gap_tolerance=config["allocation"]["dual_gap_tolerance"],
                                      thin=thin, floors=floors)
     if record["message"]:

@@ -55,6 +55,7 @@ class SparkProblem:
     has_category_caps: bool   # the users' caps are the pairs' category_cap column
     n_pairs: int
     n_users: int
+    slots: float              # the users' creator-side slots, capacity x availability summed (the ledger's warnings)
     fingerprint: str          # of everything the solver sees, as problem.inputs_fingerprint
 
 
@@ -111,7 +112,8 @@ def load_spark_problem(config: Config, ds: str, spark: SparkSession) -> SparkPro
     sides = Sides(items["cap"].to_numpy(float), items["floor"].to_numpy(float), item_creator, lam * slope, width,
                   float(a["floor_penalty"]), np.full(len(creators), limits.creator_cap), float(limits.budget))
     return SparkProblem(pairs, items, creators, sides, curve, lam, share < 1.0, int(pair_totals["n"]),
-                        int(totals["n_users"]), _fingerprint(pairs, availability, items, creators))
+                        int(totals["n_users"]), float(totals["slots"] or 0.0),
+                        _fingerprint(pairs, availability, items, creators))
 
 
 def _fingerprint(pairs: DataFrame, availability: DataFrame, items: pd.DataFrame, creators: pd.DataFrame) -> str:
