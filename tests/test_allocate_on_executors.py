@@ -33,6 +33,9 @@ def copied(published_world, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def staged(spark, copied):
+    """The night's allocate with its pairs on the executors, once for the module (about 50 s: every
+    pass of the dual solver is a Spark job over the pair blocks, to the night's own 1e-3 gap; a looser
+    gap would leave prices that explain fewer of the plan's choices than the driver's do)."""
     _, config = copied
     allocate.run(config, DS, spark)
     return {name: io.read_table(spark, config, f"staging.{name}", ds=DS).toPandas()
