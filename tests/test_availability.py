@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from allocation import metrics
 from features.availability import (
@@ -116,3 +117,12 @@ def test_above_max_rows_the_model_learns_from_a_seeded_sample_of_whole_users(spa
     per_user = training.groupBy("user_id").count().toPandas().set_index("user_id")["count"]
     assert (kept.set_index("user_id")["count"] == per_user.loc[kept["user_id"]].to_numpy()).all()
     assert kept["count"].sum() == half.n_rows
+
+
+def test_a_training_feature_that_is_missing_leaves_the_smoothed_frequency(spark):
+    """A null feature would make every coefficient NaN (numpy does not refuse it as Spark ML's
+    assembler did): no model, and every user keeps the smoothed frequency."""
+    training = _training_frame(spark, 300)
+    assert fit_if_possible(training, reg_param=0.01) is not None
+    broken = training.withColumn("recency", F.when(F.col("user_id") % 7 == 0, F.lit(None)).otherwise(F.col("recency")))
+    assert fit_if_possible(broken, reg_param=0.01) is None
