@@ -89,8 +89,8 @@ def _build_published_world(spark, warehouse: Path) -> dict:
     summary = generate_landing(WorldParams.from_config(config), landing_root(config))
     # the history in one pass, as a first run's catch-up ingests it (one commit per table instead of
     # one per day: about 10 s less). It writes what ingesting each day writes (tests/test_ingest.py),
-    # rows in the same order: the heads' equal-count reliability bins split tied predictions by it
-    # (audit.ranking_calibration), and the golden digests hold either way
+    # and every golden digest holds (checked), audit.ranking_calibration included, whose equal-count
+    # reliability bins split tied predictions by row order
     pipeline.ingest_days(config, summary["days"][:-2], spark, timed_as=summary["days"][-3])
     # the first day is planned and published; evaluate and report run on the last (what tests read)
     pipeline.run_day(config, PIPELINE_DAYS[0], spark, steps=("ingest", "features", "candidates", "allocate", "publish"))

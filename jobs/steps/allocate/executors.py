@@ -32,9 +32,7 @@ from jobs.steps.allocate.spark_problem import SparkProblem, load_spark_problem
 from jobs.steps.allocate.staged_plan import (
     StagedPlan,
     duals_frame,
-    floors_short_warning,
-    plan_message,
-    thin_warning,
+    ledger_message,
     previous_duals,
     rounding_seed,
     run_record,
@@ -208,11 +206,9 @@ def staged_plan(config: Config, problem: SparkProblem, solved: SparkDualResult, 
                                if config["spark"]["allocate_on_executors"] == "always" else
                                f"auto on a cluster: {problem.n_pairs:,} pairs, above allocation.dual_above_pairs="
                                f"{config['allocation']['dual_above_pairs']:,}")
-    thin = thin_warning(sums.quota, expected_slots=problem.slots,
-                        items_with_candidates=int((items["n_candidates"].to_numpy() > 0).sum()))
-    floors = floors_short_warning(sums.quota, floor, expected_slots=problem.slots)
-    record["message"] = plan_message(solved_fields, gap_tolerance=config["allocation"]["dual_gap_tolerance"],
-                                     thin=thin, floors=floors)
+    record["message"] = ledger_message(
+        solved_fields, gap_tolerance=config["allocation"]["dual_gap_tolerance"], item_exposure=sums.quota,
+        item_floor=floor, slots=problem.slots, items_with_candidates=int((items["n_candidates"].to_numpy() > 0).sum()))
     if record["message"]:
         LOG.warning("allocate: %s", record["message"])
     with_run = details.withColumn("run_id", F.lit(rid))

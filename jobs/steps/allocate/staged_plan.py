@@ -163,12 +163,12 @@ def thin_warning(item_exposure: np.ndarray, *, expected_slots: float, items_with
 FLOORS_SHORT_SHARE = 0.1   # a plan that leaves at least this share of its floored items short says so
 
 
-def floors_short_warning(item_exposure: np.ndarray, item_floor: np.ndarray, *, expected_slots: float | None) -> str:
+def floors_short_warning(item_exposure: np.ndarray, item_floor: np.ndarray, *, expected_slots: float) -> str:
     """A floor is an item's fair shot, and a plan can meet every cap and capacity exactly and still
     leave many items short of it (the demo: 169 of 780, 88 with nothing), because the floors add
     up to more than the users' slots hold or because the pairs that would meet them are worth less
     than the floor's penalty. Say how many and which, when it is a tenth of the floored items or
-    more. `expected_slots`: the users' slots (capacity x availability), None where not summed."""
+    more. `expected_slots`: the users' slots (capacity x availability)."""
     exposure, floor = np.asarray(item_exposure, dtype=float), np.asarray(item_floor, dtype=float)
     floored = floor > 0
     short = floored & (exposure < floor - 1e-6)
@@ -177,16 +177,23 @@ def floors_short_warning(item_exposure: np.ndarray, item_floor: np.ndarray, *, e
         return ""
     need, placed = float(floor.sum()), float(exposure.sum())
     sizes = f"the floors add up to {need:,.0f} expected exposures and the plan places {placed:,.0f}"
-    if expected_slots is not None and need > expected_slots:
+    if need > expected_slots:
         why = (f"{sizes}, more than the users' slots hold ({expected_slots:,.0f}): fewer items in play "
                "(features.max_plan_age_days, the stages' budgets) or lower floors (allocation.new_item_floor)")
-    elif expected_slots is not None:
+    else:
         why = (f"{sizes}; the slots could hold them, but the pairs that would meet them are worth less than "
                "a floor's penalty (allocation.floor_penalty)")
-    else:
-        why = sizes
     return (f"floors unmet: {n_short} of {n_floored} floored items end short of their floor "
             f"({int((short & (exposure < 1e-9)).sum())} with no exposure); {why}")
+
+
+def ledger_message(solved: dict[str, object], *, gap_tolerance: float, item_exposure: np.ndarray,
+                   item_floor: np.ndarray, slots: float, items_with_candidates: int) -> str:
+    """The ledger row's message of a solved plan, the same from the driver and from the executors:
+    its thin-plan and floors warnings weighed against the users' `slots` (capacity x availability)."""
+    return plan_message(solved, gap_tolerance=gap_tolerance,
+                        thin=thin_warning(item_exposure, expected_slots=slots, items_with_candidates=items_with_candidates),
+                        floors=floors_short_warning(item_exposure, item_floor, expected_slots=slots))
 
 
 def plan_message(solved: dict[str, object], *, gap_tolerance: float, thin: str = "", floors: str = "") -> str:

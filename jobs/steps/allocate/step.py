@@ -31,9 +31,7 @@ from jobs.steps.allocate.spark_problem import count_pairs
 from jobs.steps.allocate.staged_plan import (
     StagedPlan,
     duals_frame,
-    floors_short_warning,
-    plan_message,
-    thin_warning,
+    ledger_message,
     previous_duals,
     rounding_seed,
     run_record,
@@ -161,12 +159,10 @@ def solve_in_driver(config: Config, ds: str, spark: SparkSession) -> StagedPlan:
     solved = solved_fields(result, problem)
     record = run_record(config, rid, solved, frames.items, frames.creators, result.item_exposure, liked, max_violation)
     record["solver_reason"] = choice.reason
-    slots = float((problem.user_capacity * problem.user_availability).sum())
-    thin = thin_warning(result.item_exposure, expected_slots=slots,
-                        items_with_candidates=int(np.unique(problem.pair_item).size))
-    floors = floors_short_warning(result.item_exposure, problem.item_floor, expected_slots=slots)
-    record["message"] = plan_message(solved, gap_tolerance=config["allocation"]["dual_gap_tolerance"], thin=thin,
-                                     floors=floors)
+    record["message"] = ledger_message(
+        solved, gap_tolerance=config["allocation"]["dual_gap_tolerance"], item_exposure=result.item_exposure,
+        item_floor=problem.item_floor, slots=float((problem.user_capacity * problem.user_availability).sum()),
+        items_with_candidates=int(np.unique(problem.pair_item).size))
     if record["message"]:
         LOG.warning("allocate ds=%s: %s", ds, record["message"])
     return StagedPlan(rid, record, result_frames(frames, result, selected, rid),
